@@ -1,0 +1,421 @@
+/**
+ * The Certorix REST API client (contract: "The Certorix REST API"). It makes exactly one
+ * HTTP request per call and classifies every outcome into ApiError; retrying is the
+ * caller's business (src/api/retry.ts), because only the caller knows the journaled
+ * Idempotency-Key that makes a retried regenerate safe.
+ */
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'undici';
+import { z } from 'zod';
+import { ApiError } from '../errors.js';
+import { Secret, scrubSecrets } from '../secret.js';
+import type { CallOptions, Provider, RegenerateResult, TokenInfo } from './provider.js';
+import { validateApiUrl } from './url.js';
+
+export interface CertorixProviderOptions {
+  apiUrl: string;
+  /** Bound on each call as a whole: connect, headers and body. Default 15000. */
+  timeoutMs?: number;
+  /** Must identify the MCP source for Certorix's audit log; " (MCP)" is appended when it does not. */
+  userAgent?: string;
+}
+
+export const DEFAULT_TIMEOUT_MS = 15_000;
+
+/** Responses are a few hundred bytes; anything near this is not the API talking. */
+const MAX_BODY_BYTES = 1024 * 1024;
+/** How long close() lets in-flight calls finish before cutting them off. */
+const CLOSE_GRACE_MS = 1_000;
+
+const SET_TOKEN_HINT = (fp: string): string =>
+  `Regenerate the token in the Certorix web UI (MCP / API page), then pipe it to \`mcp-token-rotator set-token --fingerprint ${fp}\` (it reads the new token from stdin).`;
+
+let cachedVersion: string | undefined;
+
+/** The package version, found from this module's location so it works from src/ (tests) and dist/src/ (built). */
+export function packageVersion(): string {
+  if (cachedVersion !== undefined) return cachedVersion;
+  cachedVersion = '0.0.0';
+  let dir = new URL('.', import.meta.url);
+  for (let i = 0; i < 6; i++) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: unknown; version?: unknown };
+      if (pkg.name === 'mcp-token-rotator' && typeof pkg.version === 'string') {
+        cachedVersion = pkg.version;
+        break;
+      }
+    } catch {
+      // not here; keep walking up
+    }
+    dir = new URL('..', dir);
+  }
+  return cachedVersion;
+}
+
+export function defaultUserAgent(): string {
+  return `mcp-token-rotator/${packageVersion()} (MCP)`;
+}
+
+/**
+ * Retry-After (RFC 9110 10.2.3): delay-seconds or an HTTP-date. Returns milliseconds from
+ * `now`, never negative; undefined when absent or unparseable, so the caller falls back to
+ * its own backoff.
+ */
+export function parseRetryAfter(value: string | string[] | undefined, now: number = Date.now()): number | undefined {
+  const raw = Array.isArray(value) ? value[0] : value;
+  if (raw === undefined) return undefined;
+  const v = raw.trim();
+  if (v === '') return undefined;
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  // Date.parse would accept "5.5" or "-1" as dates; an HTTP-date always has letters.
+  if (!/[a-z]/i.test(v)) return undefined;
+  const at = Date.parse(v);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - now);
+}
+
+const isoDate = z
+  .string()
+  .refine((s) => /^\d{4}-\d{2}-\d{2}T/.test(s) && !Number.isNaN(Date.parse(s)), { message: 'not an ISO 8601 date-time' });
+
+/** Header-safe and unpadded: anything else could not be sent back as a bearer later. */
+const tokenValue = z
+  .string()
+  .min(1)
+  .refine((s) => !/[\x00-\x1f\x7f]/.test(s) && s.trim() === s, { message: 'not a usable token' });
+
+const TokenInfoBody = z.object({
+  id: z.string().min(1),
+  role: z.string().min(1),
+  email: z.string().nullish(),
+  created_at: isoDate.nullish(),
+});
+
+const RegenerateBody = z.object({
+  token: tokenValue,
+  id: z.string().min(1),
+  created_at: isoDate.nullish(),
+});
+
+type Op = 'inspect' | 'regenerate';
+
+const OP = {
+  inspect: { method: 'GET', path: '/v1/token', doing: 'checking' },
+  regenerate: { method: 'POST', path: '/v1/token/regenerate', doing: 'regenerating' },
+} as const;
+
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
+  'UND_ERR_DESTROYED',
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+  'UND_ERR_INFO',
+  'HPE_INVALID_CONSTANT',
+]);
+
+export function createCertorixProvider(opts: CertorixProviderOptions): Provider {
+  const base = validateApiUrl(opts.apiUrl);
+  const origin = base.origin;
+  const prefix = base.pathname.replace(/\/+$/, '');
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw new RangeError(`timeoutMs must be a positive number, got ${timeoutMs}`);
+  const userAgent = opts.userAgent === undefined ? defaultUserAgent() : opts.userAgent.includes('MCP') ? opts.userAgent : `${opts.userAgent} (MCP)`;
+
+  const agent = new Agent({
+    connect: { minVersion: 'TLSv1.3', timeout: timeoutMs },
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+  });
+  let closed = false;
+  // Settles each call still on the wire; close() waits on these, since undici's close()
+  // waits forever on a hung request and a destroy() issued after close() no longer reaches it.
+  const inFlight = new Set<Promise<void>>();
+
+  async function call(op: Op, token: Secret, extraHeaders: Record<string, string>, callOpts: CallOptions | undefined): Promise<{ status: number; json: unknown }> {
+    const { method, path, doing } = OP[op];
+    const fp = token.fingerprint;
+    const where = `${doing} token ${fp} (${method} ${path})`;
+    const forToken = `${method} ${path} for token ${fp}`;
+    const raw = token.reveal();
+    if (raw === '' || /[^\t\x20-\x7e\x80-\xff]/.test(raw) || raw.trim() !== raw) {
+      throw new ApiError('permanent', `Token ${fp} contains characters that cannot be sent in an HTTP header, so it cannot be a Certorix token.`, {
+        hint: SET_TOKEN_HINT(fp),
+      });
+    }
+    if (closed) throw new ApiError('permanent', `The Certorix client was already closed when ${where} was attempted.`);
+
+    const userSignal = callOpts?.signal;
+    userSignal?.throwIfAborted();
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, timeoutMs);
+    const onUserAbort = (): void => controller.abort(userSignal?.reason);
+    userSignal?.addEventListener('abort', onUserAbort, { once: true });
+
+    const transient = (reason: string, cause?: unknown): ApiError =>
+      new ApiError('transient', `Could not finish ${where} at ${origin}: ${scrub(reason, raw)}.`, {
+        hint:
+          op === 'regenerate'
+            ? 'Check the network connection and "apiUrl" (or CERTORIX_API_URL). Retries reuse the same Idempotency-Key, so the token is never regenerated twice.'
+            : 'Check the network connection and "apiUrl" (or CERTORIX_API_URL), then run the command again.',
+        cause,
+      });
+
+    let settle = (): void => {};
+    const settled = new Promise<void>((resolve) => {
+      settle = resolve;
+    });
+    inFlight.add(settled);
+    try {
+      let res;
+      try {
+        res = await request(new URL(prefix + path, origin), {
+          dispatcher: agent,
+          method,
+          signal: controller.signal,
+          headers: {
+            authorization: `Bearer ${raw}`,
+            accept: 'application/json',
+            'user-agent': userAgent,
+            ...extraHeaders,
+          },
+        });
+      } catch (e) {
+        throw classifyThrown(e);
+      }
+
+      const { statusCode: status, headers } = res;
+      let body: { text: string; truncated: boolean };
+      try {
+        body = await readCapped(res.body, MAX_BODY_BYTES);
+      } catch (e) {
+        throw classifyThrown(e);
+      }
+
+      if (status >= 200 && status < 300) {
+        if (body.truncated) return malformed(status, 'the body is larger than any API response');
+        try {
+          return { status, json: JSON.parse(body.text) as unknown };
+        } catch {
+          return malformed(status, 'the body is not JSON');
+        }
+      }
+
+      const detail = serverDetail(body.text, raw);
+      if (status === 401) {
+        throw new ApiError('invalid-token', `Certorix rejected token ${fp} as invalid or revoked (401) while ${doing} it.`, {
+          status,
+          hint: SET_TOKEN_HINT(fp),
+        });
+      }
+      if (status === 403) {
+        throw new ApiError('forbidden', `Certorix refused ${forToken} (403 Forbidden)${detail}.`, {
+          status,
+          hint: `The token is valid but not allowed to do this. Check its account and role on the Certorix web UI (MCP / API page); if needed regenerate it there and pipe it to \`mcp-token-rotator set-token --fingerprint ${fp}\`.`,
+        });
+      }
+      if (status === 422) {
+        throw new ApiError('conflict', `Certorix refused ${forToken} (422)${detail}: the Idempotency-Key was already used with a different token.`, {
+          status,
+          hint: `Nothing was regenerated by this call. Run \`mcp-token-rotator status\` to see whether a rotation is pending, then \`mcp-token-rotator rotate --fingerprint ${fp}\`, which uses a fresh key.`,
+        });
+      }
+      if (status === 429 || status === 408 || status >= 500) {
+        const retryAfterMs = parseRetryAfter(headers['retry-after']);
+        const label = status === 429 ? ' (rate limited)' : status === 408 ? ' (request timeout)' : '';
+        const when = retryAfterMs === undefined ? '' : `; it asked to wait ${Math.ceil(retryAfterMs / 1000)} s`;
+        throw new ApiError('transient', `The Certorix API answered ${status}${label} to ${forToken}${detail}${when}.`, {
+          status,
+          ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+          hint:
+            op === 'regenerate'
+              ? 'It is retried with the same Idempotency-Key, so the token is never regenerated twice; if it keeps failing, try again later.'
+              : 'Try again later; the daemon retries on its own.',
+        });
+      }
+      throw new ApiError('permanent', `The Certorix API answered ${status} to ${forToken}${detail}.`, {
+        status,
+        hint: `Check "apiUrl" (now ${origin}) or CERTORIX_API_URL, and whether mcp-token-rotator needs an update for a changed API.`,
+      });
+    } finally {
+      clearTimeout(timer);
+      userSignal?.removeEventListener('abort', onUserAbort);
+      inFlight.delete(settled);
+      settle();
+    }
+
+    function malformed(status: number, why: string): never {
+      throw new ApiError('transient', `The Certorix API sent an unexpected ${status} response while ${where}: ${why}.`, {
+        status,
+        hint: 'Usually a proxy or an API incident; it is retried. If it persists, check "apiUrl" (or CERTORIX_API_URL) points at the Certorix API.',
+      });
+    }
+
+    function classifyThrown(e: unknown): unknown {
+      if (userSignal?.aborted) return userSignal.reason ?? e;
+      if (timedOut) return transient(`no complete answer within ${timeoutMs} ms`, e);
+      if (closed) return transient('the client was closed before the API answered', e);
+      const code = errorCode(e);
+      if (code && isTlsCode(code)) {
+        return new ApiError(
+          'permanent',
+          `The TLS connection to ${origin} failed (${code}) while ${where}: the API must offer TLS 1.3 with a certificate this machine trusts.`,
+          {
+            hint: 'Check "apiUrl" (or CERTORIX_API_URL) and any proxy intercepting HTTPS; older TLS and untrusted certificates are refused on purpose.',
+            cause: e,
+          },
+        );
+      }
+      if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
+        return transient(`no answer within ${timeoutMs} ms (${code})`, e);
+      }
+      if (code && NETWORK_CODES.has(code)) return transient(`${describeNetworkError(e)} (${code})`, e);
+      if (code === 'UND_ERR_INVALID_ARG') {
+        return new ApiError('permanent', `The request for ${where} could not be built (${code}).`, {
+          hint: 'This is a bug in mcp-token-rotator; please report it.',
+          cause: e,
+        });
+      }
+      // Anything else on the wire (parser errors, odd socket states) is worth another try.
+      return transient(`${describeNetworkError(e)}${code ? ` (${code})` : ''}`, e);
+    }
+  }
+
+  return {
+    name: 'certorix',
+
+    async inspect(token, callOpts) {
+      const res = await call('inspect', token, {}, callOpts);
+      const parsed = TokenInfoBody.safeParse(res.json);
+      if (!parsed.success) throw badShape(res.status, 'checking', token, parsed.error);
+      const d = parsed.data;
+      const info: TokenInfo = { id: d.id, role: d.role };
+      if (d.email != null) info.email = d.email;
+      if (d.created_at != null) info.createdAt = new Date(d.created_at).toISOString();
+      return info;
+    },
+
+    async regenerate(token, idempotencyKey, callOpts) {
+      if (idempotencyKey === '' || /[^\x21-\x7e]/.test(idempotencyKey) || idempotencyKey.length > 255) {
+        throw new ApiError('permanent', `Refusing to regenerate token ${token.fingerprint}: the Idempotency-Key must be 1-255 visible ASCII characters.`, {
+          hint: 'This is a bug in mcp-token-rotator; please report it.',
+        });
+      }
+      const res = await call('regenerate', token, { 'idempotency-key': idempotencyKey }, callOpts);
+      const parsed = RegenerateBody.safeParse(res.json);
+      if (!parsed.success) throw badShape(res.status, 'regenerating', token, parsed.error);
+      const d = parsed.data;
+      const out: RegenerateResult = { token: new Secret(d.token), id: d.id };
+      if (d.created_at != null) out.createdAt = new Date(d.created_at).toISOString();
+      return out;
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (inFlight.size > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          Promise.all(inFlight),
+          new Promise<void>((resolve) => {
+            timer = setTimeout(resolve, CLOSE_GRACE_MS);
+          }),
+        ]);
+        clearTimeout(timer);
+      }
+      await agent.destroy();
+    },
+  };
+
+  function badShape(status: number, doing: string, token: Secret, error: z.ZodError): ApiError {
+    // Field paths only: issue messages and inputs could echo a token from the body.
+    const fields = [...new Set(error.issues.map((i) => i.path.join('.') || '(body)'))].join(', ');
+    return new ApiError(
+      'transient',
+      `The Certorix API sent an unexpected ${status} response while ${doing} token ${token.fingerprint}: missing or invalid field(s) ${fields}.`,
+      {
+        status,
+        hint: 'Usually a proxy or an API incident; it is retried. If it persists, check "apiUrl" (or CERTORIX_API_URL) points at the Certorix API.',
+      },
+    );
+  }
+}
+
+async function readCapped(body: AsyncIterable<unknown> & { destroy(): unknown }, cap: number): Promise<{ text: string; truncated: boolean }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+      size += buf.length;
+      if (size > cap) return { text: '', truncated: true };
+      chunks.push(buf);
+    }
+  } finally {
+    // Leaving the loop early already destroys it; this covers the error paths too, so the
+    // connection never sits on an unread body.
+    body.destroy();
+  }
+  return { text: Buffer.concat(chunks).toString('utf8'), truncated: false };
+}
+
+/** The server's own reason, if it gave a short one, for messages on refusals. */
+function serverDetail(text: string, raw: string): string {
+  let msg: unknown;
+  try {
+    const j = JSON.parse(text) as Record<string, unknown>;
+    msg = j.error ?? j.message ?? j.detail;
+    if (msg && typeof msg === 'object' && 'message' in msg) msg = (msg as { message: unknown }).message;
+  } catch {
+    return '';
+  }
+  if (typeof msg !== 'string' || msg.trim() === '') return '';
+  const clean = scrub(msg, raw).replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
+  return `: "${clean.length > 200 ? `${clean.slice(0, 200)}...` : clean}"`;
+}
+
+/** A server or library message that happens to echo the token must not carry it on. */
+function scrub(text: string, raw: string): string {
+  return scrubSecrets(raw.length > 0 ? text.split(raw).join('[token]') : text);
+}
+
+function errorCode(e: unknown): string | undefined {
+  for (let cur: unknown = e, depth = 0; cur && typeof cur === 'object' && depth < 5; cur = (cur as { cause?: unknown }).cause, depth++) {
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code === 'string' && code !== 'UND_ERR') return code;
+  }
+  return undefined;
+}
+
+function isTlsCode(code: string): boolean {
+  return (
+    code.startsWith('ERR_SSL_') ||
+    code.startsWith('ERR_TLS_') ||
+    code.includes('CERT') ||
+    code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' ||
+    code === 'UNABLE_TO_GET_ISSUER_CERT' ||
+    code === 'EPROTO'
+  );
+}
+
+function describeNetworkError(e: unknown): string {
+  if (e instanceof Error && e.message) return e.message.length > 200 ? `${e.message.slice(0, 200)}...` : e.message;
+  return 'network error';
+}

@@ -1,0 +1,151 @@
+import type { ParseArgsConfig } from 'node:util';
+
+export type Values = Record<string, string | boolean | undefined>;
+export interface CommandModule {
+  run(values: Values): Promise<number>;
+}
+
+export interface CommandSpec {
+  name: string;
+  summary: string;
+  usage: string;
+  details: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  load(): Promise<CommandModule>;
+}
+
+const COMMON = `Common options:
+  --json           One JSON document on stdout; messages go to stderr.
+  --config FILE    Settings file (default: the per-OS path, see the README).
+  -h, --help       This help.
+`;
+
+export const COMMANDS: CommandSpec[] = [
+  {
+    name: 'scan',
+    summary: 'Find MCP client configs holding Certorix tokens; record them; ask the API for age and role.',
+    usage: 'scan [--offline]',
+    details: `Reads every client config in the catalog (Claude Desktop, Claude Code, Cursor, VS Code,
+Windsurf, Zed, Gemini CLI, Codex, Cline, Roo, LM Studio, Continue, Goose), your shell
+start-up files and the files named by "extraConfigs", records each token by fingerprint,
+and asks GET /v1/token for each token's created_at and role. A config that cannot be read
+or parsed is reported and left alone.
+  --offline        Do not call the API.
+JSON: { "configs": [...], "tokens": [...], "warnings": [...] }. Exit 0, or 2 if a config could not be read.`,
+    options: { offline: { type: 'boolean' } },
+    load: () => import('./commands/scan.js'),
+  },
+  {
+    name: 'status',
+    summary: 'Show each token: fingerprint, role, age, state, where it is (offline, from what is recorded).',
+    usage: 'status',
+    details: `Works offline from what "scan" (or the daemon) recorded; the first run scans.
+Exit codes (monitoring style): 0 all fine, 1 a token is due (age >= warnAfterDays),
+2 a token is invalid or a rotation is unfinished.
+JSON: { "tokens": [ { "fingerprint", "provider", "role", "createdAt", "firstSeenAt", "ageDays",
+"state": "ok"|"due"|"invalid"|"rotating", "locations": [ { "path", "client" } ] } ] }`,
+    options: {},
+    load: () => import('./commands/status.js'),
+  },
+  {
+    name: 'rotate',
+    summary: 'Regenerate tokens now and rewrite every config that holds them.',
+    usage: 'rotate [--fingerprint FP] [--if-due] [--dry-run]',
+    details: `All tracked tokens unless --fingerprint; only due ones with --if-due.
+  --fingerprint FP Rotate only this token (12 hex characters, as "status" shows).
+  --if-due         Only tokens whose age >= warnAfterDays.
+  --dry-run        Plan and print; call nothing and write nothing.`,
+    options: { fingerprint: { type: 'string' }, 'if-due': { type: 'boolean' }, 'dry-run': { type: 'boolean' } },
+    load: () => import('./commands/rotate.js'),
+  },
+  {
+    name: 'revoke-now',
+    summary: '"Revoke all now" after a leak: regenerate every tracked token at once and rewrite every config.',
+    usage: 'revoke-now --yes',
+    details: `Without --yes it asks on a terminal and refuses otherwise.
+  --yes            Do not ask.`,
+    options: { yes: { type: 'boolean', short: 'y' } },
+    load: () => import('./commands/revoke-now.js'),
+  },
+  {
+    name: 'set-token',
+    summary: 'Adopt a token regenerated elsewhere (the web UI): read it from stdin, check it, put it everywhere.',
+    usage: 'set-token [--fingerprint FP] < token.txt',
+    details: `The token is read from stdin only (never from argv, which "ps" shows); it is checked
+with GET /v1/token before any file is touched, then replaces the old token in every config.
+  --fingerprint FP The token to replace (default: the only tracked token of the same account).`,
+    options: { fingerprint: { type: 'string' } },
+    load: () => import('./commands/set-token.js'),
+  },
+  {
+    name: 'history',
+    summary: 'Rotations, adoptions, heals and warnings, newest first.',
+    usage: 'history [--limit N] [--fingerprint FP]',
+    details: `JSON: { "events": [ { "at", "type", "fingerprint", "newFingerprint", "source", "files": [...] } ] }
+  --limit N        At most N events (default 100).
+  --fingerprint FP Only events about this token.`,
+    options: { limit: { type: 'string' }, fingerprint: { type: 'string' } },
+    load: () => import('./commands/history.js'),
+  },
+  {
+    name: 'daemon',
+    summary: 'Run the service in the foreground: schedule, watch configs, control socket. SIGTERM stops it.',
+    usage: 'daemon',
+    details: `Logs are pino JSON lines on stdout. While it runs, rotate, revoke-now and set-token go through its
+control socket, so only one process writes.`,
+    options: {},
+    load: () => import('./commands/daemon.js'),
+  },
+  {
+    name: 'install-service',
+    summary: 'Install and start the systemd user unit (Linux) or launchd agent (macOS).',
+    usage: 'install-service [--dry-run]',
+    details: `  --dry-run        Print the unit and the commands; write and run nothing.`,
+    options: { 'dry-run': { type: 'boolean' } },
+    load: () => import('./commands/service.js').then((m) => ({ run: m.runInstall })),
+  },
+  {
+    name: 'uninstall-service',
+    summary: 'Stop and remove the service installed by install-service.',
+    usage: 'uninstall-service [--dry-run]',
+    details: `  --dry-run        Print the commands; run nothing.`,
+    options: { 'dry-run': { type: 'boolean' } },
+    load: () => import('./commands/service.js').then((m) => ({ run: m.runUninstall })),
+  },
+  {
+    name: 'doctor',
+    summary: 'Report what is unsafe: readable configs, configs in git, admin tokens, API reachability.',
+    usage: 'doctor [--offline]',
+    details: `  --offline        Skip the API reachability check.
+Exit 0 when nothing is unsafe, 2 otherwise.`,
+    options: { offline: { type: 'boolean' } },
+    load: () => import('./commands/doctor.js'),
+  },
+];
+
+export function globalHelp(): string {
+  const w = Math.max(...COMMANDS.map((c) => c.name.length));
+  return `mcp-token-rotator: keeps the Certorix API tokens in your MCP clients' configs alive and safe.
+
+Usage: mcp-token-rotator <command> [options]
+
+Commands:
+${COMMANDS.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`).join('\n')}
+
+${COMMON}
+Exit codes: 0 success; 2 failure (the message names the file or token and the fix); 64 bad usage.
+"status" alone: 0 all fine, 1 a token is due, 2 a token invalid or a rotation unfinished.
+Tokens are shown only by fingerprint (first 12 hex of SHA-256), never by value.
+Run "mcp-token-rotator <command> --help" for a command's options.
+`;
+}
+
+export function commandHelp(c: CommandSpec): string {
+  return `Usage: mcp-token-rotator ${c.usage} [--json] [--config FILE]
+
+${c.summary}
+
+${c.details}
+
+${COMMON}`;
+}

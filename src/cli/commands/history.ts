@@ -1,0 +1,33 @@
+import { UsageError } from '../../errors.js';
+import { isFingerprint } from '../../fingerprint.js';
+import type { Values } from '../commands.js';
+import { out, printJson, table } from '../output.js';
+import { withContext } from '../session.js';
+
+export async function run(values: Values): Promise<number> {
+  const limit = values.limit === undefined ? 100 : Number(values.limit);
+  if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive whole number, not "${String(values.limit)}".`);
+  const fp = typeof values.fingerprint === 'string' ? values.fingerprint : undefined;
+  if (fp !== undefined && !isFingerprint(fp)) throw new UsageError(`--fingerprint takes 12 hex characters as "status" shows, not "${fp}".`);
+  return withContext(values, async (ctx) => {
+    const events = ctx.store.listEvents({ limit, ...(fp ? { fingerprint: fp } : {}) }).map((e) => ({
+      at: e.at,
+      type: e.type,
+      fingerprint: e.fingerprint,
+      newFingerprint: e.newFingerprint,
+      source: e.source,
+      files: e.files,
+      ...(e.detail ? { detail: e.detail } : {}),
+    }));
+    if (values.json) printJson({ events });
+    else if (!events.length) out('No events yet.');
+    else
+      out(
+        table(
+          ['AT', 'TYPE', 'FINGERPRINT', 'NEW', 'SOURCE', 'FILES'],
+          events.map((e) => [e.at, e.type, e.fingerprint ?? '-', e.newFingerprint ?? '-', e.source ?? '-', String(e.files.length)]),
+        ),
+      );
+    return 0;
+  });
+}

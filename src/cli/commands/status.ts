@@ -1,0 +1,39 @@
+import { buildStatus, type StatusToken } from '../../status.js';
+import { statusExitCode } from '../../rotation/policy.js';
+import { tildify } from '../../paths.js';
+import type { Values } from '../commands.js';
+import { out, printJson, table } from '../output.js';
+import { withContext } from '../session.js';
+
+export function renderTokens(tokens: StatusToken[], home: string): string {
+  if (!tokens.length) return 'No Certorix token found in any MCP client config. Run "mcp-token-rotator scan" after adding one.';
+  const rows = tokens.map((t) => [
+    t.fingerprint,
+    t.role ?? '?',
+    `${t.ageDays}d`,
+    t.state,
+    t.locations.map((l) => `${tildify(l.path, home)} (${l.client})`).join(', ') || '-',
+  ]);
+  return table(['FINGERPRINT', 'ROLE', 'AGE', 'STATE', 'WHERE'], rows);
+}
+
+export async function run(values: Values): Promise<number> {
+  return withContext(values, async (ctx) => {
+    if (ctx.store.getMeta('lastScanAt') === null) {
+      // First run: nothing recorded yet, so look at the files (offline) before answering.
+      const { findTokens, recordScan } = await import('../../scan.js');
+      recordScan(ctx, await findTokens(ctx));
+    }
+    const tokens = buildStatus(ctx);
+    if (values.json) printJson({ tokens });
+    else {
+      out(renderTokens(tokens, ctx.pathEnv.home));
+      const due = tokens.filter((t) => t.state === 'due');
+      if (due.length) out(`\n${due.length} token(s) due (>= ${ctx.settings.warnAfterDays} days): run "mcp-token-rotator rotate --if-due".`);
+      const bad = tokens.filter((t) => t.state === 'invalid');
+      if (bad.length) out(`\n${bad.length} token(s) invalid: regenerate in the Certorix web UI (MCP / API page), then pipe the new token to "mcp-token-rotator set-token".`);
+      if (tokens.some((t) => t.state === 'rotating')) out('\nA rotation is unfinished; any command finishes it once the API is reachable.');
+    }
+    return statusExitCode(tokens.map((t) => t.state));
+  });
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { EXIT, RotatorError, UsageError, errorMessage } from '../errors.js';
+import { err } from './output.js';
+import { COMMANDS, type CommandSpec, globalHelp, commandHelp } from './commands.js';
+
+const GLOBAL_OPTIONS = {
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  config: { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+export async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+    process.stdout.write(globalHelp());
+    return first === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (first === '--version' || first === '-v') {
+    process.stdout.write(`${await version()}\n`);
+    return EXIT.ok;
+  }
+  const spec: CommandSpec | undefined = COMMANDS.find((c) => c.name === first);
+  if (!spec) {
+    err(`Unknown command "${first}".`);
+    err('Run "mcp-token-rotator --help" to see the commands.');
+    return EXIT.usage;
+  }
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...spec.options }, strict: true, allowPositionals: false }) as {
+      values: Record<string, string | boolean | undefined>;
+    });
+  } catch (e) {
+    err(`${first}: ${(e as Error).message}`);
+    err(`Run "mcp-token-rotator ${first} --help" for usage.`);
+    return EXIT.usage;
+  }
+  if (values.help) {
+    process.stdout.write(commandHelp(spec));
+    return EXIT.ok;
+  }
+  try {
+    const mod = await spec.load();
+    return await mod.run(values);
+  } catch (e) {
+    return reportError(e, values.json === true);
+  }
+}
+
+function reportError(e: unknown, json: boolean): number {
+  if (e instanceof RotatorError) {
+    err(`error: ${e.describe()}`);
+    if (json) process.stdout.write(JSON.stringify({ error: e.toJSON() }, null, 2) + '\n');
+    return e instanceof UsageError ? EXIT.usage : e.exitCode;
+  }
+  err(`error: ${errorMessage(e)}`);
+  if (process.env.MCP_TOKEN_ROTATOR_DEBUG && e instanceof Error && e.stack) err(e.stack);
+  err('This is unexpected; please report it with the output of "mcp-token-rotator doctor".');
+  if (json) process.stdout.write(JSON.stringify({ error: { code: 'E_INTERNAL', message: errorMessage(e) } }, null, 2) + '\n');
+  return EXIT.failure;
+}
+
+async function version(): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  const pkg = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    err(`error: ${errorMessage(e)}`);
+    process.exitCode = EXIT.failure;
+  },
+);

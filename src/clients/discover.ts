@@ -1,0 +1,163 @@
+import { lstat, readFile, realpath, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import path from 'node:path';
+import { ConfigFileError } from '../errors.js';
+import { expandHome, type PathEnv } from '../paths.js';
+import { CATALOG, clientForProjectPath, clientById, formatForPath, type ClientId, type ClientSpec } from './catalog.js';
+import { locateTokens, type FileFormat, type TokenSite } from './formats.js';
+
+export interface ConfigCandidate {
+  /** The path as the user knows it (a symlink stays a symlink). */
+  path: string;
+  client: ClientId;
+  format: FileFormat;
+  /** Where it came from: the catalog, or an extraConfigs pattern. */
+  origin: 'catalog' | 'extra';
+}
+
+export interface DiscoverOptions {
+  pathEnv: PathEnv;
+  extraConfigs: string[];
+  disableClients?: string[];
+}
+
+/**
+ * Every config file that exists on this machine: the catalog's paths for this OS plus
+ * the extraConfigs globs. Files reached twice (a symlinked dotfile) are listed once.
+ */
+export async function discoverConfigs(opts: DiscoverOptions): Promise<ConfigCandidate[]> {
+  const disabled = new Set(opts.disableClients ?? []);
+  const wanted: ConfigCandidate[] = [];
+  for (const spec of CATALOG) {
+    if (disabled.has(spec.id)) continue;
+    for (const p of spec.paths(opts.pathEnv)) wanted.push({ path: p, client: spec.id, format: spec.format, origin: 'catalog' });
+  }
+  if (opts.extraConfigs.length) {
+    for (const p of await expandGlobs(opts.extraConfigs, opts.pathEnv.home)) {
+      wanted.push({ path: p, client: clientForProjectPath(p), format: formatForPath(p), origin: 'extra' });
+    }
+  }
+  const seen = new Set<string>();
+  const out: ConfigCandidate[] = [];
+  await Promise.all(
+    wanted.map(async (c, i) => {
+      // lstat first: a dangling or looping symlink is still a config the user should hear about.
+      const exists = await lstat(c.path).then(
+        () => true,
+        () => false,
+      );
+      if (exists) out[i] = c;
+    }),
+  );
+  const result: ConfigCandidate[] = [];
+  for (const c of out) {
+    if (!c) continue;
+    const key = await realpath(c.path).catch(() => path.resolve(c.path));
+    if (seen.has(key)) continue;
+    seen.add(key);
+    result.push(c);
+  }
+  return result;
+}
+
+export async function expandGlobs(patterns: string[], home: string): Promise<string[]> {
+  const { glob } = await import('tinyglobby');
+  const expanded = patterns.map((p) => expandHome(p, home));
+  const literal = expanded.filter((p) => !/[*?[\]{}]/.test(p));
+  const globs = expanded.filter((p) => /[*?[\]{}]/.test(p));
+  const found = globs.length
+    ? await glob(globs, { absolute: true, dot: true, onlyFiles: false, followSymbolicLinks: true, expandDirectories: false, cwd: home })
+    : [];
+  return [...new Set([...literal.map((p) => path.resolve(home, p)), ...found.map((p) => path.resolve(p))])].sort();
+}
+
+export interface ConfigSnapshot {
+  path: string;
+  /** The file really written: the symlink's target. */
+  realPath: string;
+  text: string;
+  bytes: Buffer;
+  stat: Stats;
+}
+
+/** Largest config we will read; a 10 MB ~/.claude.json is real, 64 MB is not. */
+const MAX_CONFIG_BYTES = 64 * 1024 * 1024;
+
+/** Reads a config through symlinks, refusing what we could not rewrite byte for byte. */
+export async function readConfigFile(p: string): Promise<ConfigSnapshot> {
+  let realPath: string;
+  try {
+    realPath = await realpath(p);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') throw new ConfigFileError('E_CONFIG_READ', p, `${p} is a symlink loop.`, `Point the link at a real file (ls -l "${p}").`, e);
+    if (code === 'ENOENT') throw new ConfigFileError('E_CONFIG_READ', p, `${p} does not exist (or is a dangling symlink).`, 'Fix or remove the link, then run "mcp-token-rotator scan".', e);
+    throw new ConfigFileError('E_CONFIG_READ', p, `Cannot resolve ${p} (${code}).`, 'Check the path and its permissions.', e);
+  }
+  let st: Stats;
+  try {
+    st = await stat(realPath);
+  } catch (e) {
+    throw new ConfigFileError('E_CONFIG_READ', p, `Cannot stat ${p} (${(e as NodeJS.ErrnoException).code}).`, 'Check its permissions.', e);
+  }
+  if (!st.isFile()) {
+    throw new ConfigFileError('E_CONFIG_READ', p, `${p} is not a regular file (it is a ${st.isDirectory() ? 'directory' : 'special file'}).`, 'Replace it with the client\'s JSON/TOML/YAML file, or remove it from extraConfigs.');
+  }
+  if (st.size > MAX_CONFIG_BYTES) {
+    throw new ConfigFileError('E_CONFIG_READ', p, `${p} is ${Math.round(st.size / 1048576)} MB, larger than the 64 MB a config may be.`, 'Check the file; it is left alone.');
+  }
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(realPath);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConfigFileError('E_CONFIG_READ', p, `Cannot read ${p} (${code}).`, code === 'EACCES' ? `Give your user read access: chmod u+r "${realPath}".` : 'Check the file.', e);
+  }
+  const text = bytes.toString('utf8');
+  // A lossy decode would make the rewrite change bytes we must keep.
+  if (!Buffer.from(text, 'utf8').equals(bytes)) {
+    throw new ConfigFileError('E_CONFIG_PARSE', p, `${p} is not valid UTF-8.`, 'Re-save it as UTF-8; it is left alone until then.');
+  }
+  return { path: p, realPath, text, bytes, stat: st };
+}
+
+export interface ScannedConfig {
+  candidate: ConfigCandidate;
+  spec: ClientSpec;
+  status: 'ok' | 'error';
+  error?: ConfigFileError;
+  sites: TokenSite[];
+  snapshot?: ConfigSnapshot;
+}
+
+/** Reads and parses one config. Never throws: a broken file is a result, so it cannot block the others. */
+export async function scanConfig(c: ConfigCandidate): Promise<ScannedConfig> {
+  const spec = clientById(c.client);
+  let snap: ConfigSnapshot;
+  try {
+    snap = await readConfigFile(c.path);
+  } catch (e) {
+    return { candidate: c, spec, status: 'error', error: asConfigError(e, c.path), sites: [] };
+  }
+  const res = locateTokens(snap.text, c.format);
+  if (res.errors.length) {
+    const err = new ConfigFileError(
+      'E_CONFIG_PARSE',
+      c.path,
+      `${c.path} cannot be parsed as ${c.format.toUpperCase()}: ${res.errors[0]}${res.errors.length > 1 ? ` (+${res.errors.length - 1} more)` : ''}.`,
+      'Fix the syntax (your client probably cannot read it either); the file is left alone until then.',
+    );
+    return { candidate: c, spec, status: 'error', error: err, sites: [], snapshot: snap };
+  }
+  return { candidate: c, spec, status: 'ok', sites: res.sites, snapshot: snap };
+}
+
+function asConfigError(e: unknown, p: string): ConfigFileError {
+  if (e instanceof ConfigFileError) return e;
+  return new ConfigFileError('E_CONFIG_READ', p, `Cannot read ${p}: ${(e as Error).message}`, 'Check the file.', e);
+}
+
+/** A stable string for a site's place in its file, used as the location key. */
+export function keyPathString(kp: (string | number)[]): string {
+  return JSON.stringify(kp);
+}

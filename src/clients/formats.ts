@@ -1,0 +1,298 @@
+/**
+ * Finds the Certorix tokens held in an MCP client config (or a shell start-up file) and
+ * says exactly where their literals lie in the original text, so that edit.ts can splice
+ * a new token in without touching any other byte. Pure: text in, result out.
+ *
+ * Structured formats (JSON, TOML, YAML) are first turned into one small neutral tree
+ * (`PNode`, strings carrying the offsets of their literal) so the rules about what counts
+ * as a token site are written once, in `findSites`.
+ */
+import { lineCol, locateJsonTree } from './locate-json.js';
+import { locateTomlTree } from './locate-toml.js';
+import { locateYamlTrees } from './locate-yaml.js';
+import { locateShellText } from './locate-shell.js';
+
+export type FileFormat = 'json' | 'jsonc' | 'toml' | 'yaml' | 'shell' | 'fish' | 'dotenv';
+export type SiteKind = 'env' | 'header' | 'args' | 'shell';
+
+export interface TokenSite {
+  /** Server/extension name; '' for shell/dotenv files. */
+  server: string;
+  kind: SiteKind;
+  /** Path to the string value in the parsed document; for shell/dotenv: ['CERTORIX_API_TOKEN', <0-based line>]. */
+  keyPath: (string | number)[];
+  /** [start,end) UTF-16 offsets in the ORIGINAL text of the raw literal holding the value, quotes included. */
+  start: number;
+  end: number;
+  /** The whole decoded string value (e.g. "Bearer abc"). */
+  value: string;
+  /** Where the token lies inside `value` (decoded offsets). */
+  tokenStart: number;
+  tokenEnd: number;
+  token: string;
+}
+
+export interface LocateResult {
+  sites: TokenSite[];
+  errors: string[];
+  warnings: string[];
+}
+
+export const TOKEN_ENV = 'CERTORIX_API_TOKEN';
+export { lineCol };
+
+/** Offsets of a string literal in the original text. */
+export interface Lit {
+  start: number;
+  end: number;
+}
+
+/**
+ * The neutral document tree. `pos` is an offset in the original text, used only to give
+ * warnings a line:column (never a value); TOML nodes have none.
+ */
+export type PNode =
+  | { t: 'obj'; entries: Map<string, PNode>; pos?: number }
+  | { t: 'arr'; items: PNode[]; pos?: number }
+  | { t: 'str'; value: string; lit: Lit | undefined; pos?: number }
+  | { t: 'other'; pos?: number };
+
+export type StrNode = Extract<PNode, { t: 'str' }>;
+export type KeyPath = (string | number)[];
+
+/** One parsed document of a structured file; `prefix` is prepended to key paths (YAML multi-document files). */
+export interface TreeDoc {
+  root: PNode;
+  prefix: KeyPath;
+}
+
+export interface TreeResult {
+  docs: TreeDoc[];
+  errors: string[];
+  warnings: string[];
+}
+
+export function locateTokens(text: string, format: FileFormat): LocateResult {
+  switch (format) {
+    case 'json':
+    case 'jsonc':
+      return fromTrees(text, locateJsonTree(text));
+    case 'toml':
+      return fromTrees(text, locateTomlTree(text));
+    case 'yaml':
+      return fromTrees(text, locateYamlTrees(text));
+    case 'shell':
+    case 'fish':
+    case 'dotenv':
+      return locateShellText(text, format);
+    default: {
+      const never: never = format;
+      throw new Error(`unknown config format: ${String(never)}`);
+    }
+  }
+}
+
+function fromTrees(text: string, tree: TreeResult): LocateResult {
+  if (tree.errors.length > 0) return { sites: [], errors: tree.errors, warnings: tree.warnings };
+  const sites: TokenSite[] = [];
+  const errors: string[] = [];
+  const warnings = [...tree.warnings];
+  const seen = new Set<string>();
+  for (const doc of tree.docs) {
+    for (const c of findSites(doc.root, doc.prefix, text, warnings)) {
+      const id = JSON.stringify(c.keyPath);
+      if (seen.has(id)) continue;
+      seen.add(id);
+      if (!c.node.lit) {
+        // Known to hold a token but not where: editing blind could leave a dead token behind,
+        // so the whole file is refused rather than half-handled.
+        errors.push('cannot locate the position of a token value (unsupported syntax)');
+        continue;
+      }
+      sites.push({
+        server: c.server,
+        kind: c.kind,
+        keyPath: c.keyPath,
+        start: c.node.lit.start,
+        end: c.node.lit.end,
+        value: c.node.value,
+        tokenStart: c.tokenStart,
+        tokenEnd: c.tokenEnd,
+        token: c.node.value.slice(c.tokenStart, c.tokenEnd),
+      });
+    }
+  }
+  if (errors.length > 0) return { sites: [], errors, warnings };
+  sites.sort((a, b) => a.start - b.start || a.end - b.end);
+  return { sites, errors: [], warnings };
+}
+
+// ---------------------------------------------------------------------------------------
+// The rules: which string values in a server entry hold a Certorix token.
+
+interface Candidate {
+  server: string;
+  kind: SiteKind;
+  keyPath: KeyPath;
+  node: StrNode;
+  tokenStart: number;
+  tokenEnd: number;
+}
+
+const ENV_CONTAINERS: readonly string[][] = [['env'], ['envs'], ['command', 'env']];
+const HEADER_CONTAINERS: readonly string[][] = [['headers'], ['http_headers'], ['requestOptions', 'headers']];
+const URL_KEYS = ['url', 'serverUrl', 'httpUrl', 'uri'] as const;
+const ARGS_PATHS: readonly string[][] = [['args'], ['command', 'args']];
+const ROOT_CONTAINERS = ['mcpServers', 'servers', 'context_servers', 'mcp_servers', 'extensions', 'mcp.servers'] as const;
+
+// `d` gives the capture's offsets, so the token's place in the value is exact, not re-searched.
+const BEARER = /^\s*bearer\s+(\S(?:.*\S)?)\s*$/dis;
+const ARG_HEADER = /^\s*(?:--header=)?\s*authorization\s*:\s*bearer\s+(\S(?:.*\S)?)\s*$/dis;
+const ARG_HEADER_NAME = /^\s*(?:--header=)?\s*authorization\s*:/i;
+const VAR_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+export function findSites(root: PNode, prefix: KeyPath, text: string, warnings: string[]): Candidate[] {
+  const out: Candidate[] = [];
+  if (root.t !== 'obj') return out;
+  const containers: { path: KeyPath; node: PNode }[] = [];
+  for (const key of ROOT_CONTAINERS) {
+    const node = root.entries.get(key);
+    if (node) containers.push({ path: [key], node });
+  }
+  const mcp = root.entries.get('mcp');
+  const mcpServers = mcp?.t === 'obj' ? mcp.entries.get('servers') : undefined;
+  if (mcpServers) containers.push({ path: ['mcp', 'servers'], node: mcpServers });
+  const projects = root.entries.get('projects');
+  if (projects?.t === 'obj') {
+    for (const [name, project] of projects.entries) {
+      const node = project.t === 'obj' ? project.entries.get('mcpServers') : undefined;
+      if (node) containers.push({ path: ['projects', name, 'mcpServers'], node });
+    }
+  }
+  for (const c of containers) {
+    for (const e of entriesOf(c.node)) {
+      entrySites(e.server, [...prefix, ...c.path, e.key], e.node, text, warnings, out);
+    }
+  }
+  return out;
+}
+
+function entriesOf(container: PNode): { server: string; key: string | number; node: PNode }[] {
+  if (container.t === 'obj') return [...container.entries].map(([key, node]) => ({ server: key, key, node }));
+  if (container.t === 'arr') {
+    return container.items.map((node, i) => {
+      const name = node.t === 'obj' ? node.entries.get('name') : undefined;
+      return { server: name?.t === 'str' ? name.value : String(i), key: i, node };
+    });
+  }
+  return [];
+}
+
+function getPath(node: PNode | undefined, path: readonly string[]): PNode | undefined {
+  let cur = node;
+  for (const key of path) {
+    if (cur?.t !== 'obj') return undefined;
+    cur = cur.entries.get(key);
+  }
+  return cur;
+}
+
+/** A value that is a reference (`${input:x}`, `${env:X}`, `${{ secrets.X }}`) or blank holds no token. */
+export function isTokenLike(value: string): boolean {
+  return value.trim() !== '' && !value.includes('${');
+}
+
+export function isCertorixUrl(value: string): boolean {
+  if (!/^https?:\/\//i.test(value.trim())) return false;
+  let host: string;
+  try {
+    host = new URL(value.trim()).hostname.toLowerCase();
+  } catch {
+    return false;
+  }
+  if (host.endsWith('.')) host = host.slice(0, -1);
+  return host === 'certorix.com' || host.endsWith('.certorix.com');
+}
+
+function trimmedRange(value: string): [number, number] {
+  const start = value.length - value.trimStart().length;
+  return [start, value.trimEnd().length];
+}
+
+function captureRange(re: RegExp, value: string): [number, number] | undefined {
+  const m = re.exec(value);
+  const idx = m?.indices?.[1];
+  return idx ? [idx[0], idx[1]] : undefined;
+}
+
+function entrySites(server: string, path: KeyPath, entry: PNode, text: string, warnings: string[], out: Candidate[]): void {
+  if (entry.t !== 'obj') return;
+  const push = (kind: SiteKind, keyPath: KeyPath, node: StrNode, range: [number, number]): void => {
+    out.push({ server, kind, keyPath, node, tokenStart: range[0], tokenEnd: range[1] });
+  };
+
+  // 1. env
+  for (const envPath of ENV_CONTAINERS) {
+    const env = getPath(entry, envPath);
+    const v = env?.t === 'obj' ? env.entries.get(TOKEN_ENV) : undefined;
+    if (!v) continue;
+    if (v.t !== 'str') {
+      warnings.push(`${TOKEN_ENV} value${where(text, v.pos)} is not a string; left alone`);
+      continue;
+    }
+    if (isTokenLike(v.value)) push('env', [...path, ...envPath, TOKEN_ENV], v, trimmedRange(v.value));
+  }
+
+  // 2. headers, only towards Certorix: a bearer for another host is someone else's secret.
+  const url = URL_KEYS.map((k) => entry.entries.get(k)).find((n): n is StrNode => n?.t === 'str');
+  if (url && isCertorixUrl(url.value)) {
+    for (const hp of HEADER_CONTAINERS) {
+      const headers = getPath(entry, hp);
+      if (headers?.t !== 'obj') continue;
+      for (const [name, v] of headers.entries) {
+        if (name.toLowerCase() !== 'authorization' || v.t !== 'str' || !isTokenLike(v.value)) continue;
+        const range = captureRange(BEARER, v.value);
+        if (range) push('header', [...path, ...hp, name], v, range);
+      }
+    }
+  }
+
+  // 3. mcp-remote bridge: the bearer travels in argv.
+  const command = entry.entries.get('command');
+  for (const argsPath of ARGS_PATHS) {
+    const args = getPath(entry, argsPath);
+    if (args?.t !== 'arr') continue;
+    const strs = args.items.filter((n): n is StrNode => n.t === 'str');
+    const bridge =
+      strs.some((n) => n.value.includes('mcp-remote')) || (command?.t === 'str' && command.value.includes('mcp-remote'));
+    if (!bridge || !strs.some((n) => isCertorixUrl(n.value))) continue;
+    args.items.forEach((arg, i) => {
+      if (arg.t !== 'str') return;
+      if (!arg.value.includes('${')) {
+        const range = captureRange(ARG_HEADER, arg.value);
+        if (range) push('args', [...path, ...argsPath, i], arg, range);
+        return;
+      }
+      if (!ARG_HEADER_NAME.test(arg.value)) return;
+      // mcp-remote's documented work-around for clients that mangle spaces in argv:
+      // "Authorization:${AUTH_HEADER}" with the bearer in the entry's env.
+      for (const m of arg.value.matchAll(VAR_REF)) {
+        const name = m[1] ?? '';
+        const bearerBefore = /bearer\s*$/i.test(arg.value.slice(0, m.index ?? 0));
+        for (const envPath of ENV_CONTAINERS) {
+          const env = getPath(entry, envPath);
+          const v = env?.t === 'obj' ? env.entries.get(name) : undefined;
+          if (v?.t !== 'str' || !isTokenLike(v.value)) continue;
+          let range: [number, number] | undefined;
+          if (bearerBefore) range = trimmedRange(v.value);
+          else range = captureRange(BEARER, v.value) ?? (/^\s*\S+\s*$/.test(v.value) ? trimmedRange(v.value) : undefined);
+          if (range) push('header', [...path, ...envPath, name], v, range);
+        }
+      }
+    });
+  }
+}
+
+function where(text: string, pos: number | undefined): string {
+  return pos === undefined ? '' : ` at ${lineCol(text, pos)}`;
+}

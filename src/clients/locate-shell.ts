@@ -1,0 +1,216 @@
+/**
+ * Shell start-up files (sh/bash/zsh), fish's config.fish and `.env` files: the lines that
+ * set CERTORIX_API_TOKEN to a literal. Each flavour has its own quoting rules, decoded here
+ * exactly enough to know the value and to tell a literal from a reference (`$X`, `$(...)`).
+ */
+import type { LocateResult, TokenSite } from './formats.js';
+
+export type ShellFlavor = 'shell' | 'fish' | 'dotenv';
+export type WordStyle = 'bare' | 'single' | 'double' | 'backtick';
+
+const NAME = 'CERTORIX_API_TOKEN';
+
+export interface Word {
+  /** Offsets within the scanned string. */
+  start: number;
+  end: number;
+  value: string;
+  /** Expands something (a variable, a command): not a literal token. */
+  ref: boolean;
+  /** Quoting of each adjacent segment (`'a'"b"c` is three). */
+  styles: WordStyle[];
+}
+
+type Scan = Word | { fail: string };
+
+// Assignment at the start of a command line; the value starts right after the match.
+const SH_ASSIGN = /^\s*(?:(?:export|declare|typeset|readonly|local)(?:\s+-[A-Za-z]+)*\s+)?CERTORIX_API_TOKEN=/;
+const FISH_SET = /^\s*set((?:\s+(?:-[A-Za-z]+|--[a-z-]+))*)\s+CERTORIX_API_TOKEN(?=\s|$)/;
+const FISH_EXPORT = /^\s*export\s+CERTORIX_API_TOKEN=/;
+const DOTENV_ASSIGN = /^\s*(?:export\s+)?CERTORIX_API_TOKEN\s*=[ \t]*/;
+// fish `set` options that read or erase rather than assign.
+const FISH_NOT_ASSIGN = /^(?:-[A-Za-z]*[eqnSL][A-Za-z]*|--(?:erase|query|names|show|long))$/;
+
+export function locateShellText(text: string, flavor: ShellFlavor): LocateResult {
+  const sites: TokenSite[] = [];
+  const warnings: string[] = [];
+  let lineStart = 0;
+  let lineNo = 0;
+  while (lineStart <= text.length) {
+    const nl = text.indexOf('\n', lineStart);
+    const lineEnd = nl < 0 ? text.length : nl;
+    let line = text.slice(lineStart, lineEnd);
+    if (line.endsWith('\r')) line = line.slice(0, -1);
+    if (lineNo === 0 && line.charCodeAt(0) === 0xfeff) line = ` ${line.slice(1)}`;
+    if (line.includes(NAME)) {
+      const r = lineSite(line, flavor);
+      const at = `line ${lineNo + 1}`;
+      if (r === 'unknown') warnings.push(`${at}: ${NAME} is set in a form not understood; update it by hand`);
+      else if (r !== undefined && 'fail' in r) warnings.push(`${at}: ${NAME} value not understood (${r.fail}); update it by hand`);
+      else if (r !== undefined && !r.ref && r.value.trim() !== '') {
+        const tokenStart = r.value.length - r.value.trimStart().length;
+        const tokenEnd = r.value.trimEnd().length;
+        sites.push({
+          server: '',
+          kind: 'shell',
+          keyPath: [NAME, lineNo],
+          start: lineStart + r.start,
+          end: lineStart + r.end,
+          value: r.value,
+          tokenStart,
+          tokenEnd,
+          token: r.value.slice(tokenStart, tokenEnd),
+        });
+      }
+    }
+    if (nl < 0) break;
+    lineStart = nl + 1;
+    lineNo++;
+  }
+  return { sites, errors: [], warnings };
+}
+
+/** undefined: nothing to do (comment, unset, reference); 'unknown': mentions the name in a way we do not parse. */
+function lineSite(line: string, flavor: ShellFlavor): Scan | 'unknown' | undefined {
+  if (/^\s*#/.test(line)) return undefined;
+  if (flavor === 'dotenv') {
+    const m = DOTENV_ASSIGN.exec(line);
+    return m ? scanDotenv(line, m[0].length) : mentionsAssignment(line);
+  }
+  if (flavor === 'fish') {
+    const e = FISH_EXPORT.exec(line);
+    if (e) return scanWord('fish', line, e[0].length);
+    const m = FISH_SET.exec(line);
+    if (!m) return /\bset\b.*\bCERTORIX_API_TOKEN\b/.test(line) ? 'unknown' : mentionsAssignment(line);
+    const opts = (m[1] ?? '').trim().split(/\s+/).filter(Boolean);
+    if (opts.some((o) => FISH_NOT_ASSIGN.test(o))) return undefined;
+    let i = m[0].length;
+    while (line[i] === ' ' || line[i] === '\t') i++;
+    if (i >= line.length || ';|&#'.includes(line[i] ?? '')) return undefined;
+    return scanWord('fish', line, i);
+  }
+  const m = SH_ASSIGN.exec(line);
+  return m ? scanWord('shell', line, m[0].length) : mentionsAssignment(line);
+}
+
+function mentionsAssignment(line: string): 'unknown' | undefined {
+  return /\bCERTORIX_API_TOKEN\s*=/.test(line) ? 'unknown' : undefined;
+}
+
+/** One sh or fish word starting at `i`, as the shell would see it in an assignment. */
+export function scanWord(flavor: 'shell' | 'fish', line: string, i: number): Scan {
+  const start = i;
+  let value = '';
+  let ref = false;
+  const styles: WordStyle[] = [];
+  const seg = (s: WordStyle): void => {
+    if (s !== 'bare' || styles[styles.length - 1] !== 'bare') styles.push(s);
+  };
+  while (i < line.length) {
+    const c = line[i] ?? '';
+    if (/\s/.test(c) || ';&|<>'.includes(c)) break;
+    if (flavor === 'shell' && (c === '(' || c === ')')) break;
+    if (c === "'") {
+      seg('single');
+      i++;
+      for (;;) {
+        if (i >= line.length) return { fail: 'unclosed quote' };
+        const ch = line[i] ?? '';
+        if (ch === "'") break;
+        // fish is the only one with escapes inside single quotes.
+        if (flavor === 'fish' && ch === '\\' && (line[i + 1] === "'" || line[i + 1] === '\\')) {
+          value += line[i + 1];
+          i += 2;
+          continue;
+        }
+        value += ch;
+        i++;
+      }
+      i++;
+      continue;
+    }
+    if (c === '"') {
+      seg('double');
+      i++;
+      const escapable = flavor === 'shell' ? '\\"$`' : '\\"$';
+      for (;;) {
+        if (i >= line.length) return { fail: 'unclosed quote' };
+        const ch = line[i] ?? '';
+        if (ch === '"') break;
+        if (ch === '\\') {
+          const nx = line[i + 1];
+          if (nx === undefined) return { fail: 'line continuation' };
+          if (escapable.includes(nx)) {
+            value += nx;
+            i += 2;
+            continue;
+          }
+        } else if (ch === '$' || (flavor === 'shell' && ch === '`')) {
+          ref = true;
+        }
+        value += ch;
+        i++;
+      }
+      i++;
+      continue;
+    }
+    seg('bare');
+    if (c === '\\') {
+      const nx = line[i + 1];
+      if (nx === undefined) return { fail: 'line continuation' };
+      // fish gives \n, \x41, ... a meaning; only a backslash before punctuation is plain.
+      if (flavor === 'fish' && /[A-Za-z0-9]/.test(nx)) return { fail: 'unsupported escape' };
+      value += nx;
+      i += 2;
+      continue;
+    }
+    if (c === '$' && flavor === 'shell' && line[i + 1] === "'") return { fail: 'unsupported quoting' };
+    if (c === '$' || c === '`') ref = true;
+    if (flavor === 'fish' && '(){}*?'.includes(c)) ref = true;
+    if (c === '~' && i === start) ref = true;
+    value += c;
+    i++;
+  }
+  return { start, end: i, value, ref, styles };
+}
+
+/** A `.env` value starting at `i` (quoted, or bare up to an inline ` #` comment). */
+export function scanDotenv(line: string, i: number): Scan {
+  const q = line[i];
+  if (q === '"' || q === "'" || q === '`') {
+    let value = '';
+    let ref = false;
+    let j = i + 1;
+    for (;;) {
+      if (j >= line.length) return { fail: 'unclosed quote' };
+      const ch = line[j] ?? '';
+      if (ch === q) break;
+      if (q === '"' && ch === '\\' && j + 1 < line.length) {
+        const nx = line[j + 1] ?? '';
+        const map: Record<string, string> = { '\\': '\\', '"': '"', $: '$', "'": "'", n: '\n', r: '\r', t: '\t' };
+        const hit = map[nx];
+        value += hit ?? `\\${nx}`;
+        j += 2;
+        continue;
+      }
+      if (q === '"' && ch === '$' && /[{A-Za-z_]/.test(line[j + 1] ?? '')) ref = true;
+      value += ch;
+      j++;
+    }
+    const style: WordStyle = q === '"' ? 'double' : q === "'" ? 'single' : 'backtick';
+    return { start: i, end: j + 1, value, ref, styles: [style] };
+  }
+  let end = line.length;
+  const comment = /(^|\s)#/.exec(line.slice(i));
+  if (comment) end = i + comment.index;
+  while (end > i && /\s/.test(line[end - 1] ?? '')) end--;
+  const value = line.slice(i, end);
+  return { start: i, end, value, ref: /\$[{A-Za-z_]/.test(value), styles: ['bare'] };
+}
+
+/** Decodes one literal standing alone (as edit.ts re-checks what it wrote); undefined unless it is one whole literal. */
+export function decodeShellLiteral(flavor: ShellFlavor, raw: string): Word | undefined {
+  const r = flavor === 'dotenv' ? scanDotenv(raw, 0) : scanWord(flavor, raw, 0);
+  if ('fail' in r || r.end !== raw.length || r.ref) return undefined;
+  return r;
+}

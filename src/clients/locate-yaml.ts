@@ -1,0 +1,72 @@
+/**
+ * YAML (Continue, Goose) into the neutral tree. Every document of a multi-document stream
+ * is searched; their key paths then start with the document's index.
+ */
+import { isAlias, isMap, isPair, isScalar, isSeq, parseAllDocuments, type Document, type Node, type YAMLError } from 'yaml';
+import type { PNode, TreeDoc, TreeResult } from './formats.js';
+
+type AnyDoc = Document.Parsed;
+
+function parseDocs(text: string): AnyDoc[] {
+  const docs = parseAllDocuments(text, { prettyErrors: true });
+  // An empty stream comes back as a non-array "EmptyStream".
+  return Array.isArray(docs) ? docs : [];
+}
+
+/** Code and position only: yaml's own messages quote the offending source line. */
+function describe(kind: string, e: YAMLError): string {
+  const at = e.linePos ? ` at ${e.linePos[0].line}:${e.linePos[0].col}` : '';
+  return `YAML ${kind}${at}: ${e.code}`;
+}
+
+export function locateYamlTrees(text: string): TreeResult {
+  const docs = parseDocs(text);
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  for (const d of docs) {
+    for (const e of d.errors) errors.push(describe('parse error', e));
+    for (const w of d.warnings) warnings.push(describe('warning', w));
+  }
+  if (errors.length > 0) return { docs: [], errors, warnings };
+  const out: TreeDoc[] = docs.map((doc, i) => ({
+    root: convert(doc.contents, doc, 0),
+    prefix: docs.length > 1 ? [i] : [],
+  }));
+  return { docs: out, errors: [], warnings };
+}
+
+// Deep alias chains (a "billion laughs" file) must not hang the scan.
+const MAX_DEPTH = 200;
+
+function convert(node: unknown, doc: AnyDoc, depth: number): PNode {
+  if (depth > MAX_DEPTH) return { t: 'other' };
+  if (isAlias(node)) {
+    const target = node.resolve(doc);
+    return target ? convert(target, doc, depth + 1) : { t: 'other' };
+  }
+  const pos = (node as Node | null)?.range?.[0];
+  if (isMap(node)) {
+    const entries = new Map<string, PNode>();
+    for (const pair of node.items) {
+      if (!isPair(pair)) continue;
+      const key = isScalar(pair.key) ? String(pair.key.value) : pair.key === null ? '' : undefined;
+      if (key === undefined) continue;
+      entries.delete(key);
+      entries.set(key, convert(pair.value, doc, depth + 1));
+    }
+    return { t: 'obj', entries, pos };
+  }
+  if (isSeq(node)) return { t: 'arr', items: node.items.map((n) => convert(n, doc, depth + 1)), pos };
+  if (isScalar(node) && typeof node.value === 'string' && node.range) {
+    return { t: 'str', value: node.value, lit: { start: node.range[0], end: node.range[1] }, pos };
+  }
+  return { t: 'other', pos };
+}
+
+/** Plain JS values of every document, as the edit verifier compares them (key paths as in `locateYamlTrees`). */
+export function parseYamlValue(text: string): unknown {
+  const docs = parseDocs(text);
+  if (docs.some((d) => d.errors.length > 0)) throw new Error('YAML parse error');
+  const values = docs.map((d) => d.toJS() as unknown);
+  return docs.length > 1 ? values : values[0];
+}

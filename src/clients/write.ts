@@ -1,0 +1,131 @@
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { ConfigFileError } from '../errors.js';
+
+/**
+ * Atomic config writes in the manner of npm/write-file-atomic, plus what it lacks: a
+ * directory fsync, and a compare-before-rename so another writer's change is never
+ * overwritten with stale content. The caller passes the real path (symlinks resolved),
+ * so the link itself stays a link and its target gets the new bytes.
+ */
+
+export interface AtomicWriteOptions {
+  /** Mode and owner to give the new file: the old file's. */
+  mode: number;
+  uid: number;
+  gid: number;
+  /**
+   * The bytes the caller planned from. If the file no longer holds them when we are about
+   * to rename, ConcurrentChangeError is thrown and nothing is replaced.
+   */
+  expected?: Buffer;
+  /** Skip the directory fsync (the caller batches one per directory). */
+  skipDirSync?: boolean;
+}
+
+export class ConcurrentChangeError extends Error {
+  constructor(readonly file: string) {
+    super(`${file} changed while it was being rewritten`);
+    this.name = 'ConcurrentChangeError';
+  }
+}
+
+export function tempPathFor(realPath: string): string {
+  const dir = path.dirname(realPath);
+  return path.join(dir, `.${path.basename(realPath)}.mtr-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+}
+
+export async function writeFileAtomic(realPath: string, data: Buffer, opts: AtomicWriteOptions): Promise<void> {
+  const tmp = tempPathFor(realPath);
+  let fh: FileHandle | undefined;
+  let renamed = false;
+  try {
+    // 0600 while it holds the token and is not yet in place; the real mode is set before rename.
+    fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    await fh.writeFile(data);
+    await fh.chmod(opts.mode & 0o7777);
+    await chownIfNeeded(fh, opts.uid, opts.gid);
+    await fh.sync();
+    await fh.close();
+    fh = undefined;
+    if (opts.expected) {
+      const now = await readFile(realPath).catch(() => null);
+      if (!now || !now.equals(opts.expected)) throw new ConcurrentChangeError(realPath);
+    }
+    await rename(tmp, realPath);
+    renamed = true;
+    if (!opts.skipDirSync) await fsyncDir(path.dirname(realPath));
+  } catch (e) {
+    if (e instanceof ConcurrentChangeError) throw e;
+    throw writeError(realPath, e);
+  } finally {
+    if (fh) await fh.close().catch(() => undefined);
+    if (!renamed) await unlink(tmp).catch(() => undefined);
+  }
+}
+
+async function chownIfNeeded(fh: FileHandle, uid: number, gid: number): Promise<void> {
+  const st = await fh.stat();
+  if (st.uid === uid && st.gid === gid) return;
+  try {
+    await fh.chown(uid, gid);
+  } catch (e) {
+    // Only root can give a file away; a file we own keeps our uid, and a group change we may not make is not a widening.
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
+  }
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } catch (e) {
+    // Some filesystems refuse fsync on a directory; the rename is still atomic there.
+    if (!['EINVAL', 'ENOTSUP', 'EISDIR', 'EBADF'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Preflight: would writeFileAtomic succeed? Opens the file for writing (refused for an
+ * immutable or read-only file) and creates and removes a temp file in its directory
+ * (refused for a read-only or full directory). Changes nothing.
+ */
+export async function checkWritable(displayPath: string, realPath: string): Promise<void> {
+  try {
+    const fh = await open(realPath, constants.O_WRONLY | constants.O_APPEND);
+    await fh.close();
+  } catch (e) {
+    throw writeError(displayPath, e, realPath);
+  }
+  const probe = tempPathFor(realPath);
+  try {
+    const fh = await open(probe, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    await fh.close();
+  } catch (e) {
+    throw writeError(displayPath, e, path.dirname(realPath));
+  } finally {
+    await unlink(probe).catch(() => undefined);
+  }
+  const st = await stat(realPath);
+  if (!st.isFile()) throw new ConfigFileError('E_CONFIG_UNWRITABLE', displayPath, `${displayPath} is not a regular file.`, 'Replace it with the client\'s config file.');
+}
+
+function writeError(file: string, e: unknown, what = file): ConfigFileError {
+  const code = (e as NodeJS.ErrnoException).code ?? 'error';
+  const hint =
+    code === 'EPERM'
+      ? `The system refuses changes to ${what} (immutable attribute? check "lsattr" / "chflags"). Remove the flag (chattr -i / chflags nouchg) and run the command again.`
+      : code === 'EACCES'
+        ? `Give your user write access to ${what} (and its directory), then run the command again.`
+        : code === 'EROFS'
+          ? `${what} is on a read-only filesystem; remount it writable or move the config.`
+          : code === 'ENOSPC' || code === 'EDQUOT'
+            ? 'The disk is full; free some space and run the command again.'
+            : 'Check the file and its directory, then run the command again.';
+  return new ConfigFileError('E_CONFIG_UNWRITABLE', file, `Cannot write ${file} (${code}).`, hint, e);
+}

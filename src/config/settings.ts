@@ -1,0 +1,168 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { SettingsError } from '../errors.js';
+import { validateApiUrl } from '../api/url.js';
+import { expandHome, settingsPath, type PathEnv, currentPathEnv } from '../paths.js';
+
+const DEFAULT_API_URL = 'https://api.certorix.com';
+
+const cronField = z.string().refine(isPlausibleCron, { message: 'not a valid cron expression (5 or 6 fields, e.g. "0 10 * * 1-5")' });
+
+const globField = z
+  .string()
+  .min(1)
+  .refine((g) => !g.includes('\0') && balanced(g), { message: 'not a valid glob (unbalanced brackets or braces)' });
+
+export const settingsSchema = z
+  .object({
+    apiUrl: z.string().default(DEFAULT_API_URL),
+    warnAfterDays: z.number().int().positive().max(3650).default(90),
+    /** Info-level heads-up this many days before warnAfterDays. */
+    headsUpDays: z.number().int().nonnegative().max(365).default(7),
+    extraConfigs: z.array(globField).default([]),
+    hooks: z
+      .object({
+        postRotate: z.array(z.string().min(1)).default([]),
+        timeoutMs: z.number().int().positive().max(600_000).default(60_000),
+      })
+      .strict()
+      .default({ postRotate: [], timeoutMs: 60_000 }),
+    autoRotate: z
+      .object({
+        afterDays: z.number().int().positive().max(3650).default(90),
+        cron: cronField.default('0 10 * * 1-5'),
+        /** Upper bound of the random delay before a scheduled rotation, so many laptops do not hit the API at once. */
+        jitterSeconds: z.number().int().nonnegative().max(3600).default(300),
+      })
+      .strict()
+      .optional(),
+    notify: z.boolean().default(true),
+    requestTimeoutMs: z.number().int().positive().max(300_000).default(15_000),
+    retry: z
+      .object({
+        attempts: z.number().int().min(1).max(20).default(5),
+        baseMs: z.number().int().nonnegative().max(60_000).default(500),
+        maxMs: z.number().int().nonnegative().max(600_000).default(30_000),
+      })
+      .strict()
+      .default({ attempts: 5, baseMs: 500, maxMs: 30_000 }),
+    backupsToKeep: z.number().int().nonnegative().max(100).default(5),
+    /** Catalog clients to skip, by id (e.g. "goose"). */
+    disableClients: z.array(z.string()).default([]),
+  })
+  .strict();
+
+export type Settings = z.infer<typeof settingsSchema>;
+export type SettingsInput = z.input<typeof settingsSchema>;
+
+export interface ParsedSettings {
+  settings: Settings | null;
+  errors: string[];
+  warnings: string[];
+}
+
+/**
+ * Pure: JSON text (or undefined for "no file") and the environment in, settings or
+ * field-level errors out. `CERTORIX_API_URL` overrides `apiUrl`.
+ */
+export function parseSettings(text: string | undefined, env: Record<string, string | undefined> = {}): ParsedSettings {
+  let raw: unknown = {};
+  if (text !== undefined && text.trim() !== '') {
+    try {
+      raw = JSON.parse(text.replace(/^\uFEFF/, ''));
+    } catch (e) {
+      return { settings: null, errors: [`not valid JSON: ${(e as Error).message}`], warnings: [] };
+    }
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    return { settings: null, errors: ['the file must hold a JSON object'], warnings: [] };
+  }
+  const result = settingsSchema.safeParse(raw);
+  if (!result.success) {
+    return { settings: null, errors: result.error.issues.map(formatIssue), warnings: [] };
+  }
+  const settings = result.data;
+  const errors: string[] = [];
+  // The file's value is checked even when the environment overrides it: a bad file is a bad file.
+  const check = (url: string, where: string) => {
+    try {
+      validateApiUrl(url);
+    } catch (e) {
+      errors.push(`${where}: ${(e as Error).message}`);
+    }
+  };
+  check(settings.apiUrl, 'field "apiUrl"');
+  const envUrl = env.CERTORIX_API_URL;
+  if (envUrl && envUrl.trim() !== '') {
+    settings.apiUrl = envUrl.trim();
+    check(settings.apiUrl, 'CERTORIX_API_URL (environment)');
+  }
+  if (settings.retry.maxMs < settings.retry.baseMs) errors.push('field "retry.maxMs": must be >= retry.baseMs');
+  return errors.length ? { settings: null, errors, warnings: [] } : { settings, errors: [], warnings: [] };
+}
+
+export interface LoadSettingsOptions {
+  /** --config FILE; otherwise the per-OS default path. */
+  file?: string;
+  pathEnv?: PathEnv;
+}
+
+export interface LoadedSettings {
+  settings: Settings;
+  file: string;
+  /** False when the default file does not exist (defaults are used). */
+  exists: boolean;
+}
+
+/** Reads and validates the settings file; throws SettingsError naming the file and the bad fields. */
+export function loadSettings(opts: LoadSettingsOptions = {}): LoadedSettings {
+  const pe = opts.pathEnv ?? currentPathEnv();
+  const file = opts.file ? expandHome(opts.file, pe.home) : settingsPath(pe);
+  let text: string | undefined;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    // A missing default file means "use the defaults"; a missing --config file is a mistake.
+    if (code === 'ENOENT' && !opts.file) text = undefined;
+    else throw new SettingsError(file, [code === 'ENOENT' ? 'file not found' : `cannot read the file (${code ?? 'error'})`]);
+  }
+  const parsed = parseSettings(text, pe.env);
+  if (!parsed.settings) throw new SettingsError(file, parsed.errors);
+  return { settings: parsed.settings, file, exists: text !== undefined };
+}
+
+function formatIssue(issue: z.core.$ZodIssue): string {
+  const field = issue.path.length ? issue.path.map(String).join('.') : '(root)';
+  if (issue.code === 'unrecognized_keys') {
+    const keys = (issue as { keys?: string[] }).keys ?? [];
+    const prefix = issue.path.length ? `${field}.` : '';
+    return keys.map((k) => `field "${prefix}${k}": unknown setting (check the spelling; see the README's Settings section)`).join('; ');
+  }
+  return `field "${field}": ${issue.message}`;
+}
+
+function balanced(g: string): boolean {
+  let sq = 0;
+  let br = 0;
+  for (let i = 0; i < g.length; i++) {
+    const c = g[i];
+    if (c === '\\') {
+      i++;
+      continue;
+    }
+    if (c === '[') sq++;
+    else if (c === ']') sq--;
+    else if (c === '{') br++;
+    else if (c === '}') br--;
+    if (sq < 0 || br < 0) return false;
+  }
+  return sq === 0 && br === 0;
+}
+
+/** node-cron validates lazily and loads heavy code; this cheap check keeps `status` fast. */
+export function isPlausibleCron(expr: string): boolean {
+  const fields = expr.trim().split(/\s+/);
+  if (fields.length !== 5 && fields.length !== 6) return false;
+  return fields.every((f) => /^(\*|\?|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(\/\d+)?(,(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(\/\d+)?)*$/.test(f));
+}

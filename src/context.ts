@@ -1,0 +1,66 @@
+import { loadSettings, type Settings } from './config/settings.js';
+import { createLogger, type Logger } from './log.js';
+import { currentPathEnv, stateDir, statePaths, type PathEnv, type StatePaths } from './paths.js';
+import { Store } from './store/store.js';
+import { Journal } from './store/journal.js';
+import type { Provider } from './api/provider.js';
+
+export interface ContextOptions {
+  configFile?: string;
+  pathEnv?: PathEnv;
+  logger?: Logger;
+  /** Injected by tests; otherwise the Certorix provider for settings.apiUrl. */
+  provider?: Provider;
+  now?: () => Date;
+}
+
+/** What every command needs, built once per process; the store opens lazily. */
+export class Context {
+  readonly pathEnv: PathEnv;
+  readonly settings: Settings;
+  readonly settingsFile: string;
+  readonly paths: StatePaths;
+  readonly log: Logger;
+  readonly now: () => Date;
+  #store: Store | undefined;
+  #journal: Journal | undefined;
+  #provider: Provider | undefined;
+
+  constructor(opts: ContextOptions = {}) {
+    this.pathEnv = opts.pathEnv ?? currentPathEnv();
+    const loaded = loadSettings({ ...(opts.configFile ? { file: opts.configFile } : {}), pathEnv: this.pathEnv });
+    this.settings = loaded.settings;
+    this.settingsFile = loaded.file;
+    this.paths = statePaths(stateDir(this.pathEnv));
+    this.log = opts.logger ?? createLogger({ destination: 'stderr', level: process.env.MCP_TOKEN_ROTATOR_LOG_LEVEL ?? 'warn' });
+    this.now = opts.now ?? (() => new Date());
+    this.#provider = opts.provider;
+  }
+
+  get store(): Store {
+    this.#store ??= new Store(this.paths.db);
+    return this.#store;
+  }
+
+  get journal(): Journal {
+    this.#journal ??= new Journal(this.store);
+    return this.#journal;
+  }
+
+  async provider(): Promise<Provider> {
+    if (!this.#provider) {
+      const { createCertorixProvider } = await import('./api/certorix.js');
+      this.#provider = createCertorixProvider({ apiUrl: this.settings.apiUrl, timeoutMs: this.settings.requestTimeoutMs });
+    }
+    return this.#provider;
+  }
+
+  nowIso(): string {
+    return this.now().toISOString();
+  }
+
+  async close(): Promise<void> {
+    await this.#provider?.close().catch(() => undefined);
+    this.#store?.close();
+  }
+}

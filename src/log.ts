@@ -1,0 +1,36 @@
+import pino, { type Logger, type LoggerOptions } from 'pino';
+import { scrubSecrets } from './secret.js';
+
+export type { Logger };
+
+export interface CreateLoggerOptions {
+  /** 'stdout' for the daemon (journald/launchd capture it), 'stderr' for CLI commands. */
+  destination?: 'stdout' | 'stderr';
+  level?: string;
+  /** Tests pass a sink to capture every line. */
+  sink?: { write(line: string): void };
+}
+
+/**
+ * pino with token redaction by construction: tokens travel as `Secret` objects that
+ * serialise to their fingerprint, and every finished line is also scrubbed of any token
+ * value this process has seen, in case one slips in through an error message.
+ */
+export function createLogger(opts: CreateLoggerOptions = {}): Logger {
+  const fd = opts.destination === 'stdout' ? 1 : 2;
+  const base: LoggerOptions = {
+    level: opts.level ?? process.env.MCP_TOKEN_ROTATOR_LOG_LEVEL ?? 'info',
+    base: { name: 'mcp-token-rotator', pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    // Belt and braces: any field that is obviously a token value is censored.
+    redact: { paths: ['token', '*.token', 'newToken', 'oldToken', 'authorization', '*.authorization'], censor: '[redacted]' },
+    hooks: {
+      streamWrite: (s: string) => scrubSecrets(s),
+    },
+  };
+  if (opts.sink) return pino(base, opts.sink);
+  return pino(base, pino.destination({ fd, sync: true }));
+}
+
+/** A logger that drops everything: for library calls where the caller did not give one. */
+export const silentLogger: Logger = pino({ level: 'silent' });

@@ -1,0 +1,77 @@
+/**
+ * The rotation as a journaled state machine, after AWS Secrets Manager's
+ * createSecret / setSecret / testSecret / finishSecret. This module is pure: given the
+ * journal row it says what to do next, and given the outcome of doing it, what the new
+ * step is. run.ts performs the I/O and records each transition before the next action.
+ *
+ *   intent ──regenerate ok──▶ regenerated ──all files written──▶ (verify) ──ok──▶ verified ──▶ finished
+ *     │                          │   ▲ write one file (files[i].written = true)
+ *     │ 401/403/422              └───┘
+ *     ▼
+ *   failed   (nothing was written; the old token is untouched or already known dead)
+ *
+ * A transient failure leaves the step where it is: the next start of any command replays
+ * it (the regenerate call with the same Idempotency-Key, or the files not yet written).
+ */
+import type { JournalStep, JournalFile } from '../store/journal.js';
+
+export interface MachineState {
+  step: JournalStep;
+  files: JournalFile[];
+  hasNewToken: boolean;
+}
+
+export type Action =
+  | { type: 'regenerate' }
+  | { type: 'write'; files: string[] }
+  | { type: 'verify' }
+  | { type: 'finish' }
+  | { type: 'none' };
+
+export function nextAction(s: MachineState): Action {
+  switch (s.step) {
+    case 'intent':
+      return { type: 'regenerate' };
+    case 'regenerated': {
+      if (!s.hasNewToken) return { type: 'regenerate' }; // cannot happen after a durable commit; replay is the safe answer
+      const pending = s.files.filter((f) => !f.written).map((f) => f.path);
+      return pending.length ? { type: 'write', files: pending } : { type: 'verify' };
+    }
+    case 'verified':
+      return { type: 'finish' };
+    case 'finished':
+    case 'failed':
+      return { type: 'none' };
+  }
+}
+
+export type Outcome =
+  | { type: 'regenerated' }
+  | { type: 'regenerate-refused' } // 401 / 403 / 422: permanent, nothing happened that we know of
+  | { type: 'transient' } // try again later, same step
+  | { type: 'file-written'; path: string }
+  | { type: 'files-discovered'; paths: Array<{ path: string; client: string; format: string }> }
+  | { type: 'verified' }
+  | { type: 'finished' };
+
+export function transition(s: MachineState, o: Outcome): MachineState {
+  switch (o.type) {
+    case 'regenerated':
+      return s.step === 'intent' ? { ...s, step: 'regenerated', hasNewToken: true } : s;
+    case 'regenerate-refused':
+      return s.step === 'intent' ? { ...s, step: 'failed' } : s;
+    case 'transient':
+      return s;
+    case 'file-written':
+      return { ...s, files: s.files.map((f) => (f.path === o.path ? { ...f, written: true } : f)) };
+    case 'files-discovered': {
+      const known = new Set(s.files.map((f) => f.path));
+      const added = o.paths.filter((p) => !known.has(p.path)).map((p) => ({ ...p, written: false }));
+      return added.length ? { ...s, files: [...s.files, ...added] } : s;
+    }
+    case 'verified':
+      return s.step === 'regenerated' && s.files.every((f) => f.written) ? { ...s, step: 'verified' } : s;
+    case 'finished':
+      return s.step === 'verified' ? { ...s, step: 'finished' } : s;
+  }
+}

@@ -1,0 +1,33 @@
+import type { Context } from '../context.js';
+import { FileLock } from '../lock.js';
+import { executeRotation, type RotationResult } from './run.js';
+
+/**
+ * Contract guarantee 2: every start of any command or of the daemon first finishes what
+ * a crash left in the journal. Cheap when there is nothing to do (one indexed query).
+ * If another process holds the rotation lock it is already on it, so we do not wait.
+ */
+export async function recoverIfNeeded(ctx: Context, opts: { wait?: boolean } = {}): Promise<RotationResult[]> {
+  if (!ctx.journal.open().length) return [];
+  const lock = new FileLock(ctx.paths.lock);
+  if (opts.wait) await lock.acquire({ timeoutMs: 30_000, what: 'rotating tokens' });
+  else if (!lock.tryAcquire()) return [];
+  try {
+    const results: RotationResult[] = [];
+    for (const row of ctx.journal.open()) {
+      ctx.log.warn({ fingerprint: row.oldFingerprint, step: row.step }, 'resuming an unfinished rotation');
+      const r = await executeRotation(ctx, row.id);
+      results.push(r);
+      const msg =
+        r.status === 'rotated'
+          ? `Finished an interrupted rotation: token ${r.fingerprint} -> ${r.newFingerprint} (${r.files.length} file(s)).`
+          : r.status === 'failed'
+            ? `An interrupted rotation of token ${r.fingerprint} could not be finished: ${r.error?.describe() ?? 'unknown error'}`
+            : `An interrupted rotation of token ${r.fingerprint} is still pending: ${r.error?.describe() ?? 'try again later'}`;
+      process.stderr.write(msg + '\n');
+    }
+    return results;
+  } finally {
+    lock.release();
+  }
+}

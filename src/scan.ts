@@ -1,0 +1,153 @@
+import type { Context } from './context.js';
+import { discoverConfigs, keyPathString, scanConfig, type ScannedConfig } from './clients/discover.js';
+import type { TokenSite } from './clients/formats.js';
+import { ApiError } from './errors.js';
+import { Secret } from './secret.js';
+import { buildStatus, type StatusToken } from './status.js';
+
+export interface FoundToken {
+  secret: Secret;
+  sites: Array<{ path: string; client: string; site: TokenSite }>;
+}
+
+export interface ScanResult {
+  configs: ScannedConfig[];
+  /** Every token found, by fingerprint (in memory only; never stored). */
+  tokens: Map<string, FoundToken>;
+}
+
+/** Discover and parse every config; no network, no store. */
+export async function findTokens(ctx: Context): Promise<ScanResult> {
+  const candidates = await discoverConfigs({
+    pathEnv: ctx.pathEnv,
+    extraConfigs: ctx.settings.extraConfigs,
+    disableClients: ctx.settings.disableClients,
+  });
+  const configs = await Promise.all(candidates.map(scanConfig));
+  const tokens = new Map<string, FoundToken>();
+  for (const c of configs) {
+    for (const site of c.sites) {
+      const secret = new Secret(site.token);
+      let t = tokens.get(secret.fingerprint);
+      if (!t) tokens.set(secret.fingerprint, (t = { secret, sites: [] }));
+      t.sites.push({ path: c.candidate.path, client: c.candidate.client, site });
+    }
+  }
+  return { configs, tokens };
+}
+
+/** Records what findTokens saw: configs, locations, first sightings. */
+export function recordScan(ctx: Context, result: ScanResult): { newFingerprints: string[] } {
+  const store = ctx.store;
+  const now = ctx.nowIso();
+  const newFingerprints: string[] = [];
+  store.transaction(() => {
+    const present = new Set(result.configs.map((c) => c.candidate.path));
+    for (const old of store.listConfigs()) if (!present.has(old.path)) store.forgetConfig(old.path);
+    for (const [fp, t] of result.tokens) {
+      if (store.recordSeen(fp, 'certorix', now)) newFingerprints.push(fp);
+      void t;
+    }
+    for (const c of result.configs) {
+      store.recordConfig(
+        { path: c.candidate.path, client: c.candidate.client, format: c.candidate.format, status: c.status, error: c.error?.message ?? null },
+        c.sites.map((s) => ({
+          keyPath: keyPathString(s.keyPath),
+          fingerprint: new Secret(s.token).fingerprint,
+          client: c.candidate.client,
+          server: s.server,
+          kind: s.kind,
+        })),
+        now,
+      );
+    }
+    store.setMeta('lastScanAt', now);
+  });
+  return { newFingerprints };
+}
+
+export interface InspectOutcome {
+  fingerprint: string;
+  ok: boolean;
+  error?: string;
+}
+
+/**
+ * Asks the API about each live token (role, created_at, validity). A 401 marks the token
+ * invalid; a network failure leaves what was recorded and is reported as a warning.
+ */
+export async function inspectTokens(ctx: Context, tokens: Iterable<[string, Secret]>): Promise<InspectOutcome[]> {
+  const provider = await ctx.provider();
+  const list = [...tokens];
+  const out: InspectOutcome[] = [];
+  const worker = async () => {
+    for (let item = list.shift(); item; item = list.shift()) {
+      const [fp, secret] = item;
+      const row = ctx.store.getToken(fp);
+      if (row?.state === 'retired') continue;
+      try {
+        const info = await provider.inspect(secret);
+        ctx.store.updateTokenInfo(fp, {
+          role: info.role,
+          account: info.email ?? null,
+          tokenId: info.id,
+          createdAt: info.createdAt ?? null,
+          checkedAt: ctx.nowIso(),
+          state: 'active',
+        });
+        out.push({ fingerprint: fp, ok: true });
+      } catch (e) {
+        if (e instanceof ApiError && e.kind === 'invalid-token') {
+          ctx.store.updateTokenInfo(fp, { checkedAt: ctx.nowIso(), state: 'invalid' });
+          out.push({ fingerprint: fp, ok: false, error: `token ${fp} is invalid or revoked (401)` });
+        } else {
+          out.push({ fingerprint: fp, ok: false, error: e instanceof Error ? e.message : String(e) });
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(4, list.length) }, worker));
+  return out;
+}
+
+export interface ScanReport {
+  configs: Array<{ path: string; client: string; format: string; status: 'ok' | 'error'; error?: string; hint?: string; tokens: string[] }>;
+  tokens: StatusToken[];
+  warnings: string[];
+}
+
+/** `scan`: discover, record, ask the API; one broken config never blocks the others. */
+export async function runScan(ctx: Context, opts: { network?: boolean } = {}): Promise<ScanReport> {
+  const result = await findTokens(ctx);
+  recordScan(ctx, result);
+  const warnings: string[] = [];
+  if (opts.network !== false && result.tokens.size) {
+    const outcomes = await inspectTokens(
+      ctx,
+      [...result.tokens].map(([fp, t]) => [fp, t.secret] as [string, Secret]),
+    );
+    for (const o of outcomes) if (!o.ok && o.error) warnings.push(o.error);
+  }
+  for (const [fp] of result.tokens) {
+    const row = ctx.store.getToken(fp);
+    if (row?.state === 'retired') {
+      const cur = ctx.store.currentSuccessor(fp);
+      warnings.push(
+        `token ${fp} was retired${cur ? ` and replaced by ${cur}` : ''}, but a config still holds it; ` +
+          `run "mcp-token-rotator daemon" (it heals such files) or "mcp-token-rotator set-token" with the current token.`,
+      );
+    }
+  }
+  return {
+    configs: result.configs.map((c) => ({
+      path: c.candidate.path,
+      client: c.candidate.client,
+      format: c.candidate.format,
+      status: c.status,
+      ...(c.error ? { error: c.error.message, ...(c.error.hint ? { hint: c.error.hint } : {}) } : {}),
+      tokens: [...new Set(c.sites.map((s) => new Secret(s.token).fingerprint))],
+    })),
+    tokens: buildStatus(ctx),
+    warnings,
+  };
+}

@@ -1,0 +1,47 @@
+import type { Context } from './context.js';
+import { ageDays, publicState, type PublicState } from './rotation/policy.js';
+
+export interface StatusToken {
+  fingerprint: string;
+  provider: string;
+  role: string | null;
+  createdAt: string | null;
+  firstSeenAt: string;
+  ageDays: number;
+  state: PublicState;
+  locations: Array<{ path: string; client: string }>;
+}
+
+/**
+ * The contract's `status` view, from what is recorded (works offline): every token that
+ * a config holds, or that an unfinished rotation is about. Retired tokens are history.
+ */
+export function buildStatus(ctx: Context): StatusToken[] {
+  const now = ctx.now();
+  const store = ctx.store;
+  const rotating = ctx.journal.openFingerprints();
+  const locs = new Map<string, Array<{ path: string; client: string }>>();
+  for (const l of store.listLocations()) {
+    let list = locs.get(l.fingerprint);
+    if (!list) locs.set(l.fingerprint, (list = []));
+    if (!list.some((x) => x.path === l.path)) list.push({ path: l.path, client: l.client });
+  }
+  const out: StatusToken[] = [];
+  for (const t of store.listTokens()) {
+    const isRotating = rotating.has(t.fingerprint);
+    if (t.state === 'retired' && !isRotating) continue;
+    const locations = locs.get(t.fingerprint) ?? [];
+    if (!locations.length && !isRotating) continue;
+    out.push({
+      fingerprint: t.fingerprint,
+      provider: t.provider,
+      role: t.role,
+      createdAt: t.createdAt,
+      firstSeenAt: t.firstSeenAt,
+      ageDays: ageDays(t, now),
+      state: publicState(t, now, ctx.settings.warnAfterDays, isRotating),
+      locations,
+    });
+  }
+  return out;
+}

@@ -1,0 +1,82 @@
+/**
+ * Numbered migrations: index i brings user_version from i to i+1. Never edit a shipped
+ * entry; append a new one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  /* 1 */ `
+  CREATE TABLE tokens (
+    fingerprint     TEXT PRIMARY KEY,
+    provider        TEXT NOT NULL DEFAULT 'certorix',
+    account         TEXT,
+    token_id        TEXT,
+    role            TEXT,
+    created_at      TEXT,
+    first_seen_at   TEXT NOT NULL,
+    last_seen_at    TEXT,
+    last_checked_at TEXT,
+    state           TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active','invalid','retired')),
+    retired_at      TEXT,
+    replaced_by     TEXT,
+    last_warned_at  TEXT,
+    last_headsup_at TEXT
+  );
+  CREATE INDEX tokens_state ON tokens(state);
+
+  CREATE TABLE configs (
+    path       TEXT PRIMARY KEY,
+    client     TEXT NOT NULL,
+    format     TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    error      TEXT,
+    scanned_at TEXT NOT NULL
+  );
+
+  CREATE TABLE locations (
+    path        TEXT NOT NULL,
+    key_path    TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    client      TEXT NOT NULL,
+    server      TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    seen_at     TEXT NOT NULL,
+    PRIMARY KEY (path, key_path)
+  );
+  CREATE INDEX locations_fp ON locations(fingerprint);
+
+  CREATE TABLE events (
+    id              INTEGER PRIMARY KEY,
+    at              TEXT NOT NULL,
+    type            TEXT NOT NULL,
+    fingerprint     TEXT,
+    new_fingerprint TEXT,
+    source          TEXT,
+    files           TEXT NOT NULL DEFAULT '[]',
+    detail          TEXT
+  );
+  CREATE INDEX events_at ON events(at DESC, id DESC);
+  CREATE INDEX events_fp ON events(fingerprint);
+
+  CREATE TABLE rotations (
+    id              INTEGER PRIMARY KEY,
+    old_fingerprint TEXT NOT NULL,
+    provider        TEXT NOT NULL,
+    source          TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    step            TEXT NOT NULL,
+    old_token       TEXT,
+    new_token       TEXT,
+    new_fingerprint TEXT,
+    new_token_id    TEXT,
+    new_created_at  TEXT,
+    files           TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    error           TEXT,
+    started_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    finished_at     TEXT
+  );
+  CREATE INDEX rotations_open ON rotations(step) WHERE finished_at IS NULL;
+
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+  `,
+];

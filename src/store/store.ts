@@ -1,0 +1,252 @@
+import type { DB } from './db.js';
+import { checkpoint, openDatabase } from './db.js';
+
+export type TokenState = 'active' | 'invalid' | 'retired';
+export type EventSource = 'manual' | 'schedule' | 'revoke-now' | 'watch' | 'set-token';
+
+export interface TokenRow {
+  fingerprint: string;
+  provider: string;
+  account: string | null;
+  tokenId: string | null;
+  role: string | null;
+  createdAt: string | null;
+  firstSeenAt: string;
+  lastSeenAt: string | null;
+  lastCheckedAt: string | null;
+  state: TokenState;
+  retiredAt: string | null;
+  replacedBy: string | null;
+  lastWarnedAt: string | null;
+  lastHeadsUpAt: string | null;
+}
+
+export interface LocationRow {
+  path: string;
+  keyPath: string;
+  fingerprint: string;
+  client: string;
+  server: string;
+  kind: string;
+}
+
+export interface ConfigRow {
+  path: string;
+  client: string;
+  format: string;
+  status: 'ok' | 'error';
+  error: string | null;
+  scannedAt: string;
+}
+
+export interface EventRow {
+  id: number;
+  at: string;
+  type: string;
+  fingerprint: string | null;
+  newFingerprint: string | null;
+  source: EventSource | null;
+  files: string[];
+  detail: string | null;
+}
+
+export type NewEvent = Omit<EventRow, 'id'>;
+
+export interface TokenInfoUpdate {
+  role?: string | null;
+  account?: string | null;
+  tokenId?: string | null;
+  createdAt?: string | null;
+  checkedAt: string;
+  state?: TokenState;
+}
+
+const TOKEN_COLS = `fingerprint, provider, account, token_id AS tokenId, role, created_at AS createdAt,
+  first_seen_at AS firstSeenAt, last_seen_at AS lastSeenAt, last_checked_at AS lastCheckedAt, state,
+  retired_at AS retiredAt, replaced_by AS replacedBy, last_warned_at AS lastWarnedAt, last_headsup_at AS lastHeadsUpAt`;
+
+/** Typed queries over the SQLite file. No method ever receives a token value except the journal's. */
+export class Store {
+  readonly db: DB;
+  readonly file: string;
+
+  constructor(file: string) {
+    this.file = file;
+    this.db = openDatabase(file);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  checkpoint(): void {
+    checkpoint(this.db);
+  }
+
+  // ---- meta
+  getMeta(key: string): string | null {
+    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    return row?.value ?? null;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  // ---- tokens
+  getToken(fp: string): TokenRow | null {
+    return (this.db.prepare(`SELECT ${TOKEN_COLS} FROM tokens WHERE fingerprint = ?`).get(fp) as TokenRow | undefined) ?? null;
+  }
+
+  listTokens(): TokenRow[] {
+    return this.db.prepare(`SELECT ${TOKEN_COLS} FROM tokens ORDER BY first_seen_at, fingerprint`).all() as TokenRow[];
+  }
+
+  /** Records a token seen in a config; first sight sets first_seen_at. Returns true when it is new. */
+  recordSeen(fp: string, provider: string, now: string): boolean {
+    const r = this.db
+      .prepare(`INSERT INTO tokens(fingerprint, provider, first_seen_at, last_seen_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT(fingerprint) DO UPDATE SET last_seen_at = excluded.last_seen_at`)
+      .run(fp, provider, now, now);
+    return r.changes > 0 && this.db.prepare('SELECT first_seen_at = ? AS fresh FROM tokens WHERE fingerprint = ?').pluck().get(now, fp) === 1;
+  }
+
+  updateTokenInfo(fp: string, u: TokenInfoUpdate): void {
+    this.db
+      .prepare(
+        `UPDATE tokens SET
+          role = COALESCE(@role, role), account = COALESCE(@account, account), token_id = COALESCE(@tokenId, token_id),
+          created_at = COALESCE(@createdAt, created_at), last_checked_at = @checkedAt,
+          state = CASE WHEN state = 'retired' THEN state ELSE COALESCE(@state, state) END
+        WHERE fingerprint = @fp`,
+      )
+      .run({
+        fp,
+        role: u.role ?? null,
+        account: u.account ?? null,
+        tokenId: u.tokenId ?? null,
+        createdAt: u.createdAt ?? null,
+        checkedAt: u.checkedAt,
+        state: u.state ?? null,
+      });
+  }
+
+  setTokenState(fp: string, state: TokenState): void {
+    this.db.prepare('UPDATE tokens SET state = ? WHERE fingerprint = ?').run(state, fp);
+  }
+
+  /** A newly minted token inherits what we knew of its predecessor (account, role). */
+  recordSuccessor(oldFp: string, newFp: string, info: { tokenId?: string | null; createdAt?: string | null }, now: string): void {
+    const old = this.getToken(oldFp);
+    this.db
+      .prepare(
+        `INSERT INTO tokens(fingerprint, provider, account, token_id, role, created_at, first_seen_at, last_seen_at, last_checked_at, state)
+         VALUES (@fp, @provider, @account, @tokenId, @role, @createdAt, @now, @now, @now, 'active')
+         ON CONFLICT(fingerprint) DO UPDATE SET state = 'active', token_id = COALESCE(excluded.token_id, token_id),
+           created_at = COALESCE(excluded.created_at, created_at), account = COALESCE(account, excluded.account),
+           role = COALESCE(role, excluded.role), last_checked_at = excluded.last_checked_at`,
+      )
+      .run({
+        fp: newFp,
+        provider: old?.provider ?? 'certorix',
+        account: old?.account ?? null,
+        tokenId: info.tokenId ?? null,
+        role: old?.role ?? null,
+        createdAt: info.createdAt ?? now,
+        now,
+      });
+    this.db
+      .prepare(`UPDATE tokens SET state = 'retired', retired_at = ?, replaced_by = ? WHERE fingerprint = ?`)
+      .run(now, newFp, oldFp);
+    // Locations follow the token: the configs now hold the successor.
+    this.db.prepare('UPDATE locations SET fingerprint = ? WHERE fingerprint = ?').run(newFp, oldFp);
+  }
+
+  markWarned(fp: string, kind: 'warn' | 'headsup', at: string): void {
+    const col = kind === 'warn' ? 'last_warned_at' : 'last_headsup_at';
+    this.db.prepare(`UPDATE tokens SET ${col} = ? WHERE fingerprint = ?`).run(at, fp);
+  }
+
+  /** Follows replaced_by links from a retired fingerprint to the live one, if any. */
+  currentSuccessor(fp: string): string | null {
+    let cur = fp;
+    for (let i = 0; i < 1000; i++) {
+      const row = this.db.prepare('SELECT replaced_by FROM tokens WHERE fingerprint = ?').pluck().get(cur) as string | null | undefined;
+      if (!row) return cur === fp ? null : cur;
+      cur = row;
+    }
+    return null;
+  }
+
+  // ---- configs and locations
+  /** Replaces everything recorded for one config in one transaction. */
+  recordConfig(cfg: Omit<ConfigRow, 'scannedAt'>, locations: Omit<LocationRow, 'path'>[], now: string): void {
+    this.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO configs(path, client, format, status, error, scanned_at) VALUES (@path, @client, @format, @status, @error, @now)
+           ON CONFLICT(path) DO UPDATE SET client = excluded.client, format = excluded.format, status = excluded.status,
+             error = excluded.error, scanned_at = excluded.scanned_at`,
+        )
+        .run({ ...cfg, now });
+      // A config we could not parse keeps its last known locations: the tokens are still there.
+      if (cfg.status === 'error') return;
+      this.db.prepare('DELETE FROM locations WHERE path = ?').run(cfg.path);
+      const ins = this.db.prepare(
+        'INSERT OR REPLACE INTO locations(path, key_path, fingerprint, client, server, kind, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      );
+      for (const l of locations) ins.run(cfg.path, l.keyPath, l.fingerprint, l.client, l.server, l.kind, now);
+    });
+  }
+
+  /** A config that no longer exists holds nothing. */
+  forgetConfig(path: string): void {
+    this.transaction(() => {
+      this.db.prepare('DELETE FROM locations WHERE path = ?').run(path);
+      this.db.prepare('DELETE FROM configs WHERE path = ?').run(path);
+    });
+  }
+
+  listConfigs(): ConfigRow[] {
+    return this.db.prepare('SELECT path, client, format, status, error, scanned_at AS scannedAt FROM configs ORDER BY path').all() as ConfigRow[];
+  }
+
+  listLocations(fp?: string): LocationRow[] {
+    const sql = 'SELECT path, key_path AS keyPath, fingerprint, client, server, kind FROM locations';
+    return (fp ? this.db.prepare(`${sql} WHERE fingerprint = ? ORDER BY path, key_path`).all(fp) : this.db.prepare(`${sql} ORDER BY path, key_path`).all()) as LocationRow[];
+  }
+
+  // ---- events
+  addEvent(e: NewEvent): number {
+    const r = this.db
+      .prepare('INSERT INTO events(at, type, fingerprint, new_fingerprint, source, files, detail) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(e.at, e.type, e.fingerprint, e.newFingerprint, e.source, JSON.stringify(e.files), e.detail);
+    return Number(r.lastInsertRowid);
+  }
+
+  /** Newest first, paged by (at, id) so a long history costs the same as a short one. */
+  listEvents(opts: { limit?: number; fingerprint?: string } = {}): EventRow[] {
+    const limit = Math.max(1, Math.min(opts.limit ?? 100, 10_000));
+    const rows = (
+      opts.fingerprint
+        ? this.db
+            .prepare('SELECT * FROM events WHERE fingerprint = ? OR new_fingerprint = ? ORDER BY at DESC, id DESC LIMIT ?')
+            .all(opts.fingerprint, opts.fingerprint, limit)
+        : this.db.prepare('SELECT * FROM events ORDER BY at DESC, id DESC LIMIT ?').all(limit)
+    ) as Array<{ id: number; at: string; type: string; fingerprint: string | null; new_fingerprint: string | null; source: EventSource | null; files: string; detail: string | null }>;
+    return rows.map((r) => ({
+      id: r.id,
+      at: r.at,
+      type: r.type,
+      fingerprint: r.fingerprint,
+      newFingerprint: r.new_fingerprint,
+      source: r.source,
+      files: JSON.parse(r.files) as string[],
+      detail: r.detail,
+    }));
+  }
+}
