@@ -27,6 +27,9 @@ const MAX_BODY_BYTES = 1024 * 1024;
 /** How long close() lets in-flight calls finish before cutting them off. */
 const CLOSE_GRACE_MS = 1_000;
 
+const MALFORMED_HINT =
+  'Usually a proxy or an API incident; it is retried. If it persists, check "apiUrl" (or CERTORIX_API_URL) points at the Certorix API.';
+
 const SET_TOKEN_HINT = (fp: string): string =>
   `Regenerate the token in the Certorix web UI (MCP / API page), then pipe it to \`mcp-token-rotator set-token --fingerprint ${fp}\` (it reads the new token from stdin).`;
 
@@ -78,11 +81,16 @@ const isoDate = z
   .string()
   .refine((s) => /^\d{4}-\d{2}-\d{2}T/.test(s) && !Number.isNaN(Date.parse(s)), { message: 'not an ISO 8601 date-time' });
 
-/** Header-safe and unpadded: anything else could not be sent back as a bearer later. */
-const tokenValue = z
-  .string()
-  .min(1)
-  .refine((s) => !/[\x00-\x1f\x7f]/.test(s) && s.trim() === s, { message: 'not a usable token' });
+/**
+ * Whether a value can travel as `Bearer <value>`: header-legal bytes only (so no CR/LF
+ * smuggling) and no outer whitespace, which HTTP would strip in transit.
+ */
+export function isSendableToken(s: string): boolean {
+  return s !== '' && !/[^\t\x20-\x7e\x80-\xff]/.test(s) && s.trim() === s;
+}
+
+/** A minted token we could not send back later would be lost the moment we accepted it. */
+const tokenValue = z.string().refine(isSendableToken, { message: 'not a usable token' });
 
 const TokenInfoBody = z.object({
   id: z.string().min(1),
@@ -103,29 +111,6 @@ const OP = {
   inspect: { method: 'GET', path: '/v1/token', doing: 'checking' },
   regenerate: { method: 'POST', path: '/v1/token/regenerate', doing: 'regenerating' },
 } as const;
-
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'EHOSTUNREACH',
-  'EHOSTDOWN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_CLOSED',
-  'UND_ERR_DESTROYED',
-  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
-  'UND_ERR_INFO',
-  'HPE_INVALID_CONSTANT',
-]);
 
 export function createCertorixProvider(opts: CertorixProviderOptions): Provider {
   const base = validateApiUrl(opts.apiUrl);
@@ -151,7 +136,7 @@ export function createCertorixProvider(opts: CertorixProviderOptions): Provider 
     const where = `${doing} token ${fp} (${method} ${path})`;
     const forToken = `${method} ${path} for token ${fp}`;
     const raw = token.reveal();
-    if (raw === '' || /[^\t\x20-\x7e\x80-\xff]/.test(raw) || raw.trim() !== raw) {
+    if (!isSendableToken(raw)) {
       throw new ApiError('permanent', `Token ${fp} contains characters that cannot be sent in an HTTP header, so it cannot be a Certorix token.`, {
         hint: SET_TOKEN_HINT(fp),
       });
@@ -264,7 +249,7 @@ export function createCertorixProvider(opts: CertorixProviderOptions): Provider 
     function malformed(status: number, why: string): never {
       throw new ApiError('transient', `The Certorix API sent an unexpected ${status} response while ${where}: ${why}.`, {
         status,
-        hint: 'Usually a proxy or an API incident; it is retried. If it persists, check "apiUrl" (or CERTORIX_API_URL) points at the Certorix API.',
+        hint: MALFORMED_HINT,
       });
     }
 
@@ -286,14 +271,13 @@ export function createCertorixProvider(opts: CertorixProviderOptions): Provider 
       if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
         return transient(`no answer within ${timeoutMs} ms (${code})`, e);
       }
-      if (code && NETWORK_CODES.has(code)) return transient(`${describeNetworkError(e)} (${code})`, e);
       if (code === 'UND_ERR_INVALID_ARG') {
         return new ApiError('permanent', `The request for ${where} could not be built (${code}).`, {
           hint: 'This is a bug in mcp-token-rotator; please report it.',
           cause: e,
         });
       }
-      // Anything else on the wire (parser errors, odd socket states) is worth another try.
+      // Resets, refusals, DNS failures, parser errors, odd socket states: all worth another try.
       return transient(`${describeNetworkError(e)}${code ? ` (${code})` : ''}`, e);
     }
   }
@@ -352,7 +336,7 @@ export function createCertorixProvider(opts: CertorixProviderOptions): Provider 
       `The Certorix API sent an unexpected ${status} response while ${doing} token ${token.fingerprint}: missing or invalid field(s) ${fields}.`,
       {
         status,
-        hint: 'Usually a proxy or an API incident; it is retried. If it persists, check "apiUrl" (or CERTORIX_API_URL) points at the Certorix API.',
+        hint: MALFORMED_HINT,
       },
     );
   }
@@ -387,7 +371,7 @@ function serverDetail(text: string, raw: string): string {
     return '';
   }
   if (typeof msg !== 'string' || msg.trim() === '') return '';
-  const clean = scrub(msg, raw).replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
+  const clean = scrub(msg, raw).replace(/[^\x20-\x7e\u00a0-\uffff]+/g, ' ').trim();
   return `: "${clean.length > 200 ? `${clean.slice(0, 200)}...` : clean}"`;
 }
 

@@ -30,7 +30,8 @@ export async function discoverConfigs(opts: DiscoverOptions): Promise<ConfigCand
   const wanted: ConfigCandidate[] = [];
   for (const spec of CATALOG) {
     if (disabled.has(spec.id)) continue;
-    for (const p of spec.paths(opts.pathEnv)) wanted.push({ path: p, client: spec.id, format: spec.format, origin: 'catalog' });
+    // Shell start-up files differ in syntax by shell (config.fish is not POSIX).
+    for (const p of spec.paths(opts.pathEnv)) wanted.push({ path: p, client: spec.id, format: spec.id === 'shell' ? formatForPath(p) : spec.format, origin: 'catalog' });
   }
   if (opts.extraConfigs.length) {
     for (const p of await expandGlobs(opts.extraConfigs, opts.pathEnv.home)) {

@@ -13,8 +13,6 @@ import { ApiError, RotatorError } from '../../src/errors.js';
 import { Secret } from '../../src/secret.js';
 import { startFakeCertorix, type FakeCertorix } from '../fake/certorix.js';
 
-const REGEN = '/v1/token/regenerate';
-
 let fake: FakeCertorix;
 let api: Provider;
 

@@ -12,16 +12,28 @@ export async function run(values: Values): Promise<number> {
   const fp = typeof values.fingerprint === 'string' ? values.fingerprint : undefined;
   if (fp !== undefined && !isFingerprint(fp)) throw new UsageError(`--fingerprint takes 12 hex characters as "status" shows, not "${fp}".`);
   return withContext(values, async (ctx) => {
-    const { findTokens } = await import('../../scan.js');
-    const { buildStatus } = await import('../../status.js');
+    const { findTokens, recordScan, inspectTokens } = await import('../../scan.js');
+    const { ageDays } = await import('../../rotation/policy.js');
     let targets: string[];
     if (fp) targets = [fp];
     else {
-      const { recordScan } = await import('../../scan.js');
-      if (!values['dry-run']) recordScan(ctx, await findTokens(ctx));
-      else await findTokens(ctx);
-      const tokens = buildStatus(ctx).filter((t) => t.state !== 'invalid' && t.state !== 'rotating');
-      targets = tokens.filter((t) => !values['if-due'] || t.state === 'due').map((t) => t.fingerprint);
+      const scan = await findTokens(ctx);
+      if (!values['dry-run']) {
+        recordScan(ctx, scan);
+        // Age decides --if-due; ask the API for tokens we have never checked.
+        const unknown = [...scan.tokens].filter(([k]) => !ctx.store.getToken(k)?.lastCheckedAt);
+        if (values['if-due'] && unknown.length) await inspectTokens(ctx, unknown.map(([k, t]) => [k, t.secret] as [string, typeof t.secret]));
+      }
+      const now = ctx.now();
+      targets = [...scan.tokens.keys()].filter((k) => {
+        const row = ctx.store.getToken(k);
+        if (row && row.state !== 'active') return false; // retired (a stale copy) or invalid (needs set-token)
+        if (!values['if-due']) return true;
+        return row !== null && ageDays(row, now) >= ctx.settings.warnAfterDays;
+      });
+      for (const k of scan.tokens.keys()) {
+        if (ctx.store.getToken(k)?.state === 'invalid') err(`warning: token ${k} is invalid; regenerate it in the Certorix web UI, then pipe it to "mcp-token-rotator set-token --fingerprint ${k}".`);
+      }
     }
     return rotateAndReport(ctx, values, targets, 'manual');
   });
