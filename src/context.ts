@@ -32,7 +32,7 @@ export class Context {
     this.settings = loaded.settings;
     this.settingsFile = loaded.file;
     this.paths = statePaths(stateDir(this.pathEnv));
-    this.log = opts.logger ?? createLogger({ destination: 'stderr', level: process.env.MCP_TOKEN_ROTATOR_LOG_LEVEL ?? 'warn' });
+    this.log = opts.logger ?? createLogger({ destination: 'stderr', level: process.env.MCP_TOKEN_ROTATOR_LOG_LEVEL ?? 'error' });
     this.now = opts.now ?? (() => new Date());
     this.#provider = opts.provider;
   }

@@ -67,7 +67,10 @@ export function replaceToken(
 /** A token that would not survive being located again (blank ends, line breaks, a `${` reference) is refused up front. */
 function checkNewToken(token: string): void {
   if (token === '' || token.trim() !== token) throw new EditError('the new token is empty or has surrounding whitespace');
-  if (/[\u0000-\u001f\u007f\u0085\u2028\u2029]/.test(token)) throw new EditError('the new token contains control characters');
+  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff]/.test(token)) throw new EditError('the new token contains control characters');
+  if (/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(token)) {
+    throw new EditError('the new token is not well-formed Unicode');
+  }
   if (token.includes('${')) throw new EditError('the new token contains "${", which configs treat as a reference');
 }
 
@@ -100,22 +103,42 @@ function count(hay: string, needle: string): number {
 // Unquoted literals only take what needs no quoting anywhere they may sit.
 const SHELL_BARE = /^[A-Za-z0-9_.\/+=:@%,-]+$/;
 const FISH_BARE = /^[A-Za-z0-9_.\/+=:@,-]+$/;
-const YAML_PLAIN_TOKEN = /^[A-Za-z0-9_.\/+=~-]+$/;
+
+/** Characters a literal of each style cannot hold as they are. */
+const NEEDS_ESCAPE: Record<Style, RegExp> = {
+  json: /["\\\u0000-\u001f]/,
+  basic: /["\\\u0000-\u001f\u007f]/,
+  'ml-basic': /["\\\u0000-\u001f\u007f]/,
+  literal: /['\u0000-\u0008\u000a-\u001f\u007f]/,
+  'ml-literal': /['\u0000-\u0008\u000a-\u001f\u007f]/,
+  double: /["\\\u0000-\u001f\u007f]/,
+  single: /['\u0000-\u001f\u007f]/,
+  block: /[\u0000-\u001f\u007f]/,
+  plain: /^(?![A-Za-z0-9_.\/+=~-]+$)/,
+  bare: /^(?![A-Za-z0-9_.\/+=:@%,-]+$)/,
+  backtick: /[`\\]/,
+  mixed: /[^]/,
+};
+
+/** Per flavour, since the same quotes escape different things in sh, fish and .env. */
+function needsEscape(format: FileFormat, style: Style, token: string): boolean {
+  if (format === 'shell' && style === 'double') return /[\\"$`]/.test(token);
+  if (format === 'fish' && style === 'double') return /[\\"$]/.test(token);
+  if (format === 'fish' && style === 'single') return /[\\']/.test(token);
+  if (format === 'fish' && style === 'bare') return !FISH_BARE.test(token);
+  if (format === 'dotenv' && style === 'double') return /[\\"$]/.test(token);
+  if (format === 'dotenv' && style === 'single') return /['\\]/.test(token);
+  return NEEDS_ESCAPE[style].test(token);
+}
 
 /**
- * The old token swapped in place inside the raw literal. Only attempted when the token
- * appears exactly once in both the raw and decoded forms, so the occurrence is the one the
- * site means; the caller still decodes the result and compares.
+ * The old token swapped in place inside the raw literal, when the new one needs no escaping
+ * there. Only attempted when the token appears exactly once in both the raw and decoded
+ * forms, so the occurrence is the one the site means; the caller still decodes the result.
  */
 function minimalEdit(format: FileFormat, raw: string, value: string, oldToken: string, newToken: string): string | undefined {
   if (count(raw, oldToken) !== 1 || count(value, oldToken) !== 1) return undefined;
-  const style = styleOf(format, raw);
-  if (style === 'plain' && !YAML_PLAIN_TOKEN.test(newToken)) return undefined;
-  if (style === 'bare') {
-    const bare = format === 'fish' ? FISH_BARE : SHELL_BARE;
-    if (!bare.test(newToken)) return undefined;
-  }
-  if (style === 'mixed') return undefined;
+  if (needsEscape(format, styleOf(format, raw), newToken)) return undefined;
   const at = raw.indexOf(oldToken);
   return raw.slice(0, at) + newToken + raw.slice(at + oldToken.length);
 }
@@ -184,13 +207,16 @@ function reencode(format: FileFormat, raw: string, v: string): string | undefine
       if (style === 'bare' && FISH_BARE.test(v)) return v;
       if (style === 'double') return `"${v.replace(/[\\"$]/g, '\\$&')}"`;
       return `'${v.replace(/[\\']/g, '\\$&')}'`;
-    case 'dotenv':
+    case 'dotenv': {
+      // .env readers disagree on escapes (node's dotenv decodes none but \n), so a value that
+      // needs them goes where they agree: single quotes for `$` (never expanded there).
       if (style === 'bare' && SHELL_BARE.test(v)) return v;
-      if (style === 'single' && !v.includes("'")) return `'${v}'`;
-      if (style === 'backtick' && !v.includes('`')) return `\`${v}\``;
-      // Single quotes keep a `$` away from dotenv-expand without relying on escapes.
-      if (style === 'bare' && v.includes('$') && !v.includes("'")) return `'${v}'`;
-      return `"${v.replace(/[\\"$]/g, '\\$&')}"`;
+      const singleOk = !/['\\]/.test(v);
+      if (style === 'single' && singleOk) return `'${v}'`;
+      if (style === 'backtick' && !/[`\\]/.test(v)) return `\`${v}\``;
+      if (v.includes('$')) return singleOk ? `'${v}'` : undefined;
+      return `"${v.replace(/[\\"]/g, '\\$&')}"`;
+    }
     default:
       return undefined;
   }
@@ -325,10 +351,14 @@ function verifyDocument(
   } catch {
     throw new EditError('verification failed: the rewritten config no longer parses');
   }
+  // A YAML alias elsewhere (not itself a site) reads the same literal and changes with it.
+  const viaAlias = new Map<string, string>();
   for (const site of changed) {
-    expected = setIn(expected, site.keyPath, site.value.slice(0, site.tokenStart) + newToken + site.value.slice(site.tokenEnd));
+    const now = site.value.slice(0, site.tokenStart) + newToken + site.value.slice(site.tokenEnd);
+    expected = setIn(expected, site.keyPath, now);
+    if (format === 'yaml') viaAlias.set(site.value, now);
   }
-  if (!deepEqual(expected, actual)) throw new EditError('verification failed: the rewritten config means something else');
+  if (!deepEqual(expected, actual, viaAlias)) throw new EditError('verification failed: the rewritten config means something else');
 }
 
 function setIn(root: unknown, path: KeyPath, value: string): unknown {
@@ -342,20 +372,21 @@ function setIn(root: unknown, path: KeyPath, value: string): unknown {
 }
 
 /** Structural equality over parsed documents (plain or null-prototype objects, arrays, dates). */
-export function deepEqual(a: unknown, b: unknown): boolean {
+export function deepEqual(a: unknown, b: unknown, allowed: ReadonlyMap<string, string> = new Map()): boolean {
   if (Object.is(a, b)) return true;
+  if (typeof a === 'string' && allowed.get(a) === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
   if (a instanceof Date || b instanceof Date) {
     return a instanceof Date && b instanceof Date && String(a) === String(b);
   }
   if (Array.isArray(a) !== Array.isArray(b)) return false;
   if (Array.isArray(a) && Array.isArray(b)) {
-    return a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
+    return a.length === b.length && a.every((x, i) => deepEqual(x, b[i], allowed));
   }
   const ka = Object.keys(a);
   const kb = Object.keys(b);
   if (ka.length !== kb.length) return false;
   const rb = b as Record<string, unknown>;
   const ra = a as Record<string, unknown>;
-  return ka.every((k, i) => kb[i] === k && deepEqual(ra[k], rb[k]));
+  return ka.every((k, i) => kb[i] === k && deepEqual(ra[k], rb[k], allowed));
 }

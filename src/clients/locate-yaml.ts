@@ -28,21 +28,31 @@ export function locateYamlTrees(text: string): TreeResult {
     for (const w of d.warnings) warnings.push(describe('warning', w));
   }
   if (errors.length > 0) return { docs: [], errors, warnings };
-  const out: TreeDoc[] = docs.map((doc, i) => ({
-    root: convert(doc.contents, doc, 0),
-    prefix: docs.length > 1 ? [i] : [],
-  }));
+  const out: TreeDoc[] = docs.map((doc, i) => {
+    const ctx: Ctx = { doc, aliases: 0 };
+    const root = convert(doc.contents, ctx, 0);
+    if (ctx.aliases > MAX_ALIASES) warnings.push(`YAML: too many aliases in document ${i + 1}; the excess was not searched`);
+    return { root, prefix: docs.length > 1 ? [i] : [] };
+  });
   return { docs: out, errors: [], warnings };
 }
 
-// Deep alias chains (a "billion laughs" file) must not hang the scan.
+// Aliases are expanded so a token reached through one is found; a "billion laughs" file
+// (aliases of aliases) must not make that expansion explode or recurse forever.
 const MAX_DEPTH = 200;
+const MAX_ALIASES = 10_000;
 
-function convert(node: unknown, doc: AnyDoc, depth: number): PNode {
+interface Ctx {
+  doc: AnyDoc;
+  aliases: number;
+}
+
+function convert(node: unknown, ctx: Ctx, depth: number): PNode {
   if (depth > MAX_DEPTH) return { t: 'other' };
   if (isAlias(node)) {
-    const target = node.resolve(doc);
-    return target ? convert(target, doc, depth + 1) : { t: 'other' };
+    if (++ctx.aliases > MAX_ALIASES) return { t: 'other' };
+    const target = node.resolve(ctx.doc);
+    return target ? convert(target, ctx, depth + 1) : { t: 'other' };
   }
   const pos = (node as Node | null)?.range?.[0];
   if (isMap(node)) {
@@ -52,11 +62,11 @@ function convert(node: unknown, doc: AnyDoc, depth: number): PNode {
       const key = isScalar(pair.key) ? String(pair.key.value) : pair.key === null ? '' : undefined;
       if (key === undefined) continue;
       entries.delete(key);
-      entries.set(key, convert(pair.value, doc, depth + 1));
+      entries.set(key, convert(pair.value, ctx, depth + 1));
     }
     return { t: 'obj', entries, pos };
   }
-  if (isSeq(node)) return { t: 'arr', items: node.items.map((n) => convert(n, doc, depth + 1)), pos };
+  if (isSeq(node)) return { t: 'arr', items: node.items.map((n) => convert(n, ctx, depth + 1)), pos };
   if (isScalar(node) && typeof node.value === 'string' && node.range) {
     return { t: 'str', value: node.value, lit: { start: node.range[0], end: node.range[1] }, pos };
   }

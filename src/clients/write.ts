@@ -129,3 +129,40 @@ function writeError(file: string, e: unknown, what = file): ConfigFileError {
             : 'Check the file and its directory, then run the command again.';
   return new ConfigFileError('E_CONFIG_UNWRITABLE', file, `Cannot write ${file} (${code}).`, hint, e);
 }
+
+/**
+ * Removes temp files that a killed writer (ours, by pid) left beside a config. A temp file
+ * of a process that is still alive is its business and is left alone.
+ */
+export async function removeStaleTemps(realPath: string): Promise<string[]> {
+  const dir = path.dirname(realPath);
+  const prefix = `.${path.basename(realPath)}.mtr-`;
+  const { readdir } = await import('node:fs/promises');
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return removed;
+  }
+  for (const n of names) {
+    if (!n.startsWith(prefix) || !n.endsWith('.tmp')) continue;
+    const pid = Number(n.slice(prefix.length).split('-')[0]);
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) continue;
+    if (pid === process.pid) continue;
+    await unlink(path.join(dir, n)).then(
+      () => removed.push(path.join(dir, n)),
+      () => undefined,
+    );
+  }
+  return removed;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -5,7 +5,7 @@ import { clientById } from '../clients/catalog.js';
 import { readConfigFile, type ConfigSnapshot, type ScannedConfig } from '../clients/discover.js';
 import { locateTokens, type FileFormat } from '../clients/formats.js';
 import { replaceToken } from '../clients/edit.js';
-import { checkWritable, ConcurrentChangeError, fsyncDir, writeFileAtomic } from '../clients/write.js';
+import { checkWritable, ConcurrentChangeError, fsyncDir, removeStaleTemps, writeFileAtomic } from '../clients/write.js';
 import { ApiError, ConfigFileError, RotatorError } from '../errors.js';
 import { withRetry } from '../api/retry.js';
 import { Secret } from '../secret.js';
@@ -16,6 +16,7 @@ import { nextAction, transition, type MachineState } from './machine.js';
 import { backupConfig } from './backup.js';
 import { runHooks, type HookResult } from './hooks.js';
 import { FileLock } from '../lock.js';
+import { failpoint } from './failpoints.js';
 
 export interface FilePlan {
   path: string;
@@ -147,6 +148,7 @@ export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOpti
         if (adopt) ctx.journal.recordNewToken(rid, { token: adopt.reveal(), fingerprint: adopt.fingerprint, tokenId: '', createdAt: null, now: ctx.nowIso() });
         return rid;
       });
+      failpoint('after-intent');
       results.push(await executeRotation(ctx, id, { plan, scan, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) }));
     }
     return results;
@@ -172,6 +174,13 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
   const result: RotationResult = { fingerprint: row.oldFingerprint, newFingerprint: row.newFingerprint, status: 'pending', files: row.files.map(({ path, client }) => ({ path, client })), restart: [] };
   const snapshots = new Map((opts.plan?.files ?? []).map((f) => [f.path, f]));
   let rediscovered = !!opts.plan;
+  if (!opts.plan) {
+    // Resuming after a crash: a write that was in flight left its temp file behind.
+    for (const f of row.files) {
+      const real = await readConfigFile(f.path).then((s) => s.realPath, () => f.path);
+      for (const t of await removeStaleTemps(real)) log.info({ file: t }, 'removed a temp file left by an interrupted write');
+    }
+  }
 
   for (let guard = 0; guard < 20; guard++) {
     const state: MachineState = { step: row.step, files: row.files, hasNewToken: !!row.newToken };
@@ -193,8 +202,10 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
             log.warn({ fingerprint: row.oldFingerprint, attempt, delayMs, err: (err as Error).message }, 'regenerate failed, retrying with the same Idempotency-Key');
           },
         });
+        failpoint('after-regenerate-response');
         // Durable before any config is touched (contract guarantee 2).
         ctx.journal.recordNewToken(id, { token: res.token.reveal(), fingerprint: res.token.fingerprint, tokenId: res.id, createdAt: res.createdAt ?? null, now: ctx.nowIso() });
+        failpoint('after-new-token');
         log.info({ fingerprint: row.oldFingerprint, newFingerprint: res.token.fingerprint }, 'token regenerated');
         opts.onProgress?.(`Regenerated token ${row.oldFingerprint} -> ${res.token.fingerprint}.`);
       } catch (e) {
@@ -235,7 +246,10 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
       const outcomes = await Promise.all(
         pending.map((f) =>
           rewriteFile(ctx, f, { oldSecret: oldSecret ?? null, oldFingerprint: row.oldFingerprint, newSecret, planned: snapshots.get(f.path)?.snapshot, otherTokens: opts.scan?.tokens }).then(
-            () => null,
+            () => {
+              failpoint('after-file-written');
+              return null;
+            },
             (e: unknown) => ({ file: f, error: e }),
           ),
         ),
@@ -245,6 +259,7 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
       let s = state;
       for (const f of pending) if (!failed.some((x) => x.file === f)) s = transition(s, { type: 'file-written', path: f.path });
       ctx.journal.setFiles(id, s.files, ctx.nowIso());
+      failpoint('after-files-recorded');
       if (failed.length) {
         const first = failed[0] as { file: JournalFile; error: unknown };
         const msg = first.error instanceof RotatorError ? first.error.message : (first.error as Error).message;
@@ -267,6 +282,7 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
           ctx.store.recordSuccessor(row.oldFingerprint, newSecret.fingerprint, { tokenId: info.id || row.newTokenId, createdAt: info.createdAt ?? row.newCreatedAt }, ctx.nowIso());
           ctx.store.updateTokenInfo(newSecret.fingerprint, { role: info.role, account: info.email ?? null, checkedAt: ctx.nowIso(), state: 'active' });
         });
+        failpoint('after-verified');
       } catch (e) {
         if (e instanceof ApiError && !e.transient) {
           // The files hold the token the API gave us (or the user adopted); there is nothing
@@ -301,6 +317,7 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
         });
         ctx.journal.finish(id, 'finished', ctx.nowIso());
       });
+      failpoint('after-finish');
       // Move the erased rows out of the WAL too, so no token value stays at rest.
       ctx.store.checkpoint();
       log.info({ fingerprint: row.oldFingerprint, newFingerprint: row.newFingerprint, files, source: row.source }, 'rotation finished');
@@ -375,7 +392,9 @@ async function withClientLock<T>(enabled: boolean, file: string, fn: () => Promi
   if (!enabled) return fn();
   const lockfile = await import('proper-lockfile');
   // Same convention as Cline and Roo (proper-lockfile): a "<file>.lock" directory.
-  const release = await lockfile.lock(file, { realpath: false, stale: 10_000, retries: { retries: 20, minTimeout: 50, maxTimeout: 500 } });
+  // stale matches proper-lockfile's default that Cline uses; the retries outlast it, so a
+  // lock left by a crashed writer (even by us) is taken over once it goes stale.
+  const release = await lockfile.lock(file, { realpath: false, stale: 10_000, retries: { retries: 40, minTimeout: 50, maxTimeout: 500 } });
   try {
     return await fn();
   } finally {

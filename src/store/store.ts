@@ -73,6 +73,9 @@ export class Store {
   constructor(file: string) {
     this.file = file;
     this.db = openDatabase(file);
+    // A process killed between erasing a journal token and checkpointing leaves the old
+    // page images in the WAL; folding it in at every open makes sure they do not stay.
+    checkpoint(this.db);
   }
 
   close(): void {

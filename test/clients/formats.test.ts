@@ -670,6 +670,7 @@ const SHELL_CASES: Case[] = [
 describe('locateTokens: client configs', () => {
   it.each(CASES.map((c) => [c.name, c] as const))('%s', (_name, c) => {
     expect(located(c.text, c.format)).toEqual(c.want);
+    if (c.text !== LOOKALIKES) expect(locateTokens(c.text, c.format).warnings).toEqual([]);
   });
 
   it('never reports a GitHub token or any other secret', () => {
@@ -682,6 +683,7 @@ describe('locateTokens: client configs', () => {
 describe('locateTokens: shell, fish and dotenv files', () => {
   it.each(SHELL_CASES.map((c) => [c.name, c] as const))('%s', (_name, c) => {
     expect(located(c.text, c.format)).toEqual(c.want);
+    expect(locateTokens(c.text, c.format).warnings).toEqual([]);
   });
 
   it.each([
@@ -763,6 +765,17 @@ describe('locateTokens: layout quirks', () => {
       env('a', ['extensions', 'a', 'envs', 'CERTORIX_API_TOKEN'], `"${T}"`),
       env('b', ['extensions', 'b', 'envs', 'CERTORIX_API_TOKEN'], `|-\n        ${T2}\n`, T2),
     ]);
+  });
+
+  it('YAML: an alias bomb is bounded, and reported as a warning', () => {
+    const levels = ['a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]'];
+    for (let i = 1; i < 9; i++) levels.push(`${'abcdefghi'[i]}: &${'abcdefghi'[i]} [${Array(10).fill(`*${'abcdefghi'[i - 1]}`).join(', ')}]`);
+    const text = `${levels.join('\n')}\nextensions:\n  c: { envs: { CERTORIX_API_TOKEN: ${T} } }\n`;
+    const started = Date.now();
+    const r = locateTokens(text, 'yaml');
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(r.sites.map((s) => s.token)).toEqual([T]);
+    expect(r.warnings).toEqual(['YAML: too many aliases in document 1; the excess was not searched']);
   });
 
   it('TOML with CRLF, dotted keys, a multi-line string and a sub-table', () => {
