@@ -85,6 +85,7 @@ export interface UnitVars {
   pathVar?: string;
 }
 
+// eslint-disable-next-line no-control-regex -- control characters are exactly what it looks for
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 function checkValue(what: string, v: string, absolute: boolean): void {
@@ -110,7 +111,7 @@ export function systemdExecPath(s: string): string {
       hint: 'Install Node.js under a path without quotes or backslashes, then run "mcp-token-rotator install-service" with it.',
     });
   }
-  return '"' + s + '"';
+  return '"' + s.replace(/%/g, '%%') + '"';
 }
 
 /**

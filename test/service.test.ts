@@ -144,7 +144,7 @@ describe('systemd-analyze verify', () => {
   it.skipIf(!have)('accepts the rendered unit with odd paths (skipped: systemd-analyze not installed)', () => {
     // verify checks that the executable exists, so a node reached through an odd directory
     // proves the executable's escaping round-trips (a wrong %% or $$ would not be found).
-    const nodeDir = path.join(tmp, 'odd node', 'R&D $x 100% ;<>');
+    const nodeDir = path.join(tmp, 'odd node', 'R&D $x 100%h ;<>');
     mkdirSync(nodeDir, { recursive: true });
     const node = path.join(nodeDir, 'node');
     symlinkSync(process.execPath, node);

@@ -3,6 +3,7 @@
  * and proves it before handing the text back: the new text is located and parsed again and
  * must mean exactly the old document with the token swapped. Pure: text in, text out.
  */
+/* eslint-disable no-control-regex -- finding and escaping control characters is the point of these patterns */
 import { parse as parseTomlString } from 'smol-toml';
 import { parse as parseYamlString } from 'yaml';
 import { locateTokens, type FileFormat, type KeyPath, type TokenSite } from './formats.js';
@@ -101,8 +102,8 @@ function count(hay: string, needle: string): number {
 }
 
 // Unquoted literals only take what needs no quoting anywhere they may sit.
-const SHELL_BARE = /^[A-Za-z0-9_.\/+=:@%,-]+$/;
-const FISH_BARE = /^[A-Za-z0-9_.\/+=:@,-]+$/;
+const SHELL_BARE = /^[A-Za-z0-9_./+=:@%,-]+$/;
+const FISH_BARE = /^[A-Za-z0-9_./+=:@,-]+$/;
 
 /** Characters a literal of each style cannot hold as they are. */
 const NEEDS_ESCAPE: Record<Style, RegExp> = {
@@ -114,8 +115,8 @@ const NEEDS_ESCAPE: Record<Style, RegExp> = {
   double: /["\\\u0000-\u001f\u007f]/,
   single: /['\u0000-\u001f\u007f]/,
   block: /[\u0000-\u001f\u007f]/,
-  plain: /^(?![A-Za-z0-9_.\/+=~-]+$)/,
-  bare: /^(?![A-Za-z0-9_.\/+=:@%,-]+$)/,
+  plain: /^(?![A-Za-z0-9_./+=~-]+$)/,
+  bare: /^(?![A-Za-z0-9_./+=:@%,-]+$)/,
   backtick: /[`\\]/,
   mixed: /[^]/,
 };
@@ -242,7 +243,7 @@ function yamlDouble(v: string): string {
 
 /** A plain scalar that every YAML reader (1.1 and 1.2 schemas) reads back as this very string. */
 function yamlPlainOk(v: string): boolean {
-  if (!/^[A-Za-z0-9_.\/+=~-]+(?: [A-Za-z0-9_.\/+=~-]+)*$/.test(v)) return false;
+  if (!/^[A-Za-z0-9_./+=~-]+(?: [A-Za-z0-9_./+=~-]+)*$/.test(v)) return false;
   return yamlStandalone(v, '1.1') === v && yamlStandalone(v, '1.2') === v;
 }
 

@@ -339,7 +339,7 @@ function realOf(p: string, snapshots: Map<string, FilePlan>): string {
   return snapshots.get(p)?.snapshot.realPath ?? p;
 }
 
-interface RewriteInput {
+export interface RewriteInput {
   oldSecret: Secret | null;
   oldFingerprint: string;
   newSecret: Secret;
@@ -352,7 +352,7 @@ interface RewriteInput {
  * write atomically with a compare-before-rename; on a concurrent change, start over from
  * the new content. Idempotent: a file that already holds the new token is left alone.
  */
-async function rewriteFile(ctx: Context, f: JournalFile, r: RewriteInput): Promise<void> {
+export async function rewriteFile(ctx: Context, f: JournalFile, r: RewriteInput): Promise<void> {
   const spec = clientById(f.client);
   const format = f.format as FileFormat;
   let backedUp = false;

@@ -1,15 +1,14 @@
 import { UsageError } from '../../errors.js';
 import type { Values } from '../commands.js';
-import { err, printJson } from '../output.js';
-import { withContext } from '../session.js';
-import { rotateAndReport } from './rotate.js';
+import { err } from '../output.js';
+import { mutate } from '../mutate.js';
+import { finish } from './rotate.js';
 
 async function confirm(question: string): Promise<boolean> {
   const { createInterface } = await import('node:readline/promises');
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
-    const answer = await rl.question(question);
-    return /^y(es)?$/i.test(answer.trim());
+    return /^y(es)?$/i.test((await rl.question(question)).trim());
   } finally {
     rl.close();
   }
@@ -25,19 +24,9 @@ export async function run(values: Values): Promise<number> {
       return 2;
     }
   }
-  return withContext(values, async (ctx) => {
-    const { findTokens, recordScan } = await import('../../scan.js');
-    const { buildStatus } = await import('../../status.js');
-    recordScan(ctx, await findTokens(ctx));
-    const tokens = buildStatus(ctx);
-    const invalid = tokens.filter((t) => t.state === 'invalid');
-    for (const t of invalid) err(`warning: token ${t.fingerprint} is already invalid; regenerate it in the Certorix web UI, then pipe it to "mcp-token-rotator set-token --fingerprint ${t.fingerprint}".`);
-    const targets = tokens.filter((t) => t.state !== 'invalid').map((t) => t.fingerprint);
-    if (!targets.length && values.json) {
-      printJson({ rotations: [] });
-      return invalid.length ? 2 : 0;
-    }
-    const code = await rotateAndReport(ctx, values, targets, 'revoke-now');
-    return invalid.length ? 2 : code;
-  });
+  const { revokeNowOp } = await import('../../operations.js');
+  const { ctx, res } = await mutate(values, { method: 'revoke-now', params: {} }, (c) => revokeNowOp(c));
+  const code = finish(values, ctx.pathEnv.home, res, false, 'No tracked token to revoke. Run "mcp-token-rotator scan" first.');
+  // A token that was already invalid could not be revoked by us: that needs the user.
+  return res.warnings.length && code === 0 ? 2 : code;
 }

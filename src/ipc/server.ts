@@ -1,0 +1,70 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { chmod, unlink } from 'node:fs/promises';
+import { encode, LineDecoder, parseRequest, type Request, type Response, type WireError } from './protocol.js';
+import { RotatorError } from '../errors.js';
+
+export type Handler = (req: Request) => Promise<unknown>;
+
+export interface ControlServer {
+  close(): Promise<void>;
+}
+
+function wireError(e: unknown): WireError {
+  if (e instanceof RotatorError) return { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}), ...(e.file ? { file: e.file } : {}) };
+  return { code: 'E_INTERNAL', message: e instanceof Error ? e.message : String(e) };
+}
+
+/** Listens on the control socket; a stale socket file from a dead daemon is replaced. */
+export async function startControlServer(socketPath: string, handle: Handler): Promise<ControlServer> {
+  await unlink(socketPath).catch(() => undefined);
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((sock) => {
+    sockets.add(sock);
+    sock.setEncoding('utf8');
+    const dec = new LineDecoder();
+    sock.on('data', (chunk: string) => {
+      let lines: string[];
+      try {
+        lines = dec.push(chunk);
+      } catch {
+        sock.destroy();
+        return;
+      }
+      for (const line of lines) {
+        let req: Request;
+        try {
+          req = parseRequest(line);
+        } catch (e) {
+          sock.write(encode({ id: -1, ok: false, error: { code: 'E_USAGE', message: (e as Error).message } }));
+          continue;
+        }
+        handle(req).then(
+          (result) => {
+            if (!sock.destroyed) sock.write(encode({ id: req.id, ok: true, result } as Response));
+          },
+          (e: unknown) => {
+            if (!sock.destroyed) sock.write(encode({ id: req.id, ok: false, error: wireError(e) }));
+          },
+        );
+      }
+    });
+    sock.on('error', () => undefined);
+    sock.on('close', () => sockets.delete(sock));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    // The 0700 state directory already keeps others out; 0600 on the socket too.
+    server.listen(socketPath, () => resolve());
+  });
+  await chmod(socketPath, 0o600);
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => {
+          void unlink(socketPath).catch(() => undefined);
+          resolve();
+        });
+      }),
+  };
+}
