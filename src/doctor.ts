@@ -305,12 +305,19 @@ export function summarize(findings: Finding[]): { danger: number; warn: number; 
 
 const RANK: Record<Severity, number> = { danger: 0, warn: 1, ok: 2 };
 
-/** Worst first; the order within a severity is the order of the checks. */
+/** Worst first; the order within a severity is the order of the checks. Keys in one order. */
 export function sortFindings(findings: Finding[]): Finding[] {
   return findings
     .map((f, i) => [f, i] as const)
     .sort((a, b) => RANK[a[0].severity] - RANK[b[0].severity] || a[1] - b[1])
-    .map(([f]) => f);
+    .map(([f]) => ({
+      id: f.id,
+      severity: f.severity,
+      ...(f.file !== undefined ? { file: f.file } : {}),
+      ...(f.fingerprint !== undefined ? { fingerprint: f.fingerprint } : {}),
+      message: f.message,
+      fix: f.fix,
+    }));
 }
 
 // =======================================================================================
@@ -359,7 +366,10 @@ function runGit(git: string, args: string[], cwd: string): Promise<{ code: numbe
   for (const k of ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_CEILING_DIRECTORIES', 'GIT_COMMON_DIR']) delete env[k];
   return new Promise((resolve) => {
     // No shell; fsmonitor off so that looking never runs a hook command from the repo's config.
-    execFile(git, ['-c', 'core.fsmonitor=false', '--literal-pathspecs', ...args], { cwd, env, timeout: 15_000, windowsHide: true }, (error, _o, stderr) => {
+    // --literal-pathspecs: a file named like a glob ([x]*.json) must not match others; check-ignore
+    // takes plain paths and refuses the flag.
+    const literal = args[0] === 'check-ignore' ? [] : ['--literal-pathspecs'];
+    execFile(git, ['-c', 'core.fsmonitor=false', ...literal, ...args], { cwd, env, timeout: 15_000, windowsHide: true }, (error, _o, stderr) => {
       if (!error) return resolve({ code: 0, stderr: String(stderr) });
       const e = error as NodeJS.ErrnoException & { code?: number | string };
       if (e.code === 'ENOENT') return resolve({ code: 'ENOENT', stderr: '' });
@@ -550,7 +560,7 @@ export async function runDoctor(ctx: Context, opts: DoctorOptions): Promise<Find
       }
     }
     const g = checkGit(real, fingerprints, await gitFacts(real, home, { ...(opts.git ? { git: opts.git } : {}) }));
-    if (g) findings.push(file !== real ? { ...g, message: `${g.message} (reached through ${file})` } : g);
+    if (g) findings.push(file !== real ? { ...g, file, message: `${g.message} (${file} is a symlink to it)` } : g);
   }
   for (const d of dirs.values()) {
     const f = checkDirectory(d);

@@ -34,3 +34,25 @@ export function createLogger(opts: CreateLoggerOptions = {}): Logger {
 
 /** A logger that drops everything: for library calls where the caller did not give one. */
 export const silentLogger: Logger = pino({ level: 'silent' });
+
+const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+
+/** Readable lines for a terminal; journald and launchd get the JSON lines. */
+export function prettySink(out: { write(s: string): unknown }): { write(line: string): void } {
+  return {
+    write(line: string) {
+      let o: Record<string, unknown>;
+      try {
+        o = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        out.write(line);
+        return;
+      }
+      const { time, level, msg, name: _n, pid: _p, ...rest } = o;
+      const extras = Object.entries(rest)
+        .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+        .join(' ');
+      out.write(`${String(time ?? '').slice(11, 19)} ${(LEVELS[level as number] ?? String(level)).padEnd(5)} ${String(msg ?? '')}${extras ? `  ${extras}` : ''}\n`);
+    },
+  };
+}

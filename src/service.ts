@@ -468,7 +468,7 @@ function commandFailure(plan: ServicePlan, failed: CommandOutcome, rest: string[
   } else {
     hint += failed.code === NOT_FOUND ? '. launchctl exists only on macOS.' : `. See "launchctl print gui/$(id -u)/${LAUNCHD_LABEL}".`;
   }
-  const label = plan.action === 'install' ? 'the service is not running' : 'the service manager may still know the old unit';
+  const label = plan.action === 'install' ? 'the service is not running' : 'the service manager may still have the old unit loaded (and running)';
   return new RotatorError('E_SERVICE', `${fileNote}${what}, so ${label}.`, { file: plan.unitPath, hint });
 }
 
@@ -495,6 +495,7 @@ function baseResult(plan: ServicePlan, dryRun: boolean): ServiceResult {
  * (Windows, an unencodable path, a CLI that is not built).
  */
 export async function installService(opts: ServiceOptions): Promise<ServiceResult> {
+  if (opts.platform === 'win32') throw windowsError(opts.node ?? process.execPath, opts.bin ?? defaultBin().replace(/\//g, '\\'));
   const env = opts.env ?? {};
   const { unitPath } = unitPathFor(opts.platform, opts.home, env);
   const previous = await readIfExists(unitPath);

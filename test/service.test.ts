@@ -298,6 +298,17 @@ describe('planInstall / planUninstall', () => {
     }
   });
 
+  it('Windows: installService and uninstallService refuse before touching anything', async () => {
+    const rec = recorder();
+    for (const fn of [installService, uninstallService]) {
+      await expect(fn({ platform: 'win32', home: tmp, uid: 0, dryRun: false, run: rec.run, env: {} })).rejects.toMatchObject({
+        code: 'E_SERVICE',
+        hint: expect.stringContaining('Task Scheduler'),
+      });
+    }
+    expect(rec.calls).toEqual([]);
+  });
+
   it('uninstall plans', () => {
     expect(planUninstall('linux', '/home/u', 1000).commands).toEqual([
       ['systemctl', '--user', 'disable', '--now', 'mcp-token-rotator.service'],

@@ -74,7 +74,14 @@ export async function planRotation(scan: ScanResult, fp: string): Promise<Rotati
       const c = byPath.get(p) as ScannedConfig;
       const snap = c.snapshot as ConfigSnapshot;
       try {
-        replaceToken(snap.text, c.candidate.format, found.secret.reveal(), placeholderToken());
+        const planned = replaceToken(snap.text, c.candidate.format, found.secret.reveal(), placeholderToken());
+        const left = planned.text.indexOf(found.secret.reveal());
+        if (left >= 0) {
+          // A copy this tool does not know how to rewrite (an unusual shell line, another key, a
+          // comment) would keep the dead token after the rotation.
+          const line = planned.text.slice(0, left).split('\n').length;
+          throw new ConfigFileError('E_CONFIG_PARSE', p, `${p} holds token ${fp} on line ${line} in a place this tool cannot rewrite safely.`, `Edit line ${line} by hand (use the CERTORIX_API_TOKEN forms in the README, or remove that copy), then run the command again; nothing was changed.`);
+        }
         await checkWritable(p, snap.realPath);
         files.push({ path: p, client: c.candidate.client, format: c.candidate.format, snapshot: snap });
       } catch (e) {

@@ -1,4 +1,15 @@
+import { Context } from '../../context.js';
+import { createLogger, prettySink } from '../../log.js';
 import type { Values } from '../commands.js';
-export async function run(_values: Values): Promise<number> {
-  throw new Error('daemon: not built yet');
+
+export async function run(values: Values): Promise<number> {
+  const logger = createLogger({ destination: 'stdout', level: process.env.MCP_TOKEN_ROTATOR_LOG_LEVEL ?? 'info', ...(process.stdout.isTTY ? { sink: prettySink(process.stdout) } : {}) });
+  const ctx = new Context({ logger, ...(typeof values.config === 'string' ? { configFile: values.config } : {}) });
+  const { startDaemon } = await import('../../daemon.js');
+  const d = await startDaemon(ctx);
+  const onSignal = (sig: NodeJS.Signals) => void d.stop(sig);
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  await d.done;
+  return 0;
 }

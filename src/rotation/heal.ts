@@ -1,0 +1,65 @@
+import path from 'node:path';
+import type { Context } from '../context.js';
+import { fsyncDir } from '../clients/write.js';
+import { FileLock } from '../lock.js';
+import type { ScanResult } from '../scan.js';
+import { rewriteFile } from './run.js';
+import type { Secret } from '../secret.js';
+
+export interface HealResult {
+  fingerprint: string;
+  newFingerprint: string | null;
+  files: string[];
+  ok: boolean;
+  error?: string;
+}
+
+/**
+ * Contract guarantee 7: a retired token that reappears in a config (Claude Desktop restoring
+ * its own copy, a dotfiles sync) is replaced by the current token, with the same byte-exact
+ * atomic write as a rotation. The current token's value is taken from a config that holds
+ * it, or from the daemon's memory: the store never keeps token values.
+ */
+export async function healRetired(ctx: Context, scan: ScanResult, remembered: ReadonlyMap<string, Secret> = new Map()): Promise<HealResult[]> {
+  const stale = [...scan.tokens].filter(([fp]) => ctx.store.getToken(fp)?.state === 'retired');
+  if (!stale.length) return [];
+  const lock = new FileLock(ctx.paths.lock);
+  await lock.acquire({ timeoutMs: 60_000, what: 'rotating tokens' });
+  const out: HealResult[] = [];
+  try {
+    const formats = new Map(scan.configs.map((c) => [c.candidate.path, c.candidate]));
+    for (const [fp, found] of stale) {
+      const cur = ctx.store.currentSuccessor(fp);
+      const files = [...new Set(found.sites.map((s) => s.path))];
+      // From a config that holds it, or from the daemon's memory of what it wrote (never from disk).
+      const current = cur ? (scan.tokens.get(cur) ?? (remembered.has(cur) ? { secret: remembered.get(cur) as Secret } : undefined)) : undefined;
+      if (!cur || !current) {
+        const error = `token ${fp} was retired and reappeared in ${files.join(', ')}, but no config holds its successor ${cur ?? '(unknown)'} to copy from`;
+        ctx.log.error({ fingerprint: fp, newFingerprint: cur, files }, `${error}; pipe the current token to "mcp-token-rotator set-token --fingerprint ${fp}"`);
+        out.push({ fingerprint: fp, newFingerprint: cur, files, ok: false, error });
+        continue;
+      }
+      try {
+        for (const p of files) {
+          const cand = formats.get(p);
+          await rewriteFile(
+            ctx,
+            { path: p, client: cand?.client ?? 'project', format: cand?.format ?? 'jsonc', written: false },
+            { oldSecret: found.secret, oldFingerprint: fp, newSecret: current.secret, planned: scan.configs.find((c) => c.candidate.path === p)?.snapshot, otherTokens: scan.tokens },
+          );
+        }
+        await Promise.all([...new Set(files.map((f) => path.dirname(f)))].map((d) => fsyncDir(d).catch(() => undefined)));
+        ctx.store.addEvent({ at: ctx.nowIso(), type: 'healed', fingerprint: fp, newFingerprint: cur, source: 'watch', files, detail: null });
+        ctx.log.info({ fingerprint: fp, newFingerprint: cur, files }, 'healed: a retired token reappeared and the current one was put back');
+        out.push({ fingerprint: fp, newFingerprint: cur, files, ok: true });
+      } catch (e) {
+        const error = e instanceof Error ? e.message : String(e);
+        ctx.log.error({ fingerprint: fp, newFingerprint: cur, files, err: error }, 'could not heal a config holding a retired token');
+        out.push({ fingerprint: fp, newFingerprint: cur, files, ok: false, error });
+      }
+    }
+  } finally {
+    lock.release();
+  }
+  return out;
+}
