@@ -113,8 +113,6 @@ export async function startDaemon(ctx: Context, opts: DaemonOptions = {}): Promi
   // ---- start-up
   await recoverIfNeeded(ctx, { wait: true });
   await rescan('start');
-  const initial = buildStatus(ctx);
-  log.info({ tokens: initial.length, configs: ctx.store.listConfigs().length, stateDir: ctx.paths.dir }, 'daemon started');
 
   const handle = async (req: Request): Promise<unknown> => {
     if (stopping) throw new RotatorError('E_DAEMON_RUNNING', 'The daemon is shutting down.', { hint: 'Run the command again in a moment.' });
@@ -209,6 +207,8 @@ export async function startDaemon(ctx: Context, opts: DaemonOptions = {}): Promi
     });
     log.info({ cron: auto.cron, afterDays: auto.afterDays }, 'scheduled rotation is on');
   }
+
+  log.info({ tokens: buildStatus(ctx).length, configs: ctx.store.listConfigs().length, stateDir: ctx.paths.dir, socket: ctx.paths.socket }, 'daemon started');
 
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));

@@ -109,11 +109,17 @@ export async function startWatcher(plan: WatchPlan, onChange: (paths: string[]) 
   return {
     update(next) {
       const same = JSON.stringify([next.dirs, next.globRoots]) === JSON.stringify([current.dirs, current.globRoots]);
+      const old0 = current;
       current = next;
       if (same) return;
+      const added = next.dirs.filter((d) => !old0.dirs.includes(d)).concat(next.globRoots.map((g) => g.dir).filter((d) => !old0.globRoots.some((g) => g.dir === d)));
       const old = watchers;
       watchers = build(next);
       for (const w of old) void w.close();
+      // Files created in a new directory before its watch was ready would be missed: look once.
+      void Promise.all(watchers.map((w) => new Promise<void>((r) => w.once('ready', () => r())))).then(() => {
+        if (added.length) onChange(added);
+      });
     },
     async close() {
       clearTimeout(timer);
