@@ -20,7 +20,7 @@ export class Context {
   readonly settings: Settings;
   readonly settingsFile: string;
   readonly paths: StatePaths;
-  readonly log: Logger;
+  #log: Logger | undefined;
   readonly now: () => Date;
   #store: Store | undefined;
   #journal: Journal | undefined;
@@ -32,9 +32,15 @@ export class Context {
     this.settings = loaded.settings;
     this.settingsFile = loaded.file;
     this.paths = statePaths(stateDir(this.pathEnv));
-    this.log = opts.logger ?? createLogger({ destination: 'stderr', level: process.env.MCP_TOKEN_ROTATOR_LOG_LEVEL ?? 'error' });
+    this.#log = opts.logger;
     this.now = opts.now ?? (() => new Date());
     this.#provider = opts.provider;
+  }
+
+  /** CLI commands log errors only (their messages are for humans); the daemon passes its own. */
+  get log(): Logger {
+    this.#log ??= createLogger({ destination: 'stderr', level: process.env.MCP_TOKEN_ROTATOR_LOG_LEVEL ?? 'error' });
+    return this.#log;
   }
 
   get store(): Store {

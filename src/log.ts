@@ -1,5 +1,13 @@
-import pino, { type Logger, type LoggerOptions } from 'pino';
+import { createRequire } from 'node:module';
+import type { Logger, LoggerOptions } from 'pino';
+import type pinoType from 'pino';
 import { scrubSecrets } from './secret.js';
+
+// Loaded on first use: a command that logs nothing should not pay for pino.
+let pinoFn: typeof pinoType | undefined;
+function pino(): typeof pinoType {
+  return (pinoFn ??= createRequire(import.meta.url)('pino') as typeof pinoType);
+}
 
 export type { Logger };
 
@@ -21,19 +29,17 @@ export function createLogger(opts: CreateLoggerOptions = {}): Logger {
   const base: LoggerOptions = {
     level: opts.level ?? process.env.MCP_TOKEN_ROTATOR_LOG_LEVEL ?? 'info',
     base: { name: 'mcp-token-rotator', pid: process.pid },
-    timestamp: pino.stdTimeFunctions.isoTime,
+    timestamp: pino().stdTimeFunctions.isoTime,
     // Belt and braces: any field that is obviously a token value is censored.
     redact: { paths: ['token', '*.token', 'newToken', 'oldToken', 'authorization', '*.authorization'], censor: '[redacted]' },
     hooks: {
       streamWrite: (s: string) => scrubSecrets(s),
     },
   };
-  if (opts.sink) return pino(base, opts.sink);
-  return pino(base, pino.destination({ fd, sync: true }));
+  if (opts.sink) return pino()(base, opts.sink);
+  return pino()(base, pino().destination({ fd, sync: true }));
 }
 
-/** A logger that drops everything: for library calls where the caller did not give one. */
-export const silentLogger: Logger = pino({ level: 'silent' });
 
 const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
 

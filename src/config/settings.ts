@@ -1,59 +1,91 @@
-import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { z as Zod } from 'zod';
 import { SettingsError } from '../errors.js';
 import { validateApiUrl } from '../api/url.js';
-import { expandHome, settingsPath, type PathEnv, currentPathEnv } from '../paths.js';
+import { expandHome, settingsPath, stateDir, type PathEnv, currentPathEnv } from '../paths.js';
 
 const DEFAULT_API_URL = 'https://api.certorix.com';
 
-const cronField = z.string().refine(isPlausibleCron, { message: 'not a valid cron expression (5 or 6 fields, e.g. "0 10 * * 1-5")' });
+function buildSchema(z: typeof Zod) {
+  const cronField = z.string().refine(isPlausibleCron, { message: 'not a valid cron expression (5 or 6 fields, e.g. "0 10 * * 1-5")' });
+  const globField = z
+    .string()
+    .min(1)
+    .refine((g) => !g.includes('\0') && balanced(g), { message: 'not a valid glob (unbalanced brackets or braces)' });
+  return z
+    .object({
+      apiUrl: z.string().default(DEFAULT_API_URL),
+      warnAfterDays: z.number().int().positive().max(3650).default(90),
+      /** Info-level heads-up this many days before warnAfterDays. */
+      headsUpDays: z.number().int().nonnegative().max(365).default(7),
+      extraConfigs: z.array(globField).default([]),
+      hooks: z
+        .object({
+          postRotate: z.array(z.string().min(1)).default([]),
+          timeoutMs: z.number().int().positive().max(600_000).default(60_000),
+        })
+        .strict()
+        .default({ postRotate: [], timeoutMs: 60_000 }),
+      autoRotate: z
+        .object({
+          afterDays: z.number().int().positive().max(3650).default(90),
+          cron: cronField.default('0 10 * * 1-5'),
+          /** Upper bound of the random delay before a scheduled rotation, so many laptops do not hit the API at once. */
+          jitterSeconds: z.number().int().nonnegative().max(3600).default(300),
+        })
+        .strict()
+        .optional(),
+      notify: z.boolean().default(true),
+      requestTimeoutMs: z.number().int().positive().max(300_000).default(15_000),
+      retry: z
+        .object({
+          attempts: z.number().int().min(1).max(20).default(5),
+          baseMs: z.number().int().nonnegative().max(60_000).default(500),
+          maxMs: z.number().int().nonnegative().max(600_000).default(30_000),
+        })
+        .strict()
+        .default({ attempts: 5, baseMs: 500, maxMs: 30_000 }),
+      backupsToKeep: z.number().int().nonnegative().max(100).default(5),
+      /** Catalog clients to skip, by id (e.g. "goose"). */
+      disableClients: z.array(z.string()).default([]),
+    })
+    .strict();
+}
 
-const globField = z
-  .string()
-  .min(1)
-  .refine((g) => !g.includes('\0') && balanced(g), { message: 'not a valid glob (unbalanced brackets or braces)' });
+export type SettingsSchema = ReturnType<typeof buildSchema>;
+export type Settings = Zod.infer<SettingsSchema>;
+export type SettingsInput = Zod.input<SettingsSchema>;
 
-export const settingsSchema = z
-  .object({
-    apiUrl: z.string().default(DEFAULT_API_URL),
-    warnAfterDays: z.number().int().positive().max(3650).default(90),
-    /** Info-level heads-up this many days before warnAfterDays. */
-    headsUpDays: z.number().int().nonnegative().max(365).default(7),
-    extraConfigs: z.array(globField).default([]),
-    hooks: z
-      .object({
-        postRotate: z.array(z.string().min(1)).default([]),
-        timeoutMs: z.number().int().positive().max(600_000).default(60_000),
-      })
-      .strict()
-      .default({ postRotate: [], timeoutMs: 60_000 }),
-    autoRotate: z
-      .object({
-        afterDays: z.number().int().positive().max(3650).default(90),
-        cron: cronField.default('0 10 * * 1-5'),
-        /** Upper bound of the random delay before a scheduled rotation, so many laptops do not hit the API at once. */
-        jitterSeconds: z.number().int().nonnegative().max(3600).default(300),
-      })
-      .strict()
-      .optional(),
-    notify: z.boolean().default(true),
-    requestTimeoutMs: z.number().int().positive().max(300_000).default(15_000),
-    retry: z
-      .object({
-        attempts: z.number().int().min(1).max(20).default(5),
-        baseMs: z.number().int().nonnegative().max(60_000).default(500),
-        maxMs: z.number().int().nonnegative().max(600_000).default(30_000),
-      })
-      .strict()
-      .default({ attempts: 5, baseMs: 500, maxMs: 30_000 }),
-    backupsToKeep: z.number().int().nonnegative().max(100).default(5),
-    /** Catalog clients to skip, by id (e.g. "goose"). */
-    disableClients: z.array(z.string()).default([]),
-  })
-  .strict();
+let schema: SettingsSchema | undefined;
+/**
+ * zod takes ~90 ms to load, a third of a fast command; it is loaded only when there is a
+ * settings file to validate (the common no-file case uses DEFAULT_SETTINGS).
+ */
+export function settingsSchema(): SettingsSchema {
+  if (!schema) {
+    const { z } = createRequire(import.meta.url)('zod') as { z: typeof Zod };
+    schema = buildSchema(z);
+  }
+  return schema;
+}
 
-export type Settings = z.infer<typeof settingsSchema>;
-export type SettingsInput = z.input<typeof settingsSchema>;
+/** What the schema yields for `{}`; a test keeps the two equal. */
+export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
+  apiUrl: DEFAULT_API_URL,
+  warnAfterDays: 90,
+  headsUpDays: 7,
+  extraConfigs: [],
+  hooks: { postRotate: [], timeoutMs: 60_000 },
+  notify: true,
+  requestTimeoutMs: 15_000,
+  retry: { attempts: 5, baseMs: 500, maxMs: 30_000 },
+  backupsToKeep: 5,
+  disableClients: [],
+});
 
 export interface ParsedSettings {
   settings: Settings | null;
@@ -65,7 +97,7 @@ export interface ParsedSettings {
  * Pure: JSON text (or undefined for "no file") and the environment in, settings or
  * field-level errors out. `CERTORIX_API_URL` overrides `apiUrl`.
  */
-export function parseSettings(text: string | undefined, env: Record<string, string | undefined> = {}): ParsedSettings {
+export function parseSettings(text: string | undefined, env: Record<string, string | undefined> = {}, cache?: SchemaCache): ParsedSettings {
   let raw: unknown = {};
   if (text !== undefined && text.trim() !== '') {
     try {
@@ -77,11 +109,16 @@ export function parseSettings(text: string | undefined, env: Record<string, stri
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     return { settings: null, errors: ['the file must hold a JSON object'], warnings: [] };
   }
-  const result = settingsSchema.safeParse(raw);
-  if (!result.success) {
-    return { settings: null, errors: result.error.issues.map(formatIssue), warnings: [] };
+  let settings: Settings;
+  const cached = text !== undefined ? cache?.get(text) : undefined;
+  if (Object.keys(raw).length === 0) settings = structuredClone(DEFAULT_SETTINGS) as Settings;
+  else if (cached) settings = cached;
+  else {
+    const result = settingsSchema().safeParse(raw);
+    if (!result.success) return { settings: null, errors: result.error.issues.map(formatIssue), warnings: [] };
+    settings = result.data;
+    if (text !== undefined) cache?.set(text, structuredClone(settings));
   }
-  const settings = result.data;
   const errors: string[] = [];
   // The file's value is checked even when the environment overrides it: a bad file is a bad file.
   const check = (url: string, where: string) => {
@@ -99,6 +136,48 @@ export function parseSettings(text: string | undefined, env: Record<string, stri
   }
   if (settings.retry.maxMs < settings.retry.baseMs) errors.push('field "retry.maxMs": must be >= retry.baseMs');
   return errors.length ? { settings: null, errors, warnings: [] } : { settings, errors: [], warnings: [] };
+}
+
+/** Results of schema validation by file content, so a fast command need not load zod. */
+export interface SchemaCache {
+  get(text: string): Settings | undefined;
+  set(text: string, settings: Settings): void;
+}
+
+/**
+ * A validation cache in the state directory, keyed by the settings text and by this
+ * module's build (a new schema invalidates it). Only valid files are cached; best effort.
+ */
+export function fileSchemaCache(dir: string): SchemaCache {
+  const file = path.join(dir, 'settings-cache.json');
+  const key = (text: string) => {
+    let build = '';
+    try {
+      const st = statSync(fileURLToPath(import.meta.url));
+      build = `${st.mtimeMs}:${st.size}`;
+    } catch {
+      /* bundled or virtual: the text alone */
+    }
+    return createHash('sha256').update(build).update('\0').update(text).digest('hex');
+  };
+  return {
+    get(text) {
+      try {
+        const c = JSON.parse(readFileSync(file, 'utf8')) as { key: string; settings: Settings };
+        return c.key === key(text) ? c.settings : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    set(text, settings) {
+      try {
+        if (!existsSync(dir)) return;
+        writeFileSync(file, JSON.stringify({ key: key(text), settings }), { mode: 0o600 });
+      } catch {
+        /* a cache that cannot be written costs only speed */
+      }
+    },
+  };
 }
 
 export interface LoadSettingsOptions {
@@ -127,12 +206,12 @@ export function loadSettings(opts: LoadSettingsOptions = {}): LoadedSettings {
     if (code === 'ENOENT' && !opts.file) text = undefined;
     else throw new SettingsError(file, [code === 'ENOENT' ? 'file not found' : `cannot read the file (${code ?? 'error'})`]);
   }
-  const parsed = parseSettings(text, pe.env);
+  const parsed = parseSettings(text, pe.env, fileSchemaCache(stateDir(pe)));
   if (!parsed.settings) throw new SettingsError(file, parsed.errors);
   return { settings: parsed.settings, file, exists: text !== undefined };
 }
 
-function formatIssue(issue: z.core.$ZodIssue): string {
+function formatIssue(issue: Zod.core.$ZodIssue): string {
   const field = issue.path.length ? issue.path.map(String).join('.') : '(root)';
   if (issue.code === 'unrecognized_keys') {
     const keys = (issue as { keys?: string[] }).keys ?? [];

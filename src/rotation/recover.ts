@@ -1,6 +1,6 @@
 import type { Context } from '../context.js';
 import { FileLock } from '../lock.js';
-import { executeRotation, type RotationResult } from './run.js';
+import type { RotationResult } from './run.js';
 
 /**
  * Contract guarantee 2: every start of any command or of the daemon first finishes what
@@ -13,6 +13,8 @@ export async function recoverIfNeeded(ctx: Context, opts: { wait?: boolean } = {
   if (opts.wait) await lock.acquire({ timeoutMs: 30_000, what: 'rotating tokens' });
   else if (!lock.tryAcquire()) return [];
   try {
+    // Only now: the executor pulls in every parser and the HTTP client.
+    const { executeRotation } = await import('./run.js');
     const results: RotationResult[] = [];
     for (const row of ctx.journal.open()) {
       ctx.log.warn({ fingerprint: row.oldFingerprint, step: row.step }, 'resuming an unfinished rotation');

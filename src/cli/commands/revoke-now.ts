@@ -26,7 +26,6 @@ export async function run(values: Values): Promise<number> {
   }
   const { revokeNowOp } = await import('../../operations.js');
   const { ctx, res } = await mutate(values, { method: 'revoke-now', params: {} }, (c) => revokeNowOp(c));
-  const code = finish(values, ctx.pathEnv.home, res, false, 'No tracked token to revoke. Run "mcp-token-rotator scan" first.');
-  // A token that was already invalid could not be revoked by us: that needs the user.
-  return res.warnings.length && code === 0 ? 2 : code;
+  // A token that was already invalid could not be revoked by us: finish() reports it and exits 2.
+  return finish(values, ctx.pathEnv.home, res, false, 'No tracked token to revoke. Run "mcp-token-rotator scan" first.');
 }

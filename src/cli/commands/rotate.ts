@@ -22,13 +22,15 @@ export async function run(values: Values): Promise<number> {
 
 export function finish(values: Values, home: string, res: RotateResponse, dryRun: boolean, emptyMessage?: string): number {
   for (const w of res.warnings) err(`warning: ${w}`);
+  // Warnings name tokens that could not be rotated (invalid ones need the user): not a success.
+  const skipped = res.warnings.length > 0;
   if (!res.rotations.length) {
     if (values.json) printJson({ dryRun, rotations: [] });
-    else out(emptyMessage ?? (values['if-due'] ? 'No token is due; nothing to rotate.' : 'No tracked token to rotate. Run "mcp-token-rotator scan" first.'));
-    return 0;
+    else if (!skipped) out(emptyMessage ?? (values['if-due'] ? 'No token is due; nothing to rotate.' : 'No tracked token to rotate. Run "mcp-token-rotator scan" first.'));
+    return skipped ? 2 : 0;
   }
   report(res, values.json === true, dryRun, home);
-  return res.rotations.every((r) => r.status === 'rotated' || r.status === 'planned') ? 0 : 2;
+  return !skipped && res.rotations.every((r) => r.status === 'rotated' || r.status === 'planned') ? 0 : 2;
 }
 
 export function report(res: RotateResponse, json: boolean, dryRun: boolean, home: string): void {
