@@ -88,6 +88,31 @@ describe('daemon', () => {
     expect((await d.stop()).code).toBe(0);
   });
 
+  it('SIGTERM during a regenerate call exits 0 promptly and parks the rotation in the journal', async () => {
+    h = await makeHome(api.url);
+    await h.settings({ retry: { attempts: 2, baseMs: 5, maxMs: 20 }, requestTimeoutMs: 20_000 });
+    const email = `d${++seq}@example.com`;
+    const tok = api.addToken({ email, ageDays: 5 });
+    await h.write('.cursor/mcp.json', cursorConfig(tok));
+    d = spawnDaemon(h.env);
+    await d.waitFor((l) => l.msg === 'daemon started');
+    api.fault({ path: '/v1/token/regenerate' }, { kind: 'hang' });
+    const pending = runCli(['rotate'], { env: h.env, timeoutMs: 30_000 });
+    for (let i = 0; i < 200 && !api.requests.some((q) => q.path === '/v1/token/regenerate' && q.bearerFingerprint === fingerprint(tok)); i++) await new Promise((r) => setTimeout(r, 25));
+    const stopped = await d.stop('SIGTERM');
+    expect(stopped.code).toBe(0);
+    expect(stopped.ms).toBeLessThan(8000);
+    d = undefined;
+    const cli = await pending;
+    expect(cli.code).toBe(2);
+    // The next command finishes it with the same Idempotency-Key.
+    const st = await runCli(['status', '--json'], { env: h.env });
+    expect(st.code, st.stderr).toBe(0);
+    const live = api.liveTokens(email);
+    expect(live).toHaveLength(1);
+    expect(await h.read('.cursor/mcp.json')).toBe(cursorConfig(live[0]!.token));
+  });
+
   it('does not start with a bad settings file', async () => {
     h = await makeHome(api.url);
     await h.settings({ warnAfterDays: 'soon' });

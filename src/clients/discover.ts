@@ -84,6 +84,18 @@ export interface ConfigSnapshot {
 /** Largest config we will read; a 10 MB ~/.claude.json is real, 64 MB is not. */
 const MAX_CONFIG_BYTES = 64 * 1024 * 1024;
 
+/** A config whose bytes are not UTF-8: refused, but its bytes are kept so a scan can tell whether it holds a token. */
+export class NotUtf8Error extends ConfigFileError {
+  constructor(
+    file: string,
+    /** A lossy decode, for a "does it contain this token" check only; never written back. */
+    readonly lossy: ConfigSnapshot,
+  ) {
+    super('E_CONFIG_PARSE', file, `${file} is not valid UTF-8.`, 'Re-save it as UTF-8; it is left alone until then.');
+    this.name = 'NotUtf8Error';
+  }
+}
+
 /** Reads a config through symlinks, refusing what we could not rewrite byte for byte. */
 export async function readConfigFile(p: string): Promise<ConfigSnapshot> {
   let realPath: string;
@@ -116,9 +128,7 @@ export async function readConfigFile(p: string): Promise<ConfigSnapshot> {
   }
   const text = bytes.toString('utf8');
   // A lossy decode would make the rewrite change bytes we must keep.
-  if (!Buffer.from(text, 'utf8').equals(bytes)) {
-    throw new ConfigFileError('E_CONFIG_PARSE', p, `${p} is not valid UTF-8.`, 'Re-save it as UTF-8; it is left alone until then.');
-  }
+  if (!Buffer.from(text, 'utf8').equals(bytes)) throw new NotUtf8Error(p, { path: p, realPath, text, bytes, stat: st });
   return { path: p, realPath, text, bytes, stat: st };
 }
 
@@ -128,6 +138,10 @@ export interface ScannedConfig {
   status: 'ok' | 'error';
   error?: ConfigFileError;
   sites: TokenSite[];
+  /**
+   * For an 'error' config, present when its bytes could be read (a parse error, non-UTF-8:
+   * then a lossy decode), so a caller can still tell whether it holds a token. Never written back.
+   */
   snapshot?: ConfigSnapshot;
 }
 
@@ -138,6 +152,9 @@ export async function scanConfig(c: ConfigCandidate): Promise<ScannedConfig> {
   try {
     snap = await readConfigFile(c.path);
   } catch (e) {
+    // A non-UTF-8 file is refused, but keeps its (lossy) text: if a token's text is in it, the
+    // rotation's preflight must stop rather than leave that copy holding a dead token.
+    if (e instanceof NotUtf8Error) return { candidate: c, spec, status: 'error', error: e, sites: [], snapshot: e.lossy };
     return { candidate: c, spec, status: 'error', error: asConfigError(e, c.path), sites: [] };
   }
   const res = locateTokens(snap.text, c.format);

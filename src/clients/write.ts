@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rename, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigFileError } from '../errors.js';
 
@@ -90,29 +90,72 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/** Room kept beside a second copy of the file: a longer new token, filesystem metadata. */
+const SPACE_SLACK_BYTES = 8 * 1024;
+
 /**
  * Preflight: would writeFileAtomic succeed? Opens the file for writing (refused for an
- * immutable or read-only file) and creates and removes a temp file in its directory
- * (refused for a read-only or full directory). Changes nothing.
+ * immutable, append-only or read-only file; without O_APPEND, which an append-only file
+ * would allow although a rename over it is refused), creates and removes a temp file in its
+ * directory (refused for a read-only, immutable or append-only directory, or no free
+ * inode), and checks the filesystem has room for a second copy of the file (the temp file
+ * exists beside the old one until the rename). Changes nothing.
  */
 export async function checkWritable(displayPath: string, realPath: string): Promise<void> {
   try {
-    const fh = await open(realPath, constants.O_WRONLY | constants.O_APPEND);
+    // No O_TRUNC, and nothing is written: opening alone changes neither bytes nor mtime.
+    const fh = await open(realPath, constants.O_WRONLY);
     await fh.close();
   } catch (e) {
     throw writeError(displayPath, e, realPath);
   }
+  const dir = path.dirname(realPath);
   const probe = tempPathFor(realPath);
+  let created = false;
   try {
     const fh = await open(probe, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    created = true;
     await fh.close();
   } catch (e) {
-    throw writeError(displayPath, e, path.dirname(realPath));
+    throw writeError(displayPath, e, dir);
   } finally {
-    await unlink(probe).catch(() => undefined);
+    if (created) {
+      try {
+        await unlink(probe);
+      } catch (e) {
+        // An append-only directory lets a file in but not out; the rename would fail the same way.
+        throw writeError(displayPath, e, `${dir} (it would not let the probe file ${probe} be removed; delete it once fixed)`);
+      }
+    }
   }
   const st = await stat(realPath);
   if (!st.isFile()) throw new ConfigFileError('E_CONFIG_UNWRITABLE', displayPath, `${displayPath} is not a regular file.`, 'Replace it with the client\'s config file.');
+  await checkFreeSpace(displayPath, dir, st.size);
+}
+
+/**
+ * Disk full is found now, before the API is called, rather than after the token was
+ * regenerated. Filesystems that report no sizes (some FUSE and network mounts) are trusted.
+ */
+async function checkFreeSpace(displayPath: string, dir: string, size: number): Promise<void> {
+  let fs: { bsize: number; blocks: number; bfree: number; bavail: number; files: number; ffree: number };
+  try {
+    fs = await statfs(dir);
+  } catch {
+    return; // not supported here: the write itself still fails cleanly
+  }
+  if (!(fs.bsize > 0 && fs.blocks > 0)) return;
+  // Root may use the blocks reserved for it; everyone else only the available ones.
+  const freeBytes = (process.getuid?.() === 0 ? fs.bfree : fs.bavail) * fs.bsize;
+  const need = Math.ceil((size + SPACE_SLACK_BYTES) / fs.bsize) * fs.bsize;
+  const noInode = fs.files > 0 && fs.ffree === 0;
+  if (freeBytes >= need && !noInode) return;
+  const kb = (n: number): string => `${Math.ceil(n / 1024)} KB`;
+  const e = Object.assign(new Error(noInode ? 'no free inode' : 'no space left on device'), { code: 'ENOSPC' });
+  const what = noInode
+    ? `${dir} (its filesystem has no free inode for the temp file)`
+    : `${dir} (a rewrite needs about ${kb(need)} free beside the file, ${kb(freeBytes)} are)`;
+  throw writeError(displayPath, e, what);
 }
 
 function writeError(file: string, e: unknown, what = file): ConfigFileError {
@@ -125,7 +168,7 @@ function writeError(file: string, e: unknown, what = file): ConfigFileError {
         : code === 'EROFS'
           ? `${what} is on a read-only filesystem; remount it writable or move the config.`
           : code === 'ENOSPC' || code === 'EDQUOT'
-            ? 'The disk is full; free some space and run the command again.'
+            ? `The disk holding ${what} is full; free some space and run the command again.`
             : 'Check the file and its directory, then run the command again.';
   return new ConfigFileError('E_CONFIG_UNWRITABLE', file, `Cannot write ${file} (${code}).`, hint, e);
 }

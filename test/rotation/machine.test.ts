@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { nextAction, transition, type MachineState } from '../../src/rotation/machine.js';
+
+const f = (path: string, written = false) => ({ path, client: 'cursor', format: 'json', written });
+
+describe('rotation state machine: next action', () => {
+  it.each<[string, MachineState, ReturnType<typeof nextAction>]>([
+    ['intent -> call regenerate', { step: 'intent', files: [f('a')], hasNewToken: false }, { type: 'regenerate' }],
+    ['regenerated, nothing written -> write all', { step: 'regenerated', files: [f('a'), f('b')], hasNewToken: true }, { type: 'write', files: ['a', 'b'] }],
+    ['regenerated, half written -> write the rest', { step: 'regenerated', files: [f('a', true), f('b')], hasNewToken: true }, { type: 'write', files: ['b'] }],
+    ['regenerated, all written -> verify', { step: 'regenerated', files: [f('a', true), f('b', true)], hasNewToken: true }, { type: 'verify' }],
+    ['regenerated without a token (impossible) -> replay', { step: 'regenerated', files: [f('a')], hasNewToken: false }, { type: 'regenerate' }],
+    ['verified -> finish', { step: 'verified', files: [f('a', true)], hasNewToken: true }, { type: 'finish' }],
+    ['finished -> nothing', { step: 'finished', files: [], hasNewToken: false }, { type: 'none' }],
+    ['failed -> nothing', { step: 'failed', files: [f('a')], hasNewToken: false }, { type: 'none' }],
+  ])('%s', (_name, state, action) => {
+    expect(nextAction(state)).toEqual(action);
+  });
+});
+
+describe('rotation state machine: transitions', () => {
+  const intent: MachineState = { step: 'intent', files: [f('a'), f('b')], hasNewToken: false };
+  it.each<[string, MachineState, Parameters<typeof transition>[1], Partial<MachineState>]>([
+    ['regenerate ok moves intent to regenerated', intent, { type: 'regenerated' }, { step: 'regenerated', hasNewToken: true }],
+    ['a refusal fails an intent', intent, { type: 'regenerate-refused' }, { step: 'failed' }],
+    ['a transient failure stays put', intent, { type: 'transient' }, { step: 'intent' }],
+    ['a refusal after regenerating changes nothing', { ...intent, step: 'regenerated', hasNewToken: true }, { type: 'regenerate-refused' }, { step: 'regenerated' }],
+    ['verify before all files are written is ignored', { ...intent, step: 'regenerated', hasNewToken: true }, { type: 'verified' }, { step: 'regenerated' }],
+    ['verify after all files are written', { step: 'regenerated', files: [f('a', true)], hasNewToken: true }, { type: 'verified' }, { step: 'verified' }],
+    ['finish only from verified', { ...intent, step: 'regenerated', hasNewToken: true }, { type: 'finished' }, { step: 'regenerated' }],
+    ['finish from verified', { step: 'verified', files: [f('a', true)], hasNewToken: true }, { type: 'finished' }, { step: 'finished' }],
+  ])('%s', (_name, state, outcome, expected) => {
+    expect(transition(state, outcome)).toMatchObject(expected);
+  });
+
+  it('marks a written file and discovers new ones without duplicates', () => {
+    const s1 = transition({ ...intent, step: 'regenerated', hasNewToken: true }, { type: 'file-written', path: 'a' });
+    expect(s1.files).toEqual([f('a', true), f('b')]);
+    const s2 = transition(s1, { type: 'files-discovered', paths: [{ path: 'b', client: 'cursor', format: 'json' }, { path: 'c', client: 'zed', format: 'jsonc' }] });
+    expect(s2.files.map((x) => [x.path, x.written])).toEqual([['a', true], ['b', false], ['c', false]]);
+    expect(transition(s2, { type: 'files-discovered', paths: [] })).toBe(s2);
+  });
+});
