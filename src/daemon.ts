@@ -184,25 +184,38 @@ export async function startDaemon(ctx: Context, opts: DaemonOptions = {}): Promi
   const auto = ctx.settings.autoRotate;
   if (auto) {
     const cron = await import('node-cron');
-    cronTask = cron.schedule(auto.cron, () => {
-      const due = buildStatus(ctx).filter((t) => {
+    const dueNow = () =>
+      buildStatus(ctx).filter((t) => {
         const row = ctx.store.getToken(t.fingerprint);
         return row !== null && shouldAutoRotate(row, ctx.now(), auto.afterDays);
       });
-      if (!due.length) return;
+    let autoPending = false;
+    cronTask = cron.schedule(auto.cron, () => {
+      // One scheduled run at a time: a fast cron must not queue the same token twice.
+      if (autoPending || stopping || !dueNow().length) return;
+      autoPending = true;
       // A small random delay, so many laptops on the same schedule do not call at once.
       const delay = auto.jitterSeconds > 0 ? randomInt(auto.jitterSeconds * 1000) : 0;
-      log.info({ fingerprints: due.map((t) => t.fingerprint), delayMs: delay }, 'scheduled rotation of due token(s)');
       setTimeout(() => {
-        if (stopping) return;
+        if (stopping) {
+          autoPending = false;
+          return;
+        }
         void enqueue(async () => {
+          const due = dueNow(); // again: a manual rotation may have happened meanwhile
+          if (!due.length) return;
+          log.info({ fingerprints: due.map((t) => t.fingerprint), delayMs: delay }, 'scheduled rotation of due token(s)');
           const res = await rotateOp(ctx, { fingerprints: due.map((t) => t.fingerprint), source: 'schedule' });
           logRotations(res.rotations);
           if (res.rotations.some((r) => r.status !== 'rotated')) {
             void notify('Scheduled token rotation failed', 'See the daemon log; it is retried at the next scheduled time.');
           }
           await rescan('after scheduled rotation');
-        }).catch((e: unknown) => log.error({ err: (e as Error).message }, 'scheduled rotation failed; retrying at the next scheduled time'));
+        })
+          .catch((e: unknown) => log.error({ err: (e as Error).message }, 'scheduled rotation failed; retrying at the next scheduled time'))
+          .finally(() => {
+            autoPending = false;
+          });
       }, delay).unref();
     });
     log.info({ cron: auto.cron, afterDays: auto.afterDays }, 'scheduled rotation is on');

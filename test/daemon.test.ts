@@ -113,6 +113,29 @@ describe('daemon', () => {
     expect(await h.read('.cursor/mcp.json')).toBe(cursorConfig(live[0]!.token));
   });
 
+  it('rotates a due token on the opt-in schedule, with source "schedule"', async () => {
+    h = await makeHome(api.url);
+    // Every second, no jitter: the test need not wait for a real window.
+    await h.settings({ retry: { attempts: 2, baseMs: 5, maxMs: 20 }, autoRotate: { afterDays: 90, cron: '* * * * * *', jitterSeconds: 0 } });
+    const email = `d${++seq}@example.com`;
+    const tok = api.addToken({ email, ageDays: 120 });
+    const young = api.addToken({ email: `young${seq}@example.com`, ageDays: 3 });
+    await h.write('.cursor/mcp.json', cursorConfig(tok));
+    await h.write('.gemini/settings.json', JSON.stringify({ mcpServers: { c: { command: 'x', env: { CERTORIX_API_TOKEN: young } } } }));
+    d = spawnDaemon(h.env);
+    await d.waitFor((l) => String(l.msg).startsWith('rotated') && l.fingerprint === fingerprint(tok), 10_000);
+    const fresh = api.liveTokens(email)[0]!.token;
+    expect(await h.read('.cursor/mcp.json')).toBe(cursorConfig(fresh));
+    expect(api.isLive(young)).toBe(true);
+    const hist = JSON.parse((await runCli(['history', '--json'], { env: h.env })).stdout) as { events: Array<{ type: string; source: string }> };
+    expect(hist.events[0]).toMatchObject({ type: 'rotated', source: 'schedule' });
+    // The cron keeps firing every second: a rotated token is not rotated (or tried) again.
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(api.all().filter((t) => t.email === email)).toHaveLength(2);
+    expect(d.lines().filter((l) => Number(l.level) >= 50)).toEqual([]);
+    expect((await d.stop()).code).toBe(0);
+  });
+
   it('does not start with a bad settings file', async () => {
     h = await makeHome(api.url);
     await h.settings({ warnAfterDays: 'soon' });
