@@ -199,7 +199,11 @@ function getPath(node: PNode | undefined, path: readonly string[]): PNode | unde
 
 /** A value that is a reference (`${input:x}`, `${env:X}`, `${{ secrets.X }}`) or blank holds no token. */
 export function isTokenLike(value: string): boolean {
-  return value.trim() !== '' && !value.includes('${');
+  const v = value.trim();
+  if (v === '' || v.includes('${')) return false;
+  // Clients expand these from the environment (Gemini CLI "$VAR", Windows "%VAR%",
+  // "{env:VAR}" and "{{ VAR }}" templates): a reference, not a token to rotate.
+  return !/^\$[A-Za-z_][A-Za-z0-9_]*$/.test(v) && !/^%[A-Za-z_][A-Za-z0-9_]*%$/.test(v) && !/^\{env:[^}]+\}$/.test(v) && !/^\{\{.*\}\}$/.test(v);
 }
 
 export function isCertorixUrl(value: string): boolean {
@@ -228,6 +232,8 @@ function captureRange(re: RegExp, value: string): [number, number] | undefined {
 function entrySites(server: string, path: KeyPath, entry: PNode, text: string, warnings: string[], out: Candidate[]): void {
   if (entry.t !== 'obj') return;
   const push = (kind: SiteKind, keyPath: KeyPath, node: StrNode, range: [number, number]): void => {
+    // "Bearer $TOKEN" and the like name a variable; only a literal token is ours to rotate.
+    if (!isTokenLike(node.value.slice(range[0], range[1]))) return;
     out.push({ server, kind, keyPath, node, tokenStart: range[0], tokenEnd: range[1] });
   };
 
