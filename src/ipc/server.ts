@@ -56,7 +56,7 @@ export async function startControlServer(socketPath: string, handle: Handler): P
     // The 0700 state directory already keeps others out; 0600 on the socket too.
     server.listen(socketPath, () => resolve());
   });
-  await chmod(socketPath, 0o600);
+  if (process.platform !== 'win32') await chmod(socketPath, 0o600);
   return {
     close: () =>
       new Promise<void>((resolve) => {
