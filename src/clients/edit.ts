@@ -14,9 +14,12 @@ import { decodeShellLiteral, type ShellFlavor } from './locate-shell.js';
 
 /** Why a replacement was refused. The message never contains a token value. */
 export class EditError extends Error {
-  constructor(message: string) {
+  /** True when the old token is simply not there (already replaced, or removed by the user). */
+  readonly notFound: boolean;
+  constructor(message: string, notFound = false) {
     super(message);
     this.name = 'EditError';
+    this.notFound = notFound;
   }
 }
 
@@ -41,7 +44,7 @@ export function replaceToken(
   const before = locateTokens(text, format);
   if (before.errors.length > 0) throw new EditError(`cannot parse the config: ${before.errors.join('; ')}`);
   const matching = before.sites.filter((s) => s.token === oldToken);
-  if (matching.length === 0) throw new EditError('the token to replace is not in this config');
+  if (matching.length === 0) throw new EditError('the token to replace is not in this config', true);
 
   // A YAML alias can make two key paths share one literal: splice it once.
   const byRange = new Map<string, Splice>();

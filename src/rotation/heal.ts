@@ -1,9 +1,7 @@
-import path from 'node:path';
 import type { Context } from '../context.js';
-import { fsyncDir } from '../clients/write.js';
 import { FileLock } from '../lock.js';
 import type { ScanResult } from '../scan.js';
-import { rewriteFile } from './run.js';
+import { backupRewritten, fsyncDirsOf, rewriteFile, type Rewritten } from './run.js';
 import type { Secret } from '../secret.js';
 
 export interface HealResult {
@@ -40,15 +38,18 @@ export async function healRetired(ctx: Context, scan: ScanResult, remembered: Re
         continue;
       }
       try {
+        const done: Rewritten[] = [];
         for (const p of files) {
           const cand = formats.get(p);
-          await rewriteFile(
+          const w = await rewriteFile(
             ctx,
             { path: p, client: cand?.client ?? 'project', format: cand?.format ?? 'jsonc', written: false },
-            { oldSecret: found.secret, oldFingerprint: fp, newSecret: current.secret, planned: scan.configs.find((c) => c.candidate.path === p)?.snapshot, otherTokens: scan.tokens },
+            { oldSecret: found.secret, oldFingerprint: fp, newSecret: current.secret, planned: scan.configs.find((c) => c.candidate.path === p)?.snapshot },
           );
+          if (w) done.push(w);
         }
-        await Promise.all([...new Set(files.map((f) => path.dirname(f)))].map((d) => fsyncDir(d).catch(() => undefined)));
+        await fsyncDirsOf(done);
+        await backupRewritten(ctx, done, [...[...scan.tokens.values()].map((t) => t.secret.reveal()), current.secret.reveal()]);
         ctx.store.addEvent({ at: ctx.nowIso(), type: 'healed', fingerprint: fp, newFingerprint: cur, source: 'watch', files, detail: null });
         ctx.log.info({ fingerprint: fp, newFingerprint: cur, files }, 'healed: a retired token reappeared and the current one was put back');
         out.push({ fingerprint: fp, newFingerprint: cur, files, ok: true });

@@ -4,7 +4,7 @@ import type { Context } from '../context.js';
 import { clientById } from '../clients/catalog.js';
 import { readConfigFile, type ConfigSnapshot, type ScannedConfig } from '../clients/discover.js';
 import { locateTokens, type FileFormat } from '../clients/formats.js';
-import { replaceToken } from '../clients/edit.js';
+import { EditError, replaceToken } from '../clients/edit.js';
 import { checkWritable, ConcurrentChangeError, fsyncDir, removeStaleTemps, writeFileAtomic } from '../clients/write.js';
 import { ApiError, ConfigFileError, RotatorError } from '../errors.js';
 import { withRetry } from '../api/retry.js';
@@ -181,6 +181,8 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
   const result: RotationResult = { fingerprint: row.oldFingerprint, newFingerprint: row.newFingerprint, status: 'pending', files: row.files.map(({ path, client }) => ({ path, client })), restart: [] };
   const snapshots = new Map((opts.plan?.files ?? []).map((f) => [f.path, f]));
   let rediscovered = !!opts.plan;
+  // Every token in the configs: blanked from backups so a backup never holds a live one.
+  let liveTokens: Map<string, FoundToken> | undefined = opts.scan?.tokens;
   if (!opts.plan) {
     // Resuming after a crash: a write that was in flight left its temp file behind.
     for (const f of row.files) {
@@ -240,6 +242,7 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
       if (!rediscovered) {
         // Resuming after a crash: a config may have appeared or been restored meanwhile.
         const scan = await findTokens(ctx);
+        liveTokens = scan.tokens;
         const holding = scan.tokens.get(row.oldFingerprint);
         const formats = new Map(scan.configs.map((c) => [c.candidate.path, c.candidate.format]));
         const found = [...new Map((holding?.sites ?? []).map((s) => [s.path, { path: s.path, client: s.client, format: formats.get(s.path) ?? 'jsonc' }])).values()];
@@ -250,10 +253,12 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
         continue;
       }
       const pending = row.files.filter((f) => !f.written);
+      const rewritten: Rewritten[] = [];
       const outcomes = await Promise.all(
         pending.map((f) =>
-          rewriteFile(ctx, f, { oldSecret: oldSecret ?? null, oldFingerprint: row.oldFingerprint, newSecret, planned: snapshots.get(f.path)?.snapshot, otherTokens: opts.scan?.tokens }).then(
-            () => {
+          rewriteFile(ctx, f, { oldSecret: oldSecret ?? null, oldFingerprint: row.oldFingerprint, newSecret, planned: snapshots.get(f.path)?.snapshot }).then(
+            (w) => {
+              if (w) rewritten.push(w);
               failpoint('after-file-written');
               return null;
             },
@@ -262,11 +267,13 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
         ),
       );
       const failed = outcomes.filter((o): o is { file: JournalFile; error: unknown } => o !== null);
-      await Promise.all([...new Set(pending.filter((f) => !failed.some((x) => x.file === f)).map((f) => path.dirname(realOf(f.path, snapshots))))].map((d) => fsyncDir(d).catch(() => undefined)));
+      await fsyncDirsOf(rewritten);
       let s = state;
       for (const f of pending) if (!failed.some((x) => x.file === f)) s = transition(s, { type: 'file-written', path: f.path });
       ctx.journal.setFiles(id, s.files, ctx.nowIso());
       failpoint('after-files-recorded');
+      const live = [...(liveTokens?.values() ?? [])].map((t) => t.secret.reveal());
+      await backupRewritten(ctx, rewritten, [...live, newSecret.reveal()]);
       if (failed.length) {
         const first = failed[0] as { file: JournalFile; error: unknown };
         const msg = first.error instanceof RotatorError ? first.error.message : (first.error as Error).message;
@@ -342,8 +349,9 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
   return result;
 }
 
-function realOf(p: string, snapshots: Map<string, FilePlan>): string {
-  return snapshots.get(p)?.snapshot.realPath ?? p;
+/** One fsync per directory that received a rename, after all of them (contract guarantee 3). */
+export async function fsyncDirsOf(done: Rewritten[]): Promise<void> {
+  await Promise.all([...new Set(done.map((d) => path.dirname(d.realPath)))].map((d) => fsyncDir(d).catch(() => undefined)));
 }
 
 export interface RewriteInput {
@@ -351,7 +359,6 @@ export interface RewriteInput {
   oldFingerprint: string;
   newSecret: Secret;
   planned: ConfigSnapshot | undefined;
-  otherTokens: Map<string, FoundToken> | undefined;
 }
 
 /**
@@ -359,31 +366,41 @@ export interface RewriteInput {
  * write atomically with a compare-before-rename; on a concurrent change, start over from
  * the new content. Idempotent: a file that already holds the new token is left alone.
  */
-export async function rewriteFile(ctx: Context, f: JournalFile, r: RewriteInput): Promise<void> {
+export interface Rewritten {
+  path: string;
+  /** Where the bytes went (a symlink's target): its directory is the one to fsync. */
+  realPath: string;
+  /** The bytes before the rewrite, for the backup taken once every config is durable. */
+  before: Buffer;
+  oldToken: string;
+}
+
+export async function rewriteFile(ctx: Context, f: JournalFile, r: RewriteInput): Promise<Rewritten | null> {
   const spec = clientById(f.client);
   const format = f.format as FileFormat;
-  let backedUp = false;
   for (let attempt = 1; ; attempt++) {
     // The planned snapshot saves a read; if the file changed since, the compare-before-rename catches it.
     const snap = attempt === 1 && r.planned ? r.planned : await readConfigFile(f.path);
-    const located = locateTokens(snap.text, format);
-    if (located.errors.length) throw new ConfigFileError('E_CONFIG_PARSE', f.path, `${f.path} no longer parses: ${located.errors[0]}`, 'Fix its syntax; the rotation resumes on the next command.');
-    const oldSite = located.sites.find((s) => new Secret(s.token).fingerprint === r.oldFingerprint);
-    if (!oldSite) return; // already rewritten (a resumed rotation), or the user removed the token
-    const oldToken = oldSite.token;
-    const next = replaceToken(snap.text, format, oldToken, r.newSecret.reveal());
-    if (!backedUp) {
-      const redact = [...(r.otherTokens?.values() ?? [])].map((t) => t.secret.reveal()).filter((v) => v !== oldToken && v !== r.newSecret.reveal());
-      await backupConfig(ctx.paths.backups, f.path, snap.bytes, { redact, keep: ctx.settings.backupsToKeep, now: ctx.now() }).catch((e: unknown) =>
-        ctx.log.warn({ file: f.path, err: (e as Error).message }, 'could not keep a backup'),
-      );
-      backedUp = true;
+    let oldToken = r.oldSecret?.reveal();
+    if (oldToken === undefined) {
+      const located = locateTokens(snap.text, format);
+      if (located.errors.length) throw new ConfigFileError('E_CONFIG_PARSE', f.path, `${f.path} no longer parses: ${located.errors[0]}`, 'Fix its syntax; the rotation resumes on the next command.');
+      oldToken = located.sites.find((s) => new Secret(s.token).fingerprint === r.oldFingerprint)?.token;
+      if (oldToken === undefined) return null;
+    }
+    let next: { text: string };
+    try {
+      next = replaceToken(snap.text, format, oldToken, r.newSecret.reveal());
+    } catch (e) {
+      // Already rewritten (a resumed rotation), or the user removed the token: nothing to do.
+      if (e instanceof EditError && e.notFound) return null;
+      throw new ConfigFileError('E_CONFIG_PARSE', f.path, `Cannot rewrite ${f.path}: ${(e as Error).message}`, 'Check the file (did its syntax break?); the rotation resumes on the next command.', e);
     }
     try {
       await withClientLock(spec.lockDir, snap.realPath, () =>
         writeFileAtomic(snap.realPath, Buffer.from(next.text, 'utf8'), { mode: snap.stat.mode, uid: snap.stat.uid, gid: snap.stat.gid, expected: snap.bytes, skipDirSync: true }),
       );
-      return;
+      return { path: f.path, realPath: snap.realPath, before: snap.bytes, oldToken };
     } catch (e) {
       if (e instanceof ConcurrentChangeError && attempt < 10) {
         ctx.log.info({ file: f.path, attempt }, 'config changed while being rewritten; re-reading and re-planning');
@@ -394,6 +411,19 @@ export async function rewriteFile(ctx: Context, f: JournalFile, r: RewriteInput)
   }
 }
 
+/**
+ * Backups are taken after every config is durable: they are not needed for safety (each
+ * rewrite is verified before it is written) and must not lengthen the window in which
+ * clients hold a dead token. The old token in them is dead; other live tokens are blanked.
+ */
+export async function backupRewritten(ctx: Context, done: Rewritten[], live: string[]): Promise<void> {
+  for (const d of done) {
+    const redact = live.filter((v) => v !== d.oldToken);
+    await backupConfig(ctx.paths.backups, d.path, d.before, { redact, keep: ctx.settings.backupsToKeep, now: ctx.now() }).catch((e: unknown) =>
+      ctx.log.warn({ file: d.path, err: (e as Error).message }, 'could not keep a backup'),
+    );
+  }
+}
 
 async function withClientLock<T>(enabled: boolean, file: string, fn: () => Promise<T>): Promise<T> {
   if (!enabled) return fn();
