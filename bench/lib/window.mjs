@@ -13,7 +13,8 @@
 // directory, write the same number of bytes, fsync, close, rename over it; then one fsync per
 // directory. Measured sequentially (a plain loop) and with the product's concurrency
 // (Promise.all); the faster of the two medians is the floor.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { constants } from 'node:fs';
 import { open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
@@ -49,18 +50,20 @@ async function patchFileHandleSync(probeFile) {
 }
 
 /** Makes every request record the fake API logs timestamp its answer. */
-function instrumentFake(api) {
+export function instrumentFake(api) {
   const log = [];
   log.push = function push(...recs) {
     for (const rec of recs) {
       let status = rec.status;
       rec.arrivedAt = now();
+      rec.arrivedAtEpoch = performance.timeOrigin + rec.arrivedAt;
       Object.defineProperty(rec, 'status', {
         enumerable: true,
         get: () => status,
         set: (v) => {
           status = v;
           rec.answeredAt = now();
+          rec.answeredAtEpoch = performance.timeOrigin + rec.answeredAt;
         },
       });
     }
@@ -70,7 +73,7 @@ function instrumentFake(api) {
 }
 
 /** fsync everything so that one round's dirty pages do not land in the next round's fsyncs. */
-function syncAll() {
+export function syncAll() {
   try {
     execFileSync('sync');
   } catch {
@@ -150,7 +153,7 @@ async function rotateRound(ctx, api, home) {
   };
 }
 
-function makeLogger() {
+export function makeLogger() {
   const sink = {
     lines: [],
     write(line) {
@@ -221,6 +224,67 @@ export async function measureWindow({ projects, rounds, onRound, settings = {} }
     } finally {
       await ctx.close();
     }
+  } finally {
+    await api.close();
+    await h.cleanup();
+  }
+}
+
+const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+const PROBE = fileURLToPath(new URL('./fsync-probe.mjs', import.meta.url));
+
+function runCli(args, env) {
+  return new Promise((resolve, reject) => {
+    const t0 = now();
+    const child = spawn(process.execPath, ['--import', PROBE, CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr, ms: now() - t0 }));
+  });
+}
+
+/**
+ * The same window, as a user gets it: `mcp-token-rotator rotate` in a fresh process (cold
+ * code, nothing cached), the fake API in this process. The child's fsync times come from a
+ * preloaded probe (fsync-probe.mjs) on the shared wall clock (timeOrigin + now()).
+ */
+export async function measureWindowCli({ projects, rounds, onRound }) {
+  const api = await startFakeCertorix();
+  instrumentFake(api);
+  const token = api.addToken({ email: `bench-cli-${projects}@example.com`, ageDays: 100 });
+  const h = await makeHome({ token, projects, apiUrl: api.url });
+  const { readFileSync, rmSync } = await import('node:fs');
+  const outFile = path.join(h.home, 'fsync-times.json');
+  try {
+    const env = { ...h.env, BENCH_FSYNC_OUT: outFile };
+    const first = await runCli(['scan', '--json'], env);
+    if (first.code !== 0) throw new Error(`scan: ${first.stderr}`);
+    const files = h.files.map((f) => f.path);
+    const win = [];
+    const full = [];
+    const par = [];
+    const rotateOnce = async () => {
+      const before = api.requests.length;
+      syncAll();
+      rmSync(outFile, { force: true });
+      const r = await runCli(['rotate', '--json'], env);
+      if (r.code !== 0) throw new Error(`rotate exited ${r.code}: ${r.stderr}`);
+      const regen = api.requests.slice(before).find((q) => q.path === REGEN && q.status === 201);
+      const times = JSON.parse(readFileSync(outFile, 'utf8')).filter((t) => t >= regen.answeredAtEpoch);
+      return { window: Math.max(...times) - regen.answeredAtEpoch, full: r.ms };
+    };
+    await rotateOnce(); // warm-up: page cache, first backups
+    for (let i = 0; i < rounds; i++) {
+      par.push(await floorRound(files, 'concurrent'));
+      const r = await rotateOnce();
+      win.push(r.window);
+      full.push(r.full);
+      onRound?.(i);
+    }
+    return { configs: files.length, rounds, window: summarize(win), full: summarize(full), floorPar: summarize(par) };
   } finally {
     await api.close();
     await h.cleanup();

@@ -12,9 +12,14 @@ const GLOBAL_OPTIONS = {
 
 export async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
-  if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+  if (first === undefined) {
+    // Not asked for: a usage error, so the help goes where errors go.
+    process.stderr.write(globalHelp());
+    return EXIT.usage;
+  }
+  if (first === '--help' || first === '-h' || first === 'help') {
     process.stdout.write(globalHelp());
-    return first === undefined ? EXIT.usage : EXIT.ok;
+    return EXIT.ok;
   }
   if (first === '--version' || first === '-v') {
     process.stdout.write(`${await version()}\n`);
@@ -23,6 +28,7 @@ export async function main(argv: string[]): Promise<number> {
   const spec: CommandSpec | undefined = COMMANDS.find((c) => c.name === first);
   if (!spec) {
     err(`Unknown command "${first}".`);
+    err(`Usage: mcp-token-rotator <command> [options]  (commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
     err('Run "mcp-token-rotator --help" to see the commands.');
     return EXIT.usage;
   }
@@ -33,6 +39,7 @@ export async function main(argv: string[]): Promise<number> {
     });
   } catch (e) {
     err(`${first}: ${(e as Error).message}`);
+    err(usageLine(spec));
     err(`Run "mcp-token-rotator ${first} --help" for usage.`);
     return EXIT.usage;
   }
@@ -44,8 +51,14 @@ export async function main(argv: string[]): Promise<number> {
     const mod = await spec.load();
     return await mod.run(values);
   } catch (e) {
-    return reportError(e, values.json === true);
+    const code = reportError(e, values.json === true);
+    if (e instanceof UsageError) err(usageLine(spec));
+    return code;
   }
+}
+
+function usageLine(spec: CommandSpec): string {
+  return `Usage: mcp-token-rotator ${spec.usage} [--json] [--config FILE]`;
 }
 
 function reportError(e: unknown, json: boolean): number {

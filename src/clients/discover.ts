@@ -170,6 +170,15 @@ export async function scanConfig(c: ConfigCandidate): Promise<ScannedConfig> {
   return { candidate: c, spec, status: 'ok', sites: res.sites, snapshot: snap };
 }
 
+/**
+ * Whether a readConfigFile error means the config is simply not there any more (deleted, or
+ * its symlink left dangling): such a file holds no token, dead or alive, so a rotation has
+ * nothing to write there, unlike a file it cannot read or parse.
+ */
+export function isGoneError(e: unknown): boolean {
+  return e instanceof ConfigFileError && e.code === 'E_CONFIG_READ' && (e.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
 function asConfigError(e: unknown, p: string): ConfigFileError {
   if (e instanceof ConfigFileError) return e;
   return new ConfigFileError('E_CONFIG_READ', p, `Cannot read ${p}: ${(e as Error).message}`, 'Check the file.', e);

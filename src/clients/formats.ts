@@ -72,7 +72,40 @@ export interface TreeResult {
   warnings: string[];
 }
 
+/**
+ * One rotation locates the same text several times (scan, preflight, rewrite, the edit's
+ * own checks, read-back); for a 10 MB ~/.claude.json each parse costs a few hundred ms.
+ * Big texts are memoised briefly: same text and format, same answer (copied, so callers
+ * may not share mutable results). Small texts parse faster than they compare.
+ */
+const MEMO_MIN_LENGTH = 64 * 1024;
+const MEMO_ENTRIES = 3;
+const MEMO_TTL_MS = 10_000;
+const memo: Array<{ format: FileFormat; text: string; result: LocateResult }> = [];
+let memoTimer: NodeJS.Timeout | undefined;
+
+function copyResult(r: LocateResult): LocateResult {
+  return { sites: r.sites.map((s) => ({ ...s, keyPath: [...s.keyPath] })), errors: [...r.errors], warnings: [...r.warnings] };
+}
+
 export function locateTokens(text: string, format: FileFormat): LocateResult {
+  if (text.length < MEMO_MIN_LENGTH) return locateUncached(text, format);
+  const hit = memo.find((e) => e.format === format && e.text === text);
+  if (hit) return copyResult(hit.result);
+  const result = locateUncached(text, format);
+  memo.unshift({ format, text, result: copyResult(result) });
+  memo.length = Math.min(memo.length, MEMO_ENTRIES);
+  // A long-running daemon must not keep megabytes of config text alive.
+  if (memoTimer) clearTimeout(memoTimer);
+  memoTimer = setTimeout(() => {
+    memo.length = 0;
+    memoTimer = undefined;
+  }, MEMO_TTL_MS);
+  memoTimer.unref?.();
+  return result;
+}
+
+function locateUncached(text: string, format: FileFormat): LocateResult {
   switch (format) {
     case 'json':
     case 'jsonc':

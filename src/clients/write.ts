@@ -111,22 +111,17 @@ export async function checkWritable(displayPath: string, realPath: string): Prom
   }
   const dir = path.dirname(realPath);
   const probe = tempPathFor(realPath);
-  let created = false;
   try {
     const fh = await open(probe, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-    created = true;
-    await fh.close();
+    await fh.close().catch(() => undefined);
   } catch (e) {
     throw writeError(displayPath, e, dir);
-  } finally {
-    if (created) {
-      try {
-        await unlink(probe);
-      } catch (e) {
-        // An append-only directory lets a file in but not out; the rename would fail the same way.
-        throw writeError(displayPath, e, `${dir} (it would not let the probe file ${probe} be removed; delete it once fixed)`);
-      }
-    }
+  }
+  try {
+    await unlink(probe);
+  } catch (e) {
+    // An append-only directory lets a file in but not out; the rename would fail the same way.
+    throw writeError(displayPath, e, `${dir} (it would not let the probe file ${probe} be removed; delete it once fixed)`);
   }
   const st = await stat(realPath);
   if (!st.isFile()) throw new ConfigFileError('E_CONFIG_UNWRITABLE', displayPath, `${displayPath} is not a regular file.`, 'Replace it with the client\'s config file.');

@@ -11,7 +11,7 @@ import { expandHome, settingsPath, stateDir, type PathEnv, currentPathEnv } from
 const DEFAULT_API_URL = 'https://api.certorix.com';
 
 function buildSchema(z: typeof Zod) {
-  const cronField = z.string().refine(isPlausibleCron, { message: 'not a valid cron expression (5 or 6 fields, e.g. "0 10 * * 1-5")' });
+  const cronField = z.string().refine(isValidCron, { message: 'not a valid cron expression (5 or 6 fields in range, e.g. "0 10 * * 1-5")' });
   const globField = z
     .string()
     .min(1)
@@ -239,7 +239,28 @@ function balanced(g: string): boolean {
   return sq === 0 && br === 0;
 }
 
-/** node-cron validates lazily and loads heavy code; this cheap check keeps `status` fast. */
+/**
+ * The daemon schedules with node-cron, so node-cron decides what is valid: a shape-only
+ * check let "61 * * * *" through to crash the daemon at start instead of being reported
+ * here with the file and field. Only reached when a settings file is validated (zod runs,
+ * the result is cached), so a fast command never loads it.
+ */
+export function isValidCron(expr: string): boolean {
+  if (!isPlausibleCron(expr)) return false;
+  let validate: ((e: string) => boolean) | undefined;
+  try {
+    validate = (createRequire(import.meta.url)('node-cron') as { validate?: (e: string) => boolean }).validate;
+  } catch {
+    return true; // cannot load it here: the shape check stands
+  }
+  try {
+    return validate ? validate(expr) === true : true;
+  } catch {
+    return false;
+  }
+}
+
+/** The shape of a cron expression: 5 or 6 fields of the allowed characters. */
 export function isPlausibleCron(expr: string): boolean {
   const fields = expr.trim().split(/\s+/);
   if (fields.length !== 5 && fields.length !== 6) return false;

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { clientById } from '../clients/catalog.js';
-import { readConfigFile, type ConfigSnapshot, type ScannedConfig } from '../clients/discover.js';
+import { isGoneError, readConfigFile, type ConfigSnapshot, type ScannedConfig } from '../clients/discover.js';
 import { locateTokens, type FileFormat } from '../clients/formats.js';
 import { EditError, replaceToken } from '../clients/edit.js';
 import { checkWritable, ConcurrentChangeError, fsyncDir, removeStaleTemps, writeFileAtomic } from '../clients/write.js';
@@ -373,6 +373,7 @@ export interface Rewritten {
   /** The bytes before the rewrite, for the backup taken once every config is durable. */
   before: Buffer;
   oldToken: string;
+  format: FileFormat;
 }
 
 export async function rewriteFile(ctx: Context, f: JournalFile, r: RewriteInput): Promise<Rewritten | null> {
@@ -380,7 +381,14 @@ export async function rewriteFile(ctx: Context, f: JournalFile, r: RewriteInput)
   const format = f.format as FileFormat;
   for (let attempt = 1; ; attempt++) {
     // The planned snapshot saves a read; if the file changed since, the compare-before-rename catches it.
-    const snap = attempt === 1 && r.planned ? r.planned : await readConfigFile(f.path);
+    let snap: ConfigSnapshot;
+    try {
+      snap = attempt === 1 && r.planned ? r.planned : await readConfigFile(f.path);
+    } catch (e) {
+      // Deleted (or its link left dangling) since planning: it holds no dead token, nothing to write.
+      if (isGoneError(e)) return null;
+      throw e;
+    }
     let oldToken = r.oldSecret?.reveal();
     if (oldToken === undefined) {
       const located = locateTokens(snap.text, format);
@@ -400,7 +408,7 @@ export async function rewriteFile(ctx: Context, f: JournalFile, r: RewriteInput)
       await withClientLock(spec.lockDir, snap.realPath, () =>
         writeFileAtomic(snap.realPath, Buffer.from(next.text, 'utf8'), { mode: snap.stat.mode, uid: snap.stat.uid, gid: snap.stat.gid, expected: snap.bytes, skipDirSync: true }),
       );
-      return { path: f.path, realPath: snap.realPath, before: snap.bytes, oldToken };
+      return { path: f.path, realPath: snap.realPath, before: snap.bytes, oldToken, format };
     } catch (e) {
       if (e instanceof ConcurrentChangeError && attempt < 10) {
         ctx.log.info({ file: f.path, attempt }, 'config changed while being rewritten; re-reading and re-planning');
@@ -418,8 +426,20 @@ export async function rewriteFile(ctx: Context, f: JournalFile, r: RewriteInput)
  */
 export async function backupRewritten(ctx: Context, done: Rewritten[], live: string[]): Promise<void> {
   for (const d of done) {
-    const redact = live.filter((v) => v !== d.oldToken);
-    await backupConfig(ctx.paths.backups, d.path, d.before, { redact, keep: ctx.settings.backupsToKeep, now: ctx.now() }).catch((e: unknown) =>
+    // Every other token the file holds may be live (another account, or one an earlier
+    // rotation of this run just wrote, which no scan has seen): blank it where it sits,
+    // through its literal, so an escaped form ("a\"b") is caught too.
+    let text = d.before.toString('utf8');
+    const others = new Set(locateTokens(text, d.format).sites.map((s) => s.token).filter((t) => t !== d.oldToken));
+    for (const t of others) {
+      try {
+        text = replaceToken(text, d.format, t, 'REDACTED-BY-MCP-TOKEN-ROTATOR').text;
+      } catch {
+        /* left to the plain-text redaction below */
+      }
+    }
+    const redact = [...live, ...others].filter((v) => v !== d.oldToken);
+    await backupConfig(ctx.paths.backups, d.path, Buffer.from(text, 'utf8'), { redact, keep: ctx.settings.backupsToKeep, now: ctx.now() }).catch((e: unknown) =>
       ctx.log.warn({ file: d.path, err: (e as Error).message }, 'could not keep a backup'),
     );
   }

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { chmodSync, closeSync, mkdirSync, openSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, lstatSync, mkdirSync, openSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { MIGRATIONS } from './migrations.js';
 
@@ -19,9 +19,12 @@ export function tightenStateFiles(dir: string): void {
   for (const name of readdirSync(dir)) {
     const p = path.join(dir, name);
     try {
-      const st = statSync(p);
+      // lstat: a symlink placed here must not make us chmod whatever it points at.
+      const st = lstatSync(p);
+      if (st.isSymbolicLink() || st.isSocket()) continue;
       const want = st.isDirectory() ? 0o700 : 0o600;
-      if (!st.isSocket() && (st.mode & 0o777) !== want) chmodSync(p, want);
+      if ((st.mode & 0o777) !== want) chmodSync(p, want);
+      if (st.isDirectory()) tightenStateFiles(p);
     } catch {
       // A file removed between readdir and stat (the WAL after a checkpoint) needs nothing.
     }
@@ -30,6 +33,8 @@ export function tightenStateFiles(dir: string): void {
 
 export function openDatabase(file: string): DB {
   ensureStateDir(path.dirname(file));
+  // Whatever an older version, a restore or the user left here is narrowed too.
+  tightenStateFiles(path.dirname(file));
   // Create it 0600 before SQLite does; SQLite gives its -wal and -shm files the same mode.
   closeSync(openSync(file, 'a', 0o600));
   const st = statSync(file);

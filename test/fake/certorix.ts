@@ -39,6 +39,8 @@ export interface FakeCertorix {
   url: string;
   addToken(opts?: { email?: string; role?: 'admin' | 'editor' | 'viewer'; ageDays?: number; createdAt?: string; token?: string }): string;
   isLive(token: string): boolean;
+  /** What "Regenerate token" in the web UI does to the old token: it dies at once. */
+  revoke(token: string): void;
   liveTokens(email?: string): FakeToken[];
   all(): FakeToken[];
   fault(match: { method?: string; path?: string }, fault: Fault, times?: number): void;
@@ -359,6 +361,10 @@ export async function startFakeCertorix(opts: StartFakeOptions = {}): Promise<Fa
     },
     isLive(token) {
       return tokens.get(token)?.live === true;
+    },
+    revoke(token) {
+      const t = tokens.get(token);
+      if (t) t.live = false;
     },
     liveTokens(email) {
       return api.all().filter((t) => t.live && (email === undefined || t.email === email));

@@ -163,6 +163,25 @@ describe('a fault that outlasts the retries leaves the rotation journaled, and t
   });
 });
 
+describe('a fault in the final check (GET /v1/token of the new token)', () => {
+  it('persistent 503 after every config was written: exit 2, the files already hold the live token; the next command finishes', async () => {
+    // Plain `rotate` calls GET /v1/token only to verify the new token, after the writes.
+    api.fault({ method: 'GET', path: '/v1/token' }, { kind: 'status', status: 503 }, 3);
+    const r = await runCli(['rotate'], { env: w.h.env });
+    expect(r.code).toBe(2);
+    const live = liveToken(api, w.email);
+    expect(r.stderr).toContain(fingerprint(live));
+    expect(r.stderr).toMatch(/written everywhere but could not be checked/);
+    for (const f of w.fixtures) expect(await w.h.read(f.rel), f.client).toBe(f.content(live));
+    const st = await status(w);
+    expect(st.code, st.stderr).toBe(0);
+    expect(api.regenerateCount).toBe(1);
+    expectOneKey(1);
+    await expectInvariant(api, w, st);
+    expect(st.tokens).toEqual([expect.objectContaining({ fingerprint: fingerprint(live), state: 'ok' })]);
+  });
+});
+
 describe('401 and 403 are permanent: never retried, token marked invalid, nothing written', () => {
   it.each([401, 403])('%i', async (code) => {
     await runCli(['scan'], { env: w.h.env });

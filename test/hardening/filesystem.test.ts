@@ -112,6 +112,26 @@ describe('the OS refuses the change: stopped by the preflight, before any API ca
     await expectRefusedBeforeAnyCall(await snapshot(w), w.h.path('.cursor/mcp.json'), /EPERM/);
   });
 
+  it('an append-only directory (chattr +a): a temp file gets in but could never be renamed over the config', async ({ skip }) => {
+    w = await makeWorld(api);
+    const dir = w.h.path('.codex');
+    const why = chattr('+a', dir);
+    if (why) skip(`chattr +a not possible here: ${why}`);
+    const before = await snapshot(w);
+    const r = await runCli(['rotate'], { env: w.h.env });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/Preflight failed/);
+    expect(r.stderr).toContain(w.h.path('.codex/config.toml'));
+    expect(r.stderr).toMatch(/EPERM/);
+    // The probe cannot be removed from such a directory either; the message names it.
+    const left = tempFilesUnder(w.h.home);
+    expect(left).toHaveLength(1);
+    expect(r.stderr).toContain(left[0]);
+    expect(regenerateRequests(api)).toEqual([]);
+    expect(api.isLive(w.tok)).toBe(true);
+    expect(await snapshot(w)).toEqual(before);
+  });
+
   it('a read-only directory (a read-only bind mount)', async ({ skip }) => {
     w = await makeWorld(api);
     const dir = w.h.path('.codex');
@@ -253,6 +273,8 @@ describe('odd things where a config should be', () => {
     expect(readlinkSync(p)).toBe(target);
   });
 
+  // A config that vanished (deleted, or its link left dangling) holds no dead token: the
+  // rotation must not stay "rotating" for ever because of it.
   it('a config deleted while the regenerate call is in flight does not block the rotation', async () => {
     w = await makeWorld(api, { fixtures: without('cursor') });
     const cursor = fixture('cursor');

@@ -259,7 +259,8 @@ describe('set-token', () => {
     await runCli(['scan'], { env: h.env });
     // The user clicks "Regenerate token" in the web UI: the old one dies at once.
     const fresh = api.addToken({ email: EMAIL, role: 'editor' });
-    api.all().find((t) => t.token === tok)!.live = false;
+    api.revoke(tok);
+    expect(api.isLive(tok)).toBe(false);
     const r = await runCli(['set-token', '--json'], { env: h.env, input: fresh + '\n' });
     expect(r.code, r.stderr).toBe(0);
     for (const f of FIXTURES) expect(await h.read(f.rel), f.client).toBe(f.content(fresh));
