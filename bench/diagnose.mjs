@@ -18,7 +18,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeHome, CLIENT_FIXTURES, projectConfig } from './lib/home.mjs';
+import { makeHome } from './lib/home.mjs';
 import { instrumentFake, makeLogger, syncAll } from './lib/window.mjs';
 import { memOf, cpuOf } from './lib/proc.mjs';
 import { fmtMs, fmtMiB, mdTable, sleep, summarize, now } from './lib/stats.mjs';

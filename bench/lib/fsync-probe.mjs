@@ -3,6 +3,7 @@
 // shared with the benchmark process), and writes them to $BENCH_FSYNC_OUT at exit. The only
 // FileHandle fsyncs a rotation makes are the configs' temp files and their directories.
 import { open } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
 import { writeFileSync } from 'node:fs';
 
 const out = process.env.BENCH_FSYNC_OUT;

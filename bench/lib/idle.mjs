@@ -123,7 +123,7 @@ export async function measureIdle({ settleMs = 5000, windowMs = 60_000, projects
         ticksPerInterval: cpuSamples[k].slice(1).map((c, i) => c.ticks - cpuSamples[k][i].ticks),
       };
     }
-    return { ...out, elapsed, settleMs, clkTck: clockTicks(), configs: hFresh.files.length, started: procs.daemon.started };
+    return { ...out, elapsed, settleMs, sampleEveryMs, clkTck: clockTicks(), configs: hFresh.files.length, started: procs.daemon.started };
   } finally {
     await Promise.all(Object.values(procs).map((p) => stop(p.child)));
     await api.close();

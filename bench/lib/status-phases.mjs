@@ -1,5 +1,7 @@
 // Diagnosis only: run as a script in a HOME set up by bench/diagnose.mjs. Does what
 // `status --json` does, timing each phase; prints one JSON line on stderr.
+import { performance } from 'node:perf_hooks';
+
 const T = () => performance.now();
 const start = T();
 const marks = [];

@@ -4,6 +4,7 @@
 // `globalThis.__benchTimeline.on` is true. syncBuiltinESMExports makes the ESM named
 // imports in dist/ see the wrappers.
 import { createRequire, syncBuiltinESMExports } from 'node:module';
+import { performance } from 'node:perf_hooks';
 
 const require = createRequire(import.meta.url);
 const fsp = require('node:fs/promises');

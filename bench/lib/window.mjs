@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { constants } from 'node:fs';
 import { open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { makeHome } from './home.mjs';
 import { now, summarize } from './stats.mjs';

@@ -4,8 +4,7 @@
  * must mean exactly the old document with the token swapped. Pure: text in, text out.
  */
 /* eslint-disable no-control-regex -- finding and escaping control characters is the point of these patterns */
-import { parse as parseTomlString } from 'smol-toml';
-import { parse as parseYamlString } from 'yaml';
+import { toml, yaml } from './lazy.js';
 import { locateTokens, type FileFormat, type KeyPath, type TokenSite } from './formats.js';
 import { parseJsonValue } from './locate-json.js';
 import { parseTomlValue } from './locate-toml.js';
@@ -252,7 +251,7 @@ function yamlPlainOk(v: string): boolean {
 
 function yamlStandalone(raw: string, version: '1.1' | '1.2'): unknown {
   try {
-    return parseYamlString(raw, { version });
+    return yaml().parse(raw, { version });
   } catch {
     return undefined;
   }
@@ -272,7 +271,7 @@ function decodeLiteral(format: FileFormat, raw: string): string | undefined {
         return typeof v === 'string' ? v : undefined;
       }
       case 'toml': {
-        const v = parseTomlString(`v = ${raw}`).v;
+        const v = toml().parse(`v = ${raw}`).v;
         return typeof v === 'string' ? v : undefined;
       }
       case 'yaml': {

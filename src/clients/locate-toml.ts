@@ -4,7 +4,7 @@
  * string literal lies, keyed by its path; a literal is only trusted when its decoded value
  * equals smol-toml's value at that path.
  */
-import { parse, TomlError } from 'smol-toml';
+import { toml } from './lazy.js';
 import type { KeyPath, Lit, PNode, TreeResult } from './formats.js';
 
 interface ScannedLit extends Lit {
@@ -14,7 +14,7 @@ interface ScannedLit extends Lit {
 export function locateTomlTree(text: string): TreeResult {
   let value: Record<string, unknown>;
   try {
-    value = parse(text) as Record<string, unknown>;
+    value = toml().parse(text) as Record<string, unknown>;
   } catch (e) {
     return { docs: [], errors: [describeTomlError(e)], warnings: [] };
   }
@@ -32,7 +32,7 @@ export function locateTomlTree(text: string): TreeResult {
 
 /** smol-toml's message ends with a code block quoting the file; keep only its first line. */
 function describeTomlError(e: unknown): string {
-  if (!(e instanceof TomlError)) return 'TOML parse error';
+  if (!(e instanceof toml().TomlError)) return 'TOML parse error';
   const reason = (e.message.split('\n')[0] ?? '').replace(/^Invalid TOML document:\s*/, '');
   const safe = /^[A-Za-z0-9 ,.:'()-]{1,100}$/.test(reason) ? reason : 'invalid TOML';
   return `TOML parse error at ${e.line}:${e.column}: ${safe}`;
@@ -58,7 +58,7 @@ function toNode(v: unknown, path: KeyPath, lits: Map<string, ScannedLit>): PNode
 
 /** The plain JS value of a TOML document, as the edit verifier compares it. */
 export function parseTomlValue(text: string): unknown {
-  return parse(text);
+  return toml().parse(text);
 }
 
 class ScanFail extends Error {}

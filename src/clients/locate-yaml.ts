@@ -2,13 +2,14 @@
  * YAML (Continue, Goose) into the neutral tree. Every document of a multi-document stream
  * is searched; their key paths then start with the document's index.
  */
-import { isAlias, isMap, isPair, isScalar, isSeq, parseAllDocuments, type Document, type Node, type YAMLError } from 'yaml';
+import type { Document, Node, YAMLError } from 'yaml';
+import { yaml } from './lazy.js';
 import type { PNode, TreeDoc, TreeResult } from './formats.js';
 
 type AnyDoc = Document.Parsed;
 
 function parseDocs(text: string): AnyDoc[] {
-  const docs = parseAllDocuments(text, { prettyErrors: true });
+  const docs = yaml().parseAllDocuments(text, { prettyErrors: true });
   // An empty stream comes back as a non-array "EmptyStream".
   return Array.isArray(docs) ? docs : [];
 }
@@ -49,25 +50,25 @@ interface Ctx {
 
 function convert(node: unknown, ctx: Ctx, depth: number): PNode {
   if (depth > MAX_DEPTH) return { t: 'other' };
-  if (isAlias(node)) {
+  if (yaml().isAlias(node)) {
     if (++ctx.aliases > MAX_ALIASES) return { t: 'other' };
     const target = node.resolve(ctx.doc);
     return target ? convert(target, ctx, depth + 1) : { t: 'other' };
   }
   const pos = (node as Node | null)?.range?.[0];
-  if (isMap(node)) {
+  if (yaml().isMap(node)) {
     const entries = new Map<string, PNode>();
     for (const pair of node.items) {
-      if (!isPair(pair)) continue;
-      const key = isScalar(pair.key) ? String(pair.key.value) : pair.key === null ? '' : undefined;
+      if (!yaml().isPair(pair)) continue;
+      const key = yaml().isScalar(pair.key) ? String(pair.key.value) : pair.key === null ? '' : undefined;
       if (key === undefined) continue;
       entries.delete(key);
       entries.set(key, convert(pair.value, ctx, depth + 1));
     }
     return { t: 'obj', entries, pos };
   }
-  if (isSeq(node)) return { t: 'arr', items: node.items.map((n) => convert(n, ctx, depth + 1)), pos };
-  if (isScalar(node) && typeof node.value === 'string' && node.range) {
+  if (yaml().isSeq(node)) return { t: 'arr', items: node.items.map((n) => convert(n, ctx, depth + 1)), pos };
+  if (yaml().isScalar(node) && typeof node.value === 'string' && node.range) {
     return { t: 'str', value: node.value, lit: { start: node.range[0], end: node.range[1] }, pos };
   }
   return { t: 'other', pos };

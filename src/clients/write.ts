@@ -101,7 +101,7 @@ const SPACE_SLACK_BYTES = 8 * 1024;
  * inode), and checks the filesystem has room for a second copy of the file (the temp file
  * exists beside the old one until the rename). Changes nothing.
  */
-export async function checkWritable(displayPath: string, realPath: string): Promise<void> {
+export async function checkWritable(displayPath: string, realPath: string, rehearse?: { data: Buffer; mode: number }): Promise<void> {
   try {
     // No O_TRUNC, and nothing is written: opening alone changes neither bytes nor mtime.
     const fh = await open(realPath, constants.O_WRONLY);
@@ -113,8 +113,20 @@ export async function checkWritable(displayPath: string, realPath: string): Prom
   const probe = tempPathFor(realPath);
   try {
     const fh = await open(probe, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-    await fh.close().catch(() => undefined);
+    try {
+      if (rehearse) {
+        // A dress rehearsal of writeFileAtomic (minus fsync and rename): the planned bytes
+        // must fit, and the code that runs after the API call is warm when it matters.
+        await fh.writeFile(rehearse.data);
+        await fh.chmod(rehearse.mode & 0o7777);
+        await fh.stat();
+        await readFile(realPath);
+      }
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
   } catch (e) {
+    await unlink(probe).catch(() => undefined);
     throw writeError(displayPath, e, dir);
   }
   try {

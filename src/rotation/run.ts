@@ -23,6 +23,32 @@ export interface FilePlan {
   client: string;
   format: FileFormat;
   snapshot: ConfigSnapshot;
+  template: PlannedTemplate;
+}
+
+/**
+ * The new content, planned and verified before the call with a placeholder in place of the
+ * token. After the call only the substitution remains, which keeps the window in which
+ * clients hold a dead token close to the cost of the writes themselves.
+ */
+export interface PlannedTemplate {
+  text: string;
+  placeholder: string;
+  count: number;
+}
+
+/**
+ * A token of these characters reads back the same in every format's literal the placeholder
+ * sat in (no escaping in JSON, TOML, YAML, shell; long enough that YAML cannot take it for
+ * a boolean or null; starts with a letter so it is never a number).
+ */
+const PLAIN_TOKEN = /^[A-Za-z][A-Za-z0-9_]{15,}$/;
+
+export function fillTemplate(t: PlannedTemplate, token: string): string | null {
+  if (!PLAIN_TOKEN.test(token)) return null;
+  const parts = t.text.split(t.placeholder);
+  if (parts.length !== t.count + 1) return null;
+  return parts.join(token);
 }
 
 export interface RotationPlan {
@@ -43,7 +69,7 @@ export interface RotationResult {
 
 /** What a successful preflight would write with, so planning is tested without a real token. */
 function placeholderToken(): string {
-  return 'ctx_' + randomBytes(30).toString('base64url').replace(/[-_]/g, 'x').slice(0, 40);
+  return 'ctxPLACEHOLDER' + randomBytes(30).toString('hex');
 }
 
 /**
@@ -74,7 +100,8 @@ export async function planRotation(scan: ScanResult, fp: string): Promise<Rotati
       const c = byPath.get(p) as ScannedConfig;
       const snap = c.snapshot as ConfigSnapshot;
       try {
-        const planned = replaceToken(snap.text, c.candidate.format, found.secret.reveal(), placeholderToken());
+        const placeholder = placeholderToken();
+        const planned = replaceToken(snap.text, c.candidate.format, found.secret.reveal(), placeholder);
         const left = planned.text.indexOf(found.secret.reveal());
         if (left >= 0) {
           // A copy this tool does not know how to rewrite (an unusual shell line, another key, a
@@ -82,8 +109,8 @@ export async function planRotation(scan: ScanResult, fp: string): Promise<Rotati
           const line = planned.text.slice(0, left).split('\n').length;
           throw new ConfigFileError('E_CONFIG_PARSE', p, `${p} holds token ${fp} on line ${line} in a place this tool cannot rewrite safely.`, `Edit line ${line} by hand (use the CERTORIX_API_TOKEN forms in the README, or remove that copy), then run the command again; nothing was changed.`);
         }
-        await checkWritable(p, snap.realPath);
-        files.push({ path: p, client: c.candidate.client, format: c.candidate.format, snapshot: snap });
+        await checkWritable(p, snap.realPath, { data: Buffer.from(planned.text, 'utf8'), mode: snap.stat.mode });
+        files.push({ path: p, client: c.candidate.client, format: c.candidate.format, snapshot: snap, template: { text: planned.text, placeholder, count: planned.replaced } });
       } catch (e) {
         problems.push(
           e instanceof ConfigFileError
@@ -256,7 +283,7 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
       const rewritten: Rewritten[] = [];
       const outcomes = await Promise.all(
         pending.map((f) =>
-          rewriteFile(ctx, f, { oldSecret: oldSecret ?? null, oldFingerprint: row.oldFingerprint, newSecret, planned: snapshots.get(f.path)?.snapshot }).then(
+          rewriteFile(ctx, f, { oldSecret: oldSecret ?? null, oldFingerprint: row.oldFingerprint, newSecret, planned: snapshots.get(f.path)?.snapshot, template: snapshots.get(f.path)?.template }).then(
             (w) => {
               if (w) rewritten.push(w);
               failpoint('after-file-written');
@@ -359,6 +386,8 @@ export interface RewriteInput {
   oldFingerprint: string;
   newSecret: Secret;
   planned: ConfigSnapshot | undefined;
+  /** Pre-verified content for the planned snapshot; used on the first attempt only. */
+  template?: PlannedTemplate | undefined;
 }
 
 /**
@@ -397,8 +426,9 @@ export async function rewriteFile(ctx: Context, f: JournalFile, r: RewriteInput)
       if (oldToken === undefined) return null;
     }
     let next: { text: string };
+    const filled = attempt === 1 && r.planned && r.template && snap === r.planned ? fillTemplate(r.template, r.newSecret.reveal()) : null;
     try {
-      next = replaceToken(snap.text, format, oldToken, r.newSecret.reveal());
+      next = filled !== null ? { text: filled } : replaceToken(snap.text, format, oldToken, r.newSecret.reveal());
     } catch (e) {
       // Already rewritten (a resumed rotation), or the user removed the token: nothing to do.
       if (e instanceof EditError && e.notFound) return null;
