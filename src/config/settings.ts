@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -117,8 +117,9 @@ export function parseSettings(text: string | undefined, env: Record<string, stri
     const result = settingsSchema().safeParse(raw);
     if (!result.success) return { settings: null, errors: result.error.issues.map(formatIssue), warnings: [] };
     settings = result.data;
-    if (text !== undefined) cache?.set(text, structuredClone(settings));
   }
+  // What the file alone yields, cached below only if every check passes.
+  const fromFile = cached ? undefined : structuredClone(settings);
   const errors: string[] = [];
   // The file's value is checked even when the environment overrides it: a bad file is a bad file.
   const check = (url: string, where: string) => {
@@ -135,7 +136,9 @@ export function parseSettings(text: string | undefined, env: Record<string, stri
     check(settings.apiUrl, 'CERTORIX_API_URL (environment)');
   }
   if (settings.retry.maxMs < settings.retry.baseMs) errors.push('field "retry.maxMs": must be >= retry.baseMs');
-  return errors.length ? { settings: null, errors, warnings: [] } : { settings, errors: [], warnings: [] };
+  if (errors.length) return { settings: null, errors, warnings: [] };
+  if (fromFile && text !== undefined && Object.keys(raw).length > 0) cache?.set(text, fromFile);
+  return { settings, errors: [], warnings: [] };
 }
 
 /** Results of schema validation by file content, so a fast command need not load zod. */
@@ -171,7 +174,9 @@ export function fileSchemaCache(dir: string): SchemaCache {
     },
     set(text, settings) {
       try {
-        if (!existsSync(dir)) return;
+        // The state directory is created as the store would create it (0700), so the very
+        // next command already skips zod.
+        if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
         writeFileSync(file, JSON.stringify({ key: key(text), settings }), { mode: 0o600 });
       } catch {
         /* a cache that cannot be written costs only speed */
