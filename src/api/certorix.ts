@@ -305,6 +305,15 @@ export function createCertorixProvider(opts: CertorixProviderOptions): Provider 
         });
       }
       const res = await call('regenerate', token, { 'idempotency-key': idempotencyKey }, callOpts);
+      const minted = (res.json as { token?: unknown } | null)?.token;
+      if (typeof minted === 'string' && minted !== '' && (!isSendableToken(minted) || minted.includes('${'))) {
+        // The server did regenerate (the old token is dead), but this value can be neither sent
+        // back nor written into a config; every replay returns it again, so retrying is futile.
+        throw new ApiError('permanent', `The Certorix API issued a new token for ${token.fingerprint} that cannot be used (it holds characters no config or header can carry); the old token is likely revoked.`, {
+          status: res.status,
+          hint: 'Regenerate the token in the Certorix web UI (MCP / API page), then pipe it to "mcp-token-rotator set-token".',
+        });
+      }
       const bad = badFields(res.json, REGENERATE_FIELDS);
       if (bad.length) throw badShape(res.status, 'regenerating', token, bad);
       const d = res.json as { token: string; id: string; created_at?: string | null };

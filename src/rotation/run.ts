@@ -246,8 +246,12 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
         opts.onProgress?.(`Regenerated token ${row.oldFingerprint} -> ${res.token.fingerprint}.`);
       } catch (e) {
         if (e instanceof ApiError && !e.transient) {
+          // Any other refusal may or may not have cost the old token (an unusable minted token
+          // did): ask, so status tells the truth.
+          let dead = e.kind === 'invalid-token' || e.kind === 'forbidden';
+          if (!dead) dead = await provider.inspect(oldSecret).then(() => false, (x: unknown) => x instanceof ApiError && x.kind === 'invalid-token');
           ctx.store.transaction(() => {
-            if (e.kind === 'invalid-token' || e.kind === 'forbidden') ctx.store.setTokenState(row.oldFingerprint, 'invalid');
+            if (dead) ctx.store.setTokenState(row.oldFingerprint, 'invalid');
             ctx.journal.finish(id, 'failed', ctx.nowIso(), e.message);
             ctx.store.addEvent({ at: ctx.nowIso(), type: 'rotation-failed', fingerprint: row.oldFingerprint, newFingerprint: null, source: row.source as EventSource, files: [], detail: e.message });
           });

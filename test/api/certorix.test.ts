@@ -314,14 +314,17 @@ describe('classification of failures', () => {
     expectNoToken(err, token);
   });
 
-  it('a 201 whose new token cannot be sent as a header is malformed', async () => {
-    const token = new Secret(fake.addToken({}));
-    fake.fault({}, { kind: 'status', status: 201, body: JSON.stringify({ token: 'ctx_bad\nvalue', id: 'x' }) });
-    const err = await rejection(api.regenerate(token, 'k'));
-    expect(err.kind).toBe('transient');
-    expect(err.message).toMatch(/token/);
-    expectNoToken(err, 'ctx_bad\nvalue', 'ctx_bad');
-  });
+  it.each([['a line break', 'ctx_bad\nvalue'], ['a "${" reference', 'ctx_bad${value}']])(
+    'a 201 whose new token holds %s is a permanent failure (every replay would return it again)',
+    async (_n, minted) => {
+      const token = new Secret(fake.addToken({}));
+      fake.fault({}, { kind: 'status', status: 201, body: JSON.stringify({ token: minted, id: 'x' }) });
+      const err = await rejection(api.regenerate(token, 'k'));
+      expect(err.kind).toBe('permanent');
+      expect(err.hint).toMatch(/set-token/);
+      expectNoToken(err, minted, 'ctx_bad');
+    },
+  );
 
   it('a token that cannot go in a header is refused without a request', async () => {
     const err = await rejection(api.inspect(new Secret('ctx_line\r\nX-Evil: 1')));

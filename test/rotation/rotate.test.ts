@@ -242,6 +242,28 @@ describe('tokens that formats must escape', () => {
   );
 });
 
+describe('a minted token that no config can hold', () => {
+  afterEach(() => h.cleanup());
+  it('fails the rotation at once (no endless replay) and status shows the token invalid', async () => {
+    await setup();
+    const prev = api.tokenFactory;
+    api.tokenFactory = () => 'ctx_${unusable}' + Math.random().toString(36).slice(2);
+    const snap = await Promise.all(FIXTURES.map((f) => h.read(f.rel)));
+    let r;
+    try {
+      r = await runCli(['rotate'], { env: h.env });
+    } finally {
+      api.tokenFactory = prev;
+    }
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/set-token/);
+    expect(await Promise.all(FIXTURES.map((f) => h.read(f.rel)))).toEqual(snap);
+    const st = await runCli(['status', '--json'], { env: h.env });
+    expect(st.code).toBe(2);
+    expect((JSON.parse(st.stdout) as { tokens: Array<{ state: string }> }).tokens.map((t) => t.state)).toEqual(['invalid']);
+  });
+});
+
 describe('set-token', () => {
   beforeEach(() => setup());
   afterEach(() => h.cleanup());
