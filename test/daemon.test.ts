@@ -136,6 +136,23 @@ describe('daemon', () => {
     expect((await d.stop()).code).toBe(0);
   });
 
+  it('logs a parse error in a changed config once and keeps its last good view', async () => {
+    h = await makeHome(api.url);
+    const tok = api.addToken({ email: `d${++seq}@example.com`, ageDays: 5 });
+    await h.write('.cursor/mcp.json', cursorConfig(tok));
+    d = spawnDaemon(h.env);
+    await d.waitFor((l) => l.msg === 'daemon started');
+    await h.write('.cursor/mcp.json', cursorConfig(tok).replace('"mcpServers"', '"mcpServers" oops'));
+    await d.waitFor((l) => l.level === 40 && l.file === h.path('.cursor/mcp.json'), 8000);
+    // A touch that keeps the same broken content is not logged again.
+    await h.write('.cursor/mcp.json', cursorConfig(tok).replace('"mcpServers"', '"mcpServers" oops'));
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(d.lines().filter((l) => l.file === h.path('.cursor/mcp.json') && l.level === 40)).toHaveLength(1);
+    const st = JSON.parse((await runCli(['status', '--json'], { env: h.env })).stdout) as { tokens: Array<{ fingerprint: string; locations: Array<{ path: string }> }> };
+    expect(st.tokens.find((t) => t.fingerprint === fingerprint(tok))?.locations.map((l) => l.path)).toEqual([h.path('.cursor/mcp.json')]);
+    expect((await d.stop()).code).toBe(0);
+  });
+
   it('does not start with a bad settings file', async () => {
     h = await makeHome(api.url);
     await h.settings({ warnAfterDays: 'soon' });
