@@ -134,8 +134,6 @@ export interface RotateOptions {
   dryRun?: boolean;
   /** set-token: the replacement is already known; no regenerate call. */
   adopt?: Secret;
-  /** Log and report to the user; the CLI prints, the daemon logs. */
-  onProgress?: (msg: string) => void;
 }
 
 /** Rotates the given tokens, each on its own: one token's failure never blocks another's. */
@@ -183,7 +181,7 @@ export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOpti
         return rid;
       });
       failpoint('after-intent');
-      results.push(await executeRotation(ctx, id, { plan, scan, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) }));
+      results.push(await executeRotation(ctx, id, { plan, scan }));
     }
     return results;
   } finally {
@@ -194,7 +192,6 @@ export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOpti
 interface ExecuteOptions {
   plan?: RotationPlan;
   scan?: ScanResult;
-  onProgress?: (msg: string) => void;
 }
 
 /**
@@ -243,7 +240,6 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
         ctx.journal.recordNewToken(id, { token: res.token.reveal(), fingerprint: res.token.fingerprint, tokenId: res.id, createdAt: res.createdAt ?? null, now: ctx.nowIso() });
         failpoint('after-new-token');
         log.info({ fingerprint: row.oldFingerprint, newFingerprint: res.token.fingerprint }, 'token regenerated');
-        opts.onProgress?.(`Regenerated token ${row.oldFingerprint} -> ${res.token.fingerprint}.`);
       } catch (e) {
         if (e instanceof ApiError && !e.transient) {
           // Any other refusal may or may not have cost the old token (an unusable minted token
