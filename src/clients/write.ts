@@ -3,6 +3,7 @@ import { constants } from 'node:fs';
 import { open, readFile, rename, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigFileError } from '../errors.js';
+import { failpoint } from '../rotation/failpoints.js';
 
 /**
  * Atomic config writes in the manner of npm/write-file-atomic, plus what it lacks: a
@@ -118,6 +119,7 @@ export async function checkWritable(displayPath: string, realPath: string, rehea
         // A dress rehearsal of writeFileAtomic (minus fsync and rename): the planned bytes
         // must fit, and the code that runs after the API call is warm when it matters.
         await fh.writeFile(rehearse.data);
+        failpoint('during-preflight-probe');
         await fh.chmod(rehearse.mode & 0o7777);
         await fh.stat();
         await readFile(realPath);

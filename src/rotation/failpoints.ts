@@ -9,6 +9,7 @@ const nth = Number(nthText ?? '1') || 1;
 let hits = 0;
 
 export const CRASH_POINTS = [
+  'during-preflight-probe',
   'after-intent',
   'after-regenerate-response',
   'after-new-token',

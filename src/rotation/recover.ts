@@ -8,7 +8,10 @@ import type { RotationResult } from './run.js';
  * If another process holds the rotation lock it is already on it, so we do not wait.
  */
 export async function recoverIfNeeded(ctx: Context, opts: { wait?: boolean } = {}): Promise<RotationResult[]> {
-  if (!ctx.journal.open().length) return [];
+  const open = ctx.journal.open().length;
+  // A preflight killed before its intent was journaled leaves only probe files behind.
+  if (await hasPreflightMarker(ctx.paths.dir)) await (await import('./run.js')).cleanPreflightLeftovers(ctx.paths.dir);
+  if (!open) return [];
   const lock = new FileLock(ctx.paths.lock);
   if (opts.wait) await lock.acquire({ timeoutMs: 30_000, what: 'rotating tokens' });
   else if (!lock.tryAcquire()) return [];
@@ -32,4 +35,10 @@ export async function recoverIfNeeded(ctx: Context, opts: { wait?: boolean } = {
   } finally {
     lock.release();
   }
+}
+
+async function hasPreflightMarker(dir: string): Promise<boolean> {
+  const { readdir } = await import('node:fs/promises');
+  const names = await readdir(dir).catch(() => [] as string[]);
+  return names.some((n) => n.startsWith('preflight-'));
 }

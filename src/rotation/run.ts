@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdir, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { clientById } from '../clients/catalog.js';
@@ -146,12 +147,19 @@ export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOpti
     const results: RotationResult[] = [];
     // Preflight all first: a broken config shows up before any token is touched.
     const plans = new Map<string, RotationPlan | RotatorError>();
-    for (const fp of fps) {
-      try {
-        plans.set(fp, await planRotation(scan, fp));
-      } catch (e) {
-        plans.set(fp, e instanceof RotatorError ? e : new RotatorError('E_ROTATION', (e as Error).message));
+    // Preflight leaves probe files in config directories for a moment; a marker lets the next
+    // command clean them up if this process dies meanwhile (there is no journal row yet).
+    const marker = await markPreflight(ctx, scan);
+    try {
+      for (const fp of fps) {
+        try {
+          plans.set(fp, await planRotation(scan, fp));
+        } catch (e) {
+          plans.set(fp, e instanceof RotatorError ? e : new RotatorError('E_ROTATION', (e as Error).message));
+        }
       }
+    } finally {
+      await unlink(marker).catch(() => undefined);
     }
     for (const fp of fps) {
       const plan = plans.get(fp) as RotationPlan | RotatorError;
@@ -374,6 +382,44 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
     row = ctx.journal.get(id) as JournalRow;
   }
   return result;
+}
+
+const PREFLIGHT_MARKER = /^preflight-(\d+)\.json$/;
+
+async function markPreflight(ctx: Context, scan: ScanResult): Promise<string> {
+  const file = path.join(ctx.paths.dir, `preflight-${process.pid}.json`);
+  await mkdir(ctx.paths.dir, { recursive: true, mode: 0o700 });
+  const reals = scan.configs.flatMap((c) => (c.snapshot ? [c.snapshot.realPath] : []));
+  await writeFile(file, JSON.stringify(reals), { mode: 0o600 });
+  return file;
+}
+
+/** Removes the probe files of a preflight whose process died (see markPreflight). */
+export async function cleanPreflightLeftovers(stateDir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(stateDir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const m = PREFLIGHT_MARKER.exec(n);
+    if (!m || isProcessAlive(Number(m[1]))) continue;
+    const file = path.join(stateDir, n);
+    const reals = await readFile(file, 'utf8').then((t) => JSON.parse(t) as string[], () => [] as string[]);
+    for (const r of reals) await removeStaleTemps(r);
+    await unlink(file).catch(() => undefined);
+  }
+}
+
+function isProcessAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** One fsync per directory that received a rename, after all of them (contract guarantee 3). */
