@@ -79,7 +79,7 @@ with GET /v1/token before any file is touched, then replaces the old token in ev
   },
   {
     name: 'history',
-    summary: 'Rotations, adoptions, heals and warnings, newest first.',
+    summary: 'Rotations, adoptions, heals and failed attempts, newest first.',
     usage: 'history [--limit N] [--fingerprint FP]',
     details: `JSON: { "events": [ { "at", "type", "fingerprint", "newFingerprint", "source", "files": [...] } ] }
   --limit N        At most N events (default 100).
