@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open, readFile, rename, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readdir, readFile, rename, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigFileError } from '../errors.js';
 import { failpoint } from '../rotation/failpoints.js';
@@ -189,7 +189,6 @@ function writeError(file: string, e: unknown, what = file): ConfigFileError {
 export async function removeStaleTemps(realPath: string): Promise<string[]> {
   const dir = path.dirname(realPath);
   const prefix = `.${path.basename(realPath)}.mtr-`;
-  const { readdir } = await import('node:fs/promises');
   const removed: string[] = [];
   let names: string[];
   try {
@@ -200,8 +199,7 @@ export async function removeStaleTemps(realPath: string): Promise<string[]> {
   for (const n of names) {
     if (!n.startsWith(prefix) || !n.endsWith('.tmp')) continue;
     const pid = Number(n.slice(prefix.length).split('-')[0]);
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) continue;
-    if (pid === process.pid) continue;
+    if (Number.isInteger(pid) && pid > 0 && isProcessAlive(pid)) continue;
     await unlink(path.join(dir, n)).then(
       () => removed.push(path.join(dir, n)),
       () => undefined,
@@ -210,7 +208,9 @@ export async function removeStaleTemps(realPath: string): Promise<string[]> {
   return removed;
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a pid is a live process (this one included); EPERM means alive but not ours. */
+export function isProcessAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);
     return true;

@@ -1,5 +1,6 @@
 import type { Context } from '../context.js';
 import { FileLock } from '../lock.js';
+import { cleanPreflightLeftovers } from './preflight-marker.js';
 import type { RotationResult } from './run.js';
 
 /**
@@ -10,7 +11,7 @@ import type { RotationResult } from './run.js';
 export async function recoverIfNeeded(ctx: Context, opts: { wait?: boolean } = {}): Promise<RotationResult[]> {
   const open = ctx.journal.open().length;
   // A preflight killed before its intent was journaled leaves only probe files behind.
-  if (await hasPreflightMarker(ctx.paths.dir)) await (await import('./run.js')).cleanPreflightLeftovers(ctx.paths.dir);
+  await cleanPreflightLeftovers(ctx.paths.dir);
   if (!open) return [];
   const lock = new FileLock(ctx.paths.lock);
   if (opts.wait) await lock.acquire({ timeoutMs: 30_000, what: 'rotating tokens' });
@@ -35,10 +36,4 @@ export async function recoverIfNeeded(ctx: Context, opts: { wait?: boolean } = {
   } finally {
     lock.release();
   }
-}
-
-async function hasPreflightMarker(dir: string): Promise<boolean> {
-  const { readdir } = await import('node:fs/promises');
-  const names = await readdir(dir).catch(() => [] as string[]);
-  return names.some((n) => n.startsWith('preflight-'));
 }

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { clientById } from '../clients/catalog.js';
@@ -18,6 +18,7 @@ import { backupConfig } from './backup.js';
 import { runHooks, type HookResult } from './hooks.js';
 import { FileLock } from '../lock.js';
 import { failpoint } from './failpoints.js';
+import { markPreflight } from './preflight-marker.js';
 
 export interface FilePlan {
   path: string;
@@ -149,7 +150,7 @@ export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOpti
     const plans = new Map<string, RotationPlan | RotatorError>();
     // Preflight leaves probe files in config directories for a moment; a marker lets the next
     // command clean them up if this process dies meanwhile (there is no journal row yet).
-    const marker = await markPreflight(ctx, scan);
+    const marker = await markPreflight(ctx.paths.dir, scan.configs.flatMap((c) => (c.snapshot ? [c.snapshot.realPath] : [])));
     try {
       for (const fp of fps) {
         try {
@@ -382,44 +383,6 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
     row = ctx.journal.get(id) as JournalRow;
   }
   return result;
-}
-
-const PREFLIGHT_MARKER = /^preflight-(\d+)\.json$/;
-
-async function markPreflight(ctx: Context, scan: ScanResult): Promise<string> {
-  const file = path.join(ctx.paths.dir, `preflight-${process.pid}.json`);
-  await mkdir(ctx.paths.dir, { recursive: true, mode: 0o700 });
-  const reals = scan.configs.flatMap((c) => (c.snapshot ? [c.snapshot.realPath] : []));
-  await writeFile(file, JSON.stringify(reals), { mode: 0o600 });
-  return file;
-}
-
-/** Removes the probe files of a preflight whose process died (see markPreflight). */
-export async function cleanPreflightLeftovers(stateDir: string): Promise<void> {
-  let names: string[];
-  try {
-    names = await readdir(stateDir);
-  } catch {
-    return;
-  }
-  for (const n of names) {
-    const m = PREFLIGHT_MARKER.exec(n);
-    if (!m || isProcessAlive(Number(m[1]))) continue;
-    const file = path.join(stateDir, n);
-    const reals = await readFile(file, 'utf8').then((t) => JSON.parse(t) as string[], () => [] as string[]);
-    for (const r of reals) await removeStaleTemps(r);
-    await unlink(file).catch(() => undefined);
-  }
-}
-
-function isProcessAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** One fsync per directory that received a rename, after all of them (contract guarantee 3). */
