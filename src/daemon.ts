@@ -63,7 +63,7 @@ export async function startDaemon(ctx: Context, opts: DaemonOptions = {}): Promi
     let news = false;
     for (const c of scan.configs) {
       const p = c.candidate.path;
-      const h = c.snapshot ? createHash('sha256').update(c.snapshot.bytes).digest('hex') : 'missing';
+      const h = c.snapshot ? contentHash(c.snapshot.bytes) : 'missing';
       if (lastHash.get(p) !== h) news = true;
       lastHash.set(p, h);
       if (c.status === 'error' && c.error) {
@@ -85,7 +85,7 @@ export async function startDaemon(ctx: Context, opts: DaemonOptions = {}): Promi
       // Record what we wrote so the watcher's echo of our own write is ignored.
       const again = await findTokens(ctx);
       recordScan(ctx, again);
-      for (const c of again.configs) if (c.snapshot) lastHash.set(c.candidate.path, createHash('sha256').update(c.snapshot.bytes).digest('hex'));
+      for (const c of again.configs) if (c.snapshot) lastHash.set(c.candidate.path, contentHash(c.snapshot.bytes));
     }
     refreshWatch();
   };
@@ -242,4 +242,8 @@ export async function startDaemon(ctx: Context, opts: DaemonOptions = {}): Promi
     return done;
   };
   return { stop, done };
+}
+
+function contentHash(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
 }

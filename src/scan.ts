@@ -44,10 +44,7 @@ export function recordScan(ctx: Context, result: ScanResult): { newFingerprints:
   store.transaction(() => {
     const present = new Set(result.configs.map((c) => c.candidate.path));
     for (const old of store.listConfigs()) if (!present.has(old.path)) store.forgetConfig(old.path);
-    for (const [fp, t] of result.tokens) {
-      if (store.recordSeen(fp, 'certorix', now)) newFingerprints.push(fp);
-      void t;
-    }
+    for (const fp of result.tokens.keys()) if (store.recordSeen(fp, 'certorix', now)) newFingerprints.push(fp);
     for (const c of result.configs) {
       store.recordConfig(
         { path: c.candidate.path, client: c.candidate.client, format: c.candidate.format, status: c.status, error: c.error?.message ?? null },
