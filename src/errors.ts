@@ -106,6 +106,11 @@ export class ApiError extends RotatorError {
   }
 }
 
+/** What to do when the API refuses a token: the one recovery path there is. */
+export function setTokenHint(fp: string): string {
+  return `Regenerate the token in the Certorix web UI (MCP / API page), then pipe it to \`mcp-token-rotator set-token --fingerprint ${fp}\` (it reads the new token from stdin).`;
+}
+
 export function isRotatorError(e: unknown): e is RotatorError {
   return e instanceof RotatorError;
 }

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'undici';
-import { ApiError } from '../errors.js';
+import { ApiError, setTokenHint } from '../errors.js';
 import { Secret, scrubSecrets } from '../secret.js';
 import type { CallOptions, Provider, RegenerateResult, TokenInfo } from './provider.js';
 import { validateApiUrl } from './url.js';
@@ -28,9 +28,6 @@ const CLOSE_GRACE_MS = 1_000;
 
 const MALFORMED_HINT =
   'Usually a proxy or an API incident; it is retried. If it persists, check "apiUrl" (or CERTORIX_API_URL) points at the Certorix API.';
-
-const SET_TOKEN_HINT = (fp: string): string =>
-  `Regenerate the token in the Certorix web UI (MCP / API page), then pipe it to \`mcp-token-rotator set-token --fingerprint ${fp}\` (it reads the new token from stdin).`;
 
 let cachedVersion: string | undefined;
 
@@ -140,7 +137,7 @@ export function createCertorixProvider(opts: CertorixProviderOptions): Provider 
     const raw = token.reveal();
     if (!isSendableToken(raw)) {
       throw new ApiError('permanent', `Token ${fp} contains characters that cannot be sent in an HTTP header, so it cannot be a Certorix token.`, {
-        hint: SET_TOKEN_HINT(fp),
+        hint: setTokenHint(fp),
       });
     }
     if (closed) throw new ApiError('permanent', `The Certorix client was already closed when ${where} was attempted.`);
@@ -209,7 +206,7 @@ export function createCertorixProvider(opts: CertorixProviderOptions): Provider 
       if (status === 401) {
         throw new ApiError('invalid-token', `Certorix rejected token ${fp} as invalid or revoked (401) while ${doing} it.`, {
           status,
-          hint: SET_TOKEN_HINT(fp),
+          hint: setTokenHint(fp),
         });
       }
       if (status === 403) {
@@ -311,7 +308,7 @@ export function createCertorixProvider(opts: CertorixProviderOptions): Provider 
         // back nor written into a config; every replay returns it again, so retrying is futile.
         throw new ApiError('permanent', `The Certorix API issued a new token for ${token.fingerprint} that cannot be used (it holds characters no config or header can carry); the old token is likely revoked.`, {
           status: res.status,
-          hint: 'Regenerate the token in the Certorix web UI (MCP / API page), then pipe it to "mcp-token-rotator set-token".',
+          hint: setTokenHint(token.fingerprint),
         });
       }
       const bad = badFields(res.json, REGENERATE_FIELDS);

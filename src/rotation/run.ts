@@ -7,7 +7,7 @@ import { isGoneError, readConfigFile, type ConfigSnapshot, type ScannedConfig } 
 import { locateTokens, type FileFormat } from '../clients/formats.js';
 import { EditError, replaceToken } from '../clients/edit.js';
 import { checkWritable, ConcurrentChangeError, fsyncDir, removeStaleTemps, writeFileAtomic } from '../clients/write.js';
-import { ApiError, ConfigFileError, RotatorError } from '../errors.js';
+import { ApiError, ConfigFileError, RotatorError, setTokenHint } from '../errors.js';
 import { withRetry } from '../api/retry.js';
 import { Secret } from '../secret.js';
 import { findTokens, recordScan, type FoundToken, type ScanResult } from '../scan.js';
@@ -233,7 +233,7 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
       if (!oldSecret) {
         ctx.journal.finish(id, 'failed', ctx.nowIso(), 'journal lost the old token');
         result.status = 'failed';
-        result.error = new RotatorError('E_ROTATION', `Rotation of token ${row.oldFingerprint} cannot be replayed.`, { hint: 'Regenerate the token in the Certorix web UI, then pipe it to "mcp-token-rotator set-token".' });
+        result.error = new RotatorError('E_ROTATION', `Rotation of token ${row.oldFingerprint} cannot be replayed.`, { hint: setTokenHint(row.oldFingerprint) });
         return result;
       }
       const provider = await ctx.provider();
@@ -263,7 +263,7 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
           ctx.store.checkpoint();
           result.status = 'failed';
           result.error = e.kind === 'invalid-token' || e.kind === 'forbidden'
-            ? new RotatorError(e.code, `The API refused token ${row.oldFingerprint} (${e.status ?? e.kind}); no config was changed.`, { hint: 'Regenerate the token in the Certorix web UI (MCP / API page), then pipe it to "mcp-token-rotator set-token".' })
+            ? new RotatorError(e.code, `The API refused token ${row.oldFingerprint} (${e.status ?? e.kind}); no config was changed.`, { hint: setTokenHint(row.oldFingerprint) })
             : e;
           return result;
         }
@@ -343,7 +343,7 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
             ctx.store.setTokenState(newSecret.fingerprint, 'invalid');
           });
           result.error = new RotatorError('E_TOKEN_INVALID', `The new token ${newSecret.fingerprint} is written everywhere but the API rejects it (${e.status ?? e.kind}).`, {
-            hint: 'Regenerate the token in the Certorix web UI (MCP / API page), then pipe it to "mcp-token-rotator set-token".',
+            hint: setTokenHint(newSecret.fingerprint),
           });
         } else {
           ctx.journal.noteAttempt(id, (e as Error).message, ctx.nowIso());
