@@ -323,7 +323,7 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
       }
     } else if (action.type === 'verify') {
       const newSecret = new Secret(row.newToken as string);
-      await verifyFiles(row, newSecret);
+      await verifyFiles(row);
       const provider = await ctx.provider();
       try {
         const info = await withRetry(() => provider.inspect(newSecret), ctx.settings.retry);
@@ -499,7 +499,7 @@ async function withClientLock<T>(enabled: boolean, file: string, fn: () => Promi
 }
 
 /** Read-back (contract guarantee 6): each file holds the new token and not the old one. */
-async function verifyFiles(row: JournalRow, newSecret: Secret): Promise<void> {
+async function verifyFiles(row: JournalRow): Promise<void> {
   for (const f of row.files) {
     let snap: ConfigSnapshot;
     try {
@@ -511,7 +511,6 @@ async function verifyFiles(row: JournalRow, newSecret: Secret): Promise<void> {
     if (res.sites.some((s) => new Secret(s.token).fingerprint === row.oldFingerprint)) {
       throw new RotatorError('E_ROTATION', `${f.path} still holds the old token ${row.oldFingerprint} after the rewrite.`, { file: f.path, hint: 'Run "mcp-token-rotator status" to resume; if it persists, a program is restoring its own copy of the file.' });
     }
-    void newSecret;
   }
 }
 
