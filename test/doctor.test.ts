@@ -25,7 +25,7 @@ import {
   type Finding,
   type GitFacts,
   type TokenFacts,
-} from '../src/doctor.js';
+} from '../src/doctor/doctor.js';
 import { renderFinding, renderSummary } from '../src/cli/commands/doctor.js';
 import { fingerprint } from '../src/fingerprint.js';
 import { findLeaks, makeHome, type TempHome } from './helpers/home.js';

@@ -20,7 +20,7 @@ import {
   uninstallService,
   xmlEscape,
   type CommandRunner,
-} from '../src/service.js';
+} from '../src/service/service.js';
 
 function which(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ageDays, noticeFor, publicState, shouldAutoRotate, statusExitCode, type PolicyToken } from '../../src/rotation/policy.js';
-import { decideTick } from '../../src/scheduler.js';
+import { decideTick } from '../../src/daemon/scheduler.js';
 
 const NOW = new Date('2026-11-29T12:00:00Z');
 const daysAgo = (d: number, h = 0) => new Date(NOW.getTime() - d * 86_400_000 - h * 3_600_000).toISOString();

@@ -1,4 +1,4 @@
-import { doctorExitCode, runDoctor, summarize, type Finding } from '../../doctor.js';
+import { doctorExitCode, runDoctor, summarize, type Finding } from '../../doctor/doctor.js';
 import type { Values } from '../commands.js';
 import { out, printJson } from '../output.js';
 import { withContext } from '../session.js';

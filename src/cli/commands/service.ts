@@ -10,7 +10,7 @@ import {
   SYSTEMD_UNIT,
   LAUNCHD_LABEL,
   type ServiceResult,
-} from '../../service.js';
+} from '../../service/service.js';
 import type { Values } from '../commands.js';
 import { err, out, printJson } from '../output.js';
 

@@ -10,8 +10,8 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { chmod, lstat, mkdir, readFile, readlink, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { RotatorError } from './errors.js';
-import type { Platform } from './paths.js';
+import { RotatorError } from '../errors.js';
+import type { Platform } from '../paths.js';
 
 export type ServiceKind = 'systemd' | 'launchd';
 

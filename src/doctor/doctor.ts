@@ -9,10 +9,10 @@ import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
-import type { Context } from './context.js';
-import { isLoopbackHost, validateApiUrl } from './api/url.js';
-import { RotatorError } from './errors.js';
-import type { PublicState } from './rotation/policy.js';
+import type { Context } from '../context.js';
+import { isLoopbackHost, validateApiUrl } from '../api/url.js';
+import { RotatorError } from '../errors.js';
+import type { PublicState } from '../rotation/policy.js';
 
 export type Severity = 'ok' | 'warn' | 'danger';
 
@@ -504,7 +504,7 @@ export async function runDoctor(ctx: Context, opts: DoctorOptions): Promise<Find
   if (posix) findings.push(...checkStateDir(ctx.paths.dir, await readStateEntries(ctx.paths.dir)));
 
   // 2. A fresh offline discovery, recorded, plus what the store already knew.
-  const { findTokens, recordScan } = await import('./scan.js');
+  const { findTokens, recordScan } = await import('../scan.js');
   const scan = await findTokens(ctx);
   recordScan(ctx, scan);
   for (const c of scan.configs) {
@@ -568,7 +568,7 @@ export async function runDoctor(ctx: Context, opts: DoctorOptions): Promise<Find
   }
 
   // 4. Tokens: role, validity, age; retired tokens still in a config.
-  const { buildStatus } = await import('./status.js');
+  const { buildStatus } = await import('../status.js');
   for (const t of buildStatus(ctx)) {
     const facts: TokenFacts = { fingerprint: t.fingerprint, role: t.role, state: t.state, ageDays: t.ageDays, files: t.locations.map((l) => l.path) };
     const role = checkTokenRole(facts);

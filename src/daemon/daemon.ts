@@ -1,11 +1,11 @@
 import { createHash, randomInt } from 'node:crypto';
-import type { Context } from './context.js';
-import { RotatorError } from './errors.js';
-import type { Request } from './ipc/protocol.js';
-import { FileLock } from './lock.js';
+import type { Context } from '../context.js';
+import { RotatorError } from '../errors.js';
+import type { Request } from '../ipc/protocol.js';
+import { FileLock } from '../lock.js';
 import { notify } from './notify.js';
-import { noticeFor, shouldAutoRotate } from './rotation/policy.js';
-import { Secret } from './secret.js';
+import { noticeFor, shouldAutoRotate } from '../rotation/policy.js';
+import { Secret } from '../secret.js';
 
 export interface DaemonOptions {
   /** How often the wall clock is compared with the next check (wake detection). */
@@ -33,11 +33,11 @@ export async function startDaemon(ctx: Context, opts: DaemonOptions = {}): Promi
       hint: 'Use that one (commands reach it through its socket), or stop it first (systemctl --user stop mcp-token-rotator, or SIGTERM).',
     });
   }
-  const { recoverIfNeeded } = await import('./rotation/recover.js');
-  const { findTokens, recordScan, inspectTokens } = await import('./scan.js');
-  const { buildStatus } = await import('./status.js');
-  const { healRetired } = await import('./rotation/heal.js');
-  const { rotateOp, revokeNowOp, setTokenOp } = await import('./operations.js');
+  const { recoverIfNeeded } = await import('../rotation/recover.js');
+  const { findTokens, recordScan, inspectTokens } = await import('../scan.js');
+  const { buildStatus } = await import('../status.js');
+  const { healRetired } = await import('../rotation/heal.js');
+  const { rotateOp, revokeNowOp, setTokenOp } = await import('../operations.js');
 
   let queue: Promise<unknown> = Promise.resolve();
   let stopping = false;
@@ -149,12 +149,12 @@ export async function startDaemon(ctx: Context, opts: DaemonOptions = {}): Promi
     }
   };
 
-  const { startControlServer } = await import('./ipc/server.js');
+  const { startControlServer } = await import('../ipc/server.js');
   const server = await startControlServer(ctx.paths.socket, handle);
 
   const { planWatch, startWatcher } = await import('./watcher.js');
-  const { CATALOG } = await import('./clients/catalog.js');
-  const { expandHome } = await import('./paths.js');
+  const { CATALOG } = await import('../clients/catalog.js');
+  const { expandHome } = await import('../paths.js');
   const currentPlan = () => {
     const disabled = new Set(ctx.settings.disableClients);
     const files = CATALOG.filter((c) => !disabled.has(c.id)).flatMap((c) => c.paths(ctx.pathEnv));
