@@ -52,6 +52,17 @@ function buildSchema(z: typeof Zod) {
       backupsToKeep: z.number().int().nonnegative().max(100).default(5),
       /** Catalog clients to skip, by id (e.g. "goose"). */
       disableClients: z.array(z.string()).default([]),
+      /** More host names whose `Authorization: Bearer` values are Certorix tokens (besides *.certorix.com). */
+      mcpHosts: z.array(z.string().min(1).max(253)).default([]),
+      /** Broker mode (opt-in): where the token lives and the local endpoint's port. */
+      broker: z
+        .object({
+          store: z.enum(['auto', 'keychain', 'file']).default('auto'),
+          /** Loopback port of the daemon's local endpoint; chosen at `broker enable` when unset. */
+          port: z.number().int().min(1024).max(65535).optional(),
+        })
+        .strict()
+        .default({ store: 'auto' }),
     })
     .strict();
 }
@@ -85,6 +96,8 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   retry: { attempts: 5, baseMs: 500, maxMs: 30_000 },
   backupsToKeep: 5,
   disableClients: [],
+  mcpHosts: [],
+  broker: { store: 'auto' as const },
 });
 
 export interface ParsedSettings {

@@ -79,4 +79,36 @@ export const MIGRATIONS: readonly string[] = [
 
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
   `,
+  /* 2 */ `
+  -- Broker mode. A slot is the stable name a converted entry carries (exec <slot>,
+  -- headers <slot>); it follows a token lineage across rotations. No token value here.
+  CREATE TABLE broker_slots (
+    slot        TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+  );
+  CREATE INDEX broker_slots_fp ON broker_slots(fingerprint);
+
+  -- One converted server entry. original_text is the entry's text before conversion with
+  -- every copy of the token replaced by a marker, so disable restores it byte for byte
+  -- with the current token; converted_text is what enable wrote (to notice later edits).
+  CREATE TABLE broker_entries (
+    id             INTEGER PRIMARY KEY,
+    path           TEXT NOT NULL,
+    client         TEXT NOT NULL,
+    server         TEXT NOT NULL,
+    key_path       TEXT NOT NULL,
+    kind           TEXT NOT NULL CHECK (kind IN ('exec','headers-helper','endpoint')),
+    slot           TEXT NOT NULL,
+    original_text  TEXT NOT NULL,
+    converted_text TEXT NOT NULL,
+    upstream_url   TEXT,
+    route_secret   TEXT,
+    enabled_at     TEXT NOT NULL,
+    UNIQUE (path, key_path)
+  );
+  CREATE INDEX broker_entries_slot ON broker_entries(slot);
+  CREATE UNIQUE INDEX broker_entries_route ON broker_entries(route_secret) WHERE route_secret IS NOT NULL;
+  `,
 ];
