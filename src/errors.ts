@@ -22,7 +22,9 @@ export type ErrorCode =
   | 'E_DAEMON_RUNNING'
   | 'E_ROTATION'
   | 'E_INPUT'
-  | 'E_SERVICE';
+  | 'E_SERVICE'
+  | 'E_BROKER_STORE'
+  | 'E_BROKER';
 
 export class RotatorError extends Error {
   readonly code: ErrorCode;
