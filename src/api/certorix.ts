@@ -4,12 +4,12 @@
  * caller's business (src/api/retry.ts), because only the caller knows the journaled
  * Idempotency-Key that makes a retried regenerate safe.
  */
-import { readFileSync } from 'node:fs';
 import { Agent, request } from 'undici';
 import { ApiError, setTokenHint } from '../errors.js';
 import { Secret, scrubSecrets } from '../secret.js';
 import type { CallOptions, Provider, RegenerateResult, TokenInfo } from './provider.js';
 import { validateApiUrl } from './url.js';
+import { packageVersion } from '../version.js';
 
 export interface CertorixProviderOptions {
   apiUrl: string;
@@ -28,28 +28,6 @@ const CLOSE_GRACE_MS = 1_000;
 
 const MALFORMED_HINT =
   'Usually a proxy or an API incident; it is retried. If it persists, check "apiUrl" (or CERTORIX_API_URL) points at the Certorix API.';
-
-let cachedVersion: string | undefined;
-
-/** The package version, found from this module's location so it works from src/ (tests) and dist/src/ (built). */
-export function packageVersion(): string {
-  if (cachedVersion !== undefined) return cachedVersion;
-  cachedVersion = '0.0.0';
-  let dir = new URL('.', import.meta.url);
-  for (let i = 0; i < 6; i++) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: unknown; version?: unknown };
-      if (pkg.name === 'mcp-token-rotator' && typeof pkg.version === 'string') {
-        cachedVersion = pkg.version;
-        break;
-      }
-    } catch {
-      // not here; keep walking up
-    }
-    dir = new URL('..', dir);
-  }
-  return cachedVersion;
-}
 
 export function defaultUserAgent(): string {
   return `mcp-token-rotator/${packageVersion()} (MCP)`;

@@ -2,7 +2,8 @@ import type { ParseArgsConfig } from 'node:util';
 
 export type Values = Record<string, string | boolean | undefined>;
 export interface CommandModule {
-  run(values: Values): Promise<number>;
+  /** `positionals`: the words after the command name, for a spec that declares `positionals`. */
+  run(values: Values, positionals?: string[]): Promise<number>;
 }
 
 export interface CommandSpec {
@@ -11,6 +12,12 @@ export interface CommandSpec {
   usage: string;
   details: string;
   options: NonNullable<ParseArgsConfig['options']>;
+  /**
+   * Set when the command takes words besides options (main refuses them otherwise).
+   * `choices`: what the first word may be (shell completion offers them); `passthrough`: the
+   * words after `--` are another command line (completion completes that one).
+   */
+  positionals?: { choices?: readonly string[]; passthrough?: boolean };
   load(): Promise<CommandModule>;
 }
 
@@ -121,6 +128,18 @@ Exit 0 when nothing is unsafe, 2 otherwise.`,
     options: { offline: { type: 'boolean' } },
     load: () => import('./commands/doctor.js'),
   },
+  {
+    name: 'completion',
+    summary: 'Print a shell completion script (bash, zsh or fish): commands, options and tracked fingerprints.',
+    usage: 'completion bash|zsh|fish',
+    details: `bash:  source <(mcp-token-rotator completion bash)     (or save it in ~/.local/share/bash-completion/completions/mcp-token-rotator)
+zsh:   source <(mcp-token-rotator completion zsh)      (or save it as _mcp-token-rotator in a directory of $fpath)
+fish:  mcp-token-rotator completion fish | source     (or save it in ~/.config/fish/completions/mcp-token-rotator.fish)
+Fingerprints for --fingerprint come from "status --json" (offline) when you press Tab.`,
+    options: {},
+    positionals: { choices: ['bash', 'zsh', 'fish'] },
+    load: () => import('./commands/completion.js'),
+  },
 ];
 
 export function globalHelp(): string {
@@ -136,7 +155,7 @@ ${COMMON}
 Exit codes: 0 success; 2 failure (the message names the file or token and the fix); 64 bad usage.
 "status" alone: 0 all fine, 1 a token is due, 2 a token invalid or a rotation unfinished.
 Tokens are shown only by fingerprint (first 12 hex of SHA-256), never by value.
-Run "mcp-token-rotator <command> --help" for a command's options.
+Run "mcp-token-rotator <command> --help" for a command's options; "mcp-token-rotator --version" prints the version.
 `;
 }
 

@@ -3,6 +3,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EXIT, RotatorError, UsageError, errorMessage } from '../errors.js';
 import { err } from './output.js';
 import { COMMANDS, type CommandSpec, globalHelp, commandHelp } from './commands.js';
+import { packageVersion } from '../version.js';
 
 const GLOBAL_OPTIONS = {
   json: { type: 'boolean' },
@@ -22,7 +23,8 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   if (first === '--version' || first === '-v') {
-    process.stdout.write(`${await version()}\n`);
+    const v = packageVersion();
+    process.stdout.write(rest.includes('--json') ? JSON.stringify({ version: v, node: process.version }, null, 2) + '\n' : `${v}\n`);
     return EXIT.ok;
   }
   const spec: CommandSpec | undefined = COMMANDS.find((c) => c.name === first);
@@ -33,10 +35,14 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.usage;
   }
   let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
   try {
-    ({ values } = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...spec.options }, strict: true, allowPositionals: false }) as {
-      values: Record<string, string | boolean | undefined>;
-    });
+    ({ values, positionals } = parseArgs({
+      args: rest,
+      options: { ...GLOBAL_OPTIONS, ...spec.options },
+      strict: true,
+      allowPositionals: spec.positionals !== undefined,
+    }) as { values: Record<string, string | boolean | undefined>; positionals: string[] });
   } catch (e) {
     err(`${first}: ${(e as Error).message}`);
     err(usageLine(spec));
@@ -49,7 +55,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     const mod = await spec.load();
-    return await mod.run(values);
+    return await mod.run(values, positionals);
   } catch (e) {
     const code = reportError(e, values.json === true);
     if (e instanceof UsageError) err(usageLine(spec));
@@ -72,12 +78,6 @@ function reportError(e: unknown, json: boolean): number {
   err('This is unexpected; please report it with the output of "mcp-token-rotator doctor".');
   if (json) process.stdout.write(JSON.stringify({ error: { code: 'E_INTERNAL', message: errorMessage(e) } }, null, 2) + '\n');
   return EXIT.failure;
-}
-
-async function version(): Promise<string> {
-  const { readFile } = await import('node:fs/promises');
-  const pkg = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
 }
 
 main(process.argv.slice(2)).then(

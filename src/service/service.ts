@@ -6,317 +6,18 @@
  * runner so tests record commands instead of running them.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { chmod, lstat, mkdir, readFile, readlink, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { RotatorError } from '../errors.js';
 import type { Platform } from '../paths.js';
+import { packageVersion } from '../version.js';
+import { defaultBin, transientInstallNote, unitPathFor, windowsError, LAUNCHD_LABEL, SYSTEMD_UNIT, type ServiceKind } from './paths.js';
+import { planInstall, planUninstall, type PlanStep, type ServicePlan } from './plan.js';
 
-export type ServiceKind = 'systemd' | 'launchd';
-
-export const SYSTEMD_UNIT = 'mcp-token-rotator.service';
-export const LAUNCHD_LABEL = 'com.mcp-token-rotator.daemon';
-const APP = 'mcp-token-rotator';
-
-const TEMPLATE_FILES: Record<ServiceKind, string> = {
-  systemd: path.join('systemd', SYSTEMD_UNIT),
-  launchd: path.join('launchd', `${LAUNCHD_LABEL}.plist`),
-};
-
-// ---------------------------------------------------------------------------------------
-// Locating the package: this file runs from src/ (tests, tsx) and from dist/src/ (built).
-
-let cachedRoot: string | undefined;
-
-/** The directory holding this package's package.json (and the unit templates). */
-export function packageRoot(): string {
-  if (cachedRoot !== undefined) return cachedRoot;
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    try {
-      const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: unknown };
-      if (pkg.name === APP) return (cachedRoot = dir);
-    } catch {
-      // not here; keep walking up
-    }
-    const parent = path.dirname(dir);
-    if (parent === dir) {
-      throw new RotatorError('E_SERVICE', `Cannot find the ${APP} package directory above ${fileURLToPath(import.meta.url)}.`, {
-        hint: 'Reinstall the package; its package.json and the systemd/ and launchd/ templates must sit beside dist/.',
-      });
-    }
-    dir = parent;
-  }
-}
-
-export function templatePath(kind: ServiceKind): string {
-  return path.join(packageRoot(), TEMPLATE_FILES[kind]);
-}
-
-/** The built CLI the service runs: the package's dist/src/cli/main.js, symlinks resolved. */
-export function defaultBin(): string {
-  const p = path.join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
-  try {
-    return realpathSync(p);
-  } catch {
-    return p;
-  }
-}
-
-// ---------------------------------------------------------------------------------------
-// Rendering (pure but for reading the template)
-
-export interface UnitVars {
-  /** Absolute path of the node binary (process.execPath). */
-  node: string;
-  /** Absolute path of the built CLI (dist/src/cli/main.js). */
-  bin: string;
-  home: string;
-  /** launchd: where StandardOutPath / StandardErrorPath go. */
-  logDir: string;
-  /** Extra arguments after "daemon", e.g. ["--config", "/abs/settings.json"]. */
-  args?: string[];
-  /** systemd: Environment= lines (e.g. XDG_STATE_HOME, so the daemon uses the CLI's paths). */
-  env?: Record<string, string>;
-  /** systemd: writable paths besides %h (an XDG dir outside HOME). */
-  readWritePaths?: string[];
-  /** launchd: PATH for the agent (hooks need one); default: node's directory plus the usual bins. */
-  pathVar?: string;
-}
-
-// eslint-disable-next-line no-control-regex -- control characters are exactly what it looks for
-const CONTROL = /[\u0000-\u001f\u007f]/;
-
-function checkValue(what: string, v: string, absolute: boolean): void {
-  if (CONTROL.test(v)) {
-    throw new RotatorError('E_SERVICE', `The ${what} path ${JSON.stringify(v)} contains a control character (a newline?); it cannot go into a service file.`, {
-      hint: 'Move the file to a path without control characters, then run "mcp-token-rotator install-service" again.',
-    });
-  }
-  if (absolute && !path.posix.isAbsolute(v)) {
-    throw new RotatorError('E_SERVICE', `The ${what} path "${v}" is not absolute; a service needs absolute paths.`, {
-      hint: 'Run "mcp-token-rotator install-service" from the installed package (npm install -g, or npm run build in a checkout).',
-    });
-  }
-}
-
-/**
- * The executable of ExecStart=: systemd takes it literally but for specifiers (`%` doubled;
- * no `$` expansion happens on it), and refuses outright a name with a quote or a backslash.
- */
-export function systemdExecPath(s: string): string {
-  if (/["'\\]/.test(s)) {
-    throw new RotatorError('E_SERVICE', `systemd cannot run an executable whose path contains a quote or a backslash: ${s}`, {
-      hint: 'Install Node.js under a path without quotes or backslashes, then run "mcp-token-rotator install-service" with it.',
-    });
-  }
-  return '"' + s.replace(/%/g, '%%') + '"';
-}
-
-/**
- * One systemd command-line argument (ExecStart=): double-quoted with C escapes for `\` and `"`,
- * `%` doubled (specifiers) and `$` doubled (environment expansion), so spaces, `&`, `;`,
- * quotes and `$HOME` in a path all arrive verbatim.
- */
-export function systemdExecWord(s: string): string {
-  return '"' + s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/%/g, '%%').replace(/\$/g, '$$$$') + '"';
-}
-
-/** A quoted systemd value that gets specifier but no `$` expansion (paths, Environment=). */
-export function systemdQuoted(s: string): string {
-  return '"' + s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/%/g, '%%') + '"';
-}
-
-export function xmlEscape(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
-}
-
-export function defaultLaunchdPath(node: string): string {
-  const dirs = [path.posix.dirname(node), '/opt/homebrew/bin', '/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin'];
-  return [...new Set(dirs)].join(':');
-}
-
-function docUrl(): string {
-  return pathToFileURL(path.join(packageRoot(), 'README.md')).href;
-}
-
-/** The unit file's content for `kind` with `vars` filled in. Throws E_SERVICE on a path it cannot encode. */
-export function renderUnit(kind: ServiceKind, vars: UnitVars, template: string = readFileSync(templatePath(kind), 'utf8')): string {
-  checkValue('node', vars.node, true);
-  checkValue('CLI', vars.bin, true);
-  checkValue('home', vars.home, true);
-  checkValue('log directory', vars.logDir, true);
-  for (const a of vars.args ?? []) checkValue('argument', a, false);
-  for (const [k, v] of Object.entries(vars.env ?? {})) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new RotatorError('E_SERVICE', `"${k}" is not a valid environment variable name.`);
-    checkValue(k, v, false);
-  }
-  for (const p of vars.readWritePaths ?? []) checkValue('writable', p, true);
-
-  let out: string;
-  if (kind === 'systemd') {
-    const env = Object.entries(vars.env ?? {}).map(([k, v]) => `Environment=${systemdQuoted(`${k}=${v}`)}`);
-    out = fill(template, {
-      // Replaced first so that a path containing "@NODE@" cannot be rewritten again.
-      '@ENVIRONMENT@\n': env.length ? env.join('\n') + '\n' : '',
-      '@DOCURL@': docUrl().replace(/%/g, '%%'),
-      '@NODE@': systemdExecPath(vars.node),
-      '@BIN@': systemdExecWord(vars.bin),
-      '@ARGS@': (vars.args ?? []).map((a) => ' ' + systemdExecWord(a)).join(''),
-      '@RWPATHS@': (vars.readWritePaths ?? []).map((p) => ' ' + systemdQuoted('-' + p)).join(''),
-    });
-  } else {
-    out = fill(template, {
-      '@NODE@': xmlEscape(vars.node),
-      '@BIN@': xmlEscape(vars.bin),
-      '@ARGS@': (vars.args ?? []).map((a) => `\n\t\t<string>${xmlEscape(a)}</string>`).join(''),
-      '@HOME@': xmlEscape(vars.home),
-      '@LOGDIR@': xmlEscape(vars.logDir),
-      '@PATH@': xmlEscape(vars.pathVar ?? defaultLaunchdPath(vars.node)),
-    });
-  }
-  return out;
-}
-
-/** Replaces every placeholder in one pass, so substituted text is never scanned again. */
-function fill(template: string, map: Record<string, string>): string {
-  const keys = Object.keys(map).sort((a, b) => b.length - a.length);
-  const known = new Set(keys.map((k) => k.trim()));
-  for (const m of template.matchAll(/@[A-Z_]+@/g)) {
-    if (!known.has(m[0])) throw new RotatorError('E_SERVICE', `The service template has an unknown placeholder ${m[0]}.`, { hint: 'Reinstall the package.' });
-  }
-  const re = new RegExp(keys.map((k) => k.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'g');
-  return template.replace(re, (m) => map[m] ?? m);
-}
-
-// ---------------------------------------------------------------------------------------
-// Planning (pure)
-
-export interface PlanStep {
-  argv: string[];
-  /** 'before' runs before the unit file is written/removed, 'after' after. */
-  phase: 'before' | 'after';
-  /** A failure is expected and harmless (e.g. stopping a service that is not loaded). */
-  mayFail: boolean;
-  /** Extra attempts, 1 s apart (launchctl bootstrap right after bootout can fail with EIO). */
-  retries?: number;
-}
-
-export interface ServicePlan {
-  action: 'install' | 'uninstall';
-  kind: ServiceKind;
-  unitPath: string;
-  /** The unit file's content (install); null for uninstall. */
-  content: string | null;
-  /** launchd: the log directory to create. */
-  logDir: string | null;
-  /** Extra files to remove on uninstall (systemd's default.target.wants link). */
-  alsoRemove: string[];
-  steps: PlanStep[];
-  /** Every command, in order, as argv arrays (what --dry-run and --json show). */
-  commands: string[][];
-}
-
-export interface PlanOptions {
-  env?: Record<string, string | undefined>;
-  node?: string;
-  bin?: string;
-  /** --config FILE, passed on to the daemon (absolute). */
-  configFile?: string;
-  /** Content of the unit already installed, if any; a changed unit is restarted. */
-  previous?: string | null;
-  /** Uninstall: whether a unit file is present (when not, every command may fail). */
-  installed?: boolean;
-}
-
-function nonEmptyAbs(s: string | undefined): string | undefined {
-  return s && s.trim() !== '' && path.posix.isAbsolute(s) ? s : undefined;
-}
-
-function isUnder(p: string, dir: string): boolean {
-  const rel = path.posix.relative(dir, p);
-  return rel === '' || (!rel.startsWith('..') && !path.posix.isAbsolute(rel));
-}
-
-export function unitPathFor(platform: Platform, home: string, env: Record<string, string | undefined> = {}): { kind: ServiceKind; unitPath: string } {
-  if (platform === 'win32') throw windowsError();
-  if (platform === 'darwin') return { kind: 'launchd', unitPath: path.posix.join(home, 'Library', 'LaunchAgents', `${LAUNCHD_LABEL}.plist`) };
-  const cfg = nonEmptyAbs(env.XDG_CONFIG_HOME) ?? path.posix.join(home, '.config');
-  return { kind: 'systemd', unitPath: path.posix.join(cfg, 'systemd', 'user', SYSTEMD_UNIT) };
-}
-
-export function launchdLogDir(home: string): string {
-  return path.posix.join(home, 'Library', 'Logs', APP);
-}
-
-function windowsError(node = process.execPath, bin = '<package>\\dist\\src\\cli\\main.js'): RotatorError {
-  return new RotatorError('E_SERVICE', 'install-service supports systemd (Linux) and launchd (macOS); Windows has neither, so nothing was installed.', {
-    hint:
-      `Use Task Scheduler: create a task triggered "At log on" for your user that runs "${node}" with the arguments "${bin}" daemon ` +
-      '(or put "mcp-token-rotator daemon" in a script that runs at logon).',
-  });
-}
-
-export function planInstall(platform: Platform, home: string, uid: number, opts: PlanOptions = {}): ServicePlan {
-  const node = opts.node ?? process.execPath;
-  const bin = opts.bin ?? defaultBin();
-  if (platform === 'win32') throw windowsError(node, bin);
-  const env = opts.env ?? {};
-  const { kind, unitPath } = unitPathFor(platform, home, env);
-  const args = opts.configFile ? ['--config', opts.configFile] : [];
-  const steps: PlanStep[] = [];
-  let content: string;
-  let logDir: string | null = null;
-  if (kind === 'systemd') {
-    // The user manager may not share the shell's XDG_* variables; pass them on so the
-    // daemon reads the same settings and state as the CLI.
-    const unitEnv: Record<string, string> = {};
-    const rw: string[] = [];
-    for (const k of ['XDG_CONFIG_HOME', 'XDG_STATE_HOME'] as const) {
-      const v = nonEmptyAbs(env[k]);
-      if (v === undefined) continue;
-      unitEnv[k] = v;
-      if (!isUnder(v, home)) rw.push(v);
-    }
-    content = renderUnit('systemd', { node, bin, home, logDir: home, args, env: unitEnv, readWritePaths: rw });
-    steps.push({ argv: ['systemctl', '--user', 'daemon-reload'], phase: 'after', mayFail: false });
-    steps.push({ argv: ['systemctl', '--user', 'enable', '--now', SYSTEMD_UNIT], phase: 'after', mayFail: false });
-    // "enable --now" leaves a running service alone; a changed unit must be restarted to apply.
-    if (opts.previous != null && opts.previous !== content) {
-      steps.push({ argv: ['systemctl', '--user', 'try-restart', SYSTEMD_UNIT], phase: 'after', mayFail: false });
-    }
-  } else {
-    logDir = launchdLogDir(home);
-    content = renderUnit('launchd', { node, bin, home, logDir, args });
-    const target = `gui/${uid}`;
-    steps.push({ argv: ['launchctl', 'bootout', `${target}/${LAUNCHD_LABEL}`], phase: 'before', mayFail: true });
-    steps.push({ argv: ['launchctl', 'enable', `${target}/${LAUNCHD_LABEL}`], phase: 'after', mayFail: false });
-    steps.push({ argv: ['launchctl', 'bootstrap', target, unitPath], phase: 'after', mayFail: false, retries: 3 });
-  }
-  return { action: 'install', kind, unitPath, content, logDir, alsoRemove: [], steps, commands: steps.map((s) => s.argv) };
-}
-
-export function planUninstall(platform: Platform, home: string, uid: number, opts: PlanOptions = {}): ServicePlan {
-  if (platform === 'win32') throw windowsError(opts.node, opts.bin);
-  const { kind, unitPath } = unitPathFor(platform, home, opts.env ?? {});
-  const installed = opts.installed !== false;
-  const steps: PlanStep[] = [];
-  const alsoRemove: string[] = [];
-  if (kind === 'systemd') {
-    steps.push({ argv: ['systemctl', '--user', 'disable', '--now', SYSTEMD_UNIT], phase: 'before', mayFail: true });
-    // "disable" removes it, but not when systemctl cannot reach the user manager.
-    alsoRemove.push(path.posix.join(path.posix.dirname(unitPath), 'default.target.wants', SYSTEMD_UNIT));
-    steps.push({ argv: ['systemctl', '--user', 'daemon-reload'], phase: 'after', mayFail: !installed });
-    steps.push({ argv: ['systemctl', '--user', 'reset-failed', SYSTEMD_UNIT], phase: 'after', mayFail: true });
-  } else {
-    steps.push({ argv: ['launchctl', 'bootout', `gui/${uid}/${LAUNCHD_LABEL}`], phase: 'before', mayFail: true });
-  }
-  return { action: 'uninstall', kind, unitPath, content: null, logDir: null, alsoRemove, steps, commands: steps.map((s) => s.argv) };
-}
-
-// ---------------------------------------------------------------------------------------
-// Running (thin I/O)
+export * from './paths.js';
+export * from './render.js';
+export * from './plan.js';
 
 export type CommandRunner = (cmd: string[]) => Promise<{ code: number; stderr: string }>;
 
@@ -516,6 +217,8 @@ export async function installService(opts: ServiceOptions): Promise<ServiceResul
     }
     result.notes.push(`${msg} Run "npm run build" before installing.`);
   }
+  const transient = transientInstallNote(bin);
+  if (transient) result.notes.push(transient);
   if (previous !== null && previous === plan.content) result.notes.push(`${unitPath} is already installed with this content.`);
   if (opts.dryRun) return result;
 
@@ -583,6 +286,7 @@ export async function uninstallService(opts: ServiceOptions): Promise<ServiceRes
 export function serviceJson(r: ServiceResult): Record<string, unknown> {
   return {
     action: r.action,
+    version: packageVersion(),
     kind: r.kind,
     unitPath: r.unitPath,
     dryRun: r.dryRun,
