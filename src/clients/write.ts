@@ -39,32 +39,78 @@ export function tempPathFor(realPath: string): string {
 }
 
 export async function writeFileAtomic(realPath: string, data: Buffer, opts: AtomicWriteOptions): Promise<void> {
+  const w = await prepareAtomicWrite(realPath, opts);
+  await w.commit(data, opts);
+}
+
+/**
+ * A write split in two so that the part which does not need the content runs early: the
+ * rotation prepares every config's write before the regenerate call (temp file created in
+ * the same directory, opened, given the old file's mode and owner), and after the response
+ * only the write, the fsync, the compare and the rename remain.
+ */
+export interface PreparedWrite {
+  readonly realPath: string;
+  readonly tmp: string;
+  /** Whether commit() or discard() ran (a prepared write is used once). */
+  readonly done: boolean;
+  /** Writes `data`, fsyncs, checks `expected`, renames over realPath. The temp file never stays behind. */
+  commit(data: Buffer, opts?: Pick<AtomicWriteOptions, 'expected' | 'skipDirSync'>): Promise<void>;
+  /** Closes and removes the temp file (a prepared write that was not needed). */
+  discard(): Promise<void>;
+}
+
+export async function prepareAtomicWrite(realPath: string, opts: Pick<AtomicWriteOptions, 'mode' | 'uid' | 'gid'>): Promise<PreparedWrite> {
   const tmp = tempPathFor(realPath);
   let fh: FileHandle | undefined;
-  let renamed = false;
   try {
-    // 0600 while it holds the token and is not yet in place; the real mode is set before rename.
+    // Created 0600; the old file's mode (given now, while the file is still empty) applies
+    // to the bytes written later, which is what the renamed file has anyway.
     fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-    await fh.writeFile(data);
     await fh.chmod(opts.mode & 0o7777);
     await chownIfNeeded(fh, opts.uid, opts.gid);
-    await fh.sync();
-    await fh.close();
-    fh = undefined;
-    if (opts.expected) {
-      const now = await readFile(realPath).catch(() => null);
-      if (!now || !now.equals(opts.expected)) throw new ConcurrentChangeError(realPath);
-    }
-    await rename(tmp, realPath);
-    renamed = true;
-    if (!opts.skipDirSync) await fsyncDir(path.dirname(realPath));
   } catch (e) {
-    if (e instanceof ConcurrentChangeError) throw e;
-    throw writeError(realPath, e);
-  } finally {
     if (fh) await fh.close().catch(() => undefined);
-    if (!renamed) await unlink(tmp).catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    throw writeError(realPath, e);
   }
+  const handle: FileHandle = fh;
+  let done = false;
+  const end = async (renamed: boolean) => {
+    done = true;
+    await handle.close().catch(() => undefined);
+    if (!renamed) await unlink(tmp).catch(() => undefined);
+  };
+  return {
+    realPath,
+    tmp,
+    get done() {
+      return done;
+    },
+    async commit(data, c = {}) {
+      if (done) throw new Error(`prepared write of ${realPath} used twice`);
+      let renamed = false;
+      try {
+        await handle.writeFile(data);
+        await handle.sync();
+        if (c.expected) {
+          const now = await readFile(realPath).catch(() => null);
+          if (!now || !now.equals(c.expected)) throw new ConcurrentChangeError(realPath);
+        }
+        await rename(tmp, realPath);
+        renamed = true;
+        if (!c.skipDirSync) await fsyncDir(path.dirname(realPath));
+      } catch (e) {
+        if (e instanceof ConcurrentChangeError) throw e;
+        throw writeError(realPath, e);
+      } finally {
+        await end(renamed);
+      }
+    },
+    async discard() {
+      if (!done) await end(false);
+    },
+  };
 }
 
 async function chownIfNeeded(fh: FileHandle, uid: number, gid: number): Promise<void> {

@@ -4,7 +4,7 @@ import { clientById } from '../clients/catalog.js';
 import { isGoneError, readConfigFile, type ConfigSnapshot } from '../clients/discover.js';
 import { locateTokens, type FileFormat } from '../clients/formats.js';
 import { EditError, replaceToken } from '../clients/edit.js';
-import { ConcurrentChangeError, fsyncDir, writeFileAtomic } from '../clients/write.js';
+import { ConcurrentChangeError, fsyncDir, writeFileAtomic, type PreparedWrite } from '../clients/write.js';
 import { ConfigFileError, RotatorError } from '../errors.js';
 import { Secret } from '../secret.js';
 import type { JournalFile, JournalRow } from '../store/journal.js';
@@ -23,6 +23,8 @@ export interface RewriteInput {
   planned: ConfigSnapshot | undefined;
   /** Pre-verified content for the planned snapshot; used on the first attempt only. */
   template?: PlannedTemplate | undefined;
+  /** The temp file opened before the call for the planned snapshot; used with the template only. */
+  prepared?: PreparedWrite | undefined;
 }
 
 /**
@@ -69,9 +71,15 @@ export async function rewriteFile(ctx: Context, f: JournalFile, r: RewriteInput)
       if (e instanceof EditError && e.notFound) return null;
       throw new ConfigFileError('E_CONFIG_PARSE', f.path, `Cannot rewrite ${f.path}: ${(e as Error).message}`, 'Check the file (did its syntax break?); the rotation resumes on the next command.', e);
     }
+    // The prepared temp file fits only the planned snapshot (its directory, mode and owner).
+    const prepared = filled !== null && r.prepared && !r.prepared.done && r.prepared.realPath === snap.realPath ? r.prepared : undefined;
+    if (!prepared) await r.prepared?.discard();
     try {
+      const data = Buffer.from(next.text, 'utf8');
       await withClientLock(spec.lockDir, snap.realPath, () =>
-        writeFileAtomic(snap.realPath, Buffer.from(next.text, 'utf8'), { mode: snap.stat.mode, uid: snap.stat.uid, gid: snap.stat.gid, expected: snap.bytes, skipDirSync: true }),
+        prepared
+          ? prepared.commit(data, { expected: snap.bytes, skipDirSync: true })
+          : writeFileAtomic(snap.realPath, data, { mode: snap.stat.mode, uid: snap.stat.uid, gid: snap.stat.gid, expected: snap.bytes, skipDirSync: true }),
       );
       return { path: f.path, realPath: snap.realPath, before: snap.bytes, oldToken, format };
     } catch (e) {

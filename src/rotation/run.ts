@@ -13,6 +13,8 @@ import { FileLock } from '../lock.js';
 import { failpoint } from './failpoints.js';
 import { markPreflight } from './preflight-marker.js';
 import { planRotation, type RotationPlan } from './plan.js';
+import { checkAlive, discardWrites, prepareWrites } from './prepare.js';
+import type { PreparedWrite } from '../clients/write.js';
 import { restartHints, type RotationResult } from './result.js';
 import { machineState, type Execution, type StepHandler, type Verdict } from './steps/execution.js';
 import { regenerateStep } from './steps/regenerate.js';
@@ -34,6 +36,7 @@ export interface RotateOptions {
 export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOptions): Promise<RotationResult[]> {
   const lock = new FileLock(ctx.paths.lock);
   if (!opts.dryRun) await lock.acquire({ timeoutMs: 30_000, what: 'rotating tokens' });
+  let marker: string | undefined;
   try {
     const scan = await findTokens(ctx);
     if (!opts.dryRun) recordScan(ctx, scan);
@@ -42,17 +45,15 @@ export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOpti
     const plans = new Map<string, RotationPlan | RotatorError>();
     // Preflight leaves probe files in config directories for a moment; a marker lets the next
     // command clean them up if this process dies meanwhile (there is no journal row yet).
-    const marker = await markPreflight(ctx.paths.dir, scan.configs.flatMap((c) => (c.snapshot ? [c.snapshot.realPath] : [])));
-    try {
-      for (const fp of fps) {
-        try {
-          plans.set(fp, await planRotation(scan, fp));
-        } catch (e) {
-          plans.set(fp, e instanceof RotatorError ? e : new RotatorError('E_ROTATION', (e as Error).message));
-        }
+    // It stays until the end: the temp files prepared before each call are covered by it
+    // until their journal row exists.
+    marker = await markPreflight(ctx.paths.dir, scan.configs.flatMap((c) => (c.snapshot ? [c.snapshot.realPath] : [])));
+    for (const fp of fps) {
+      try {
+        plans.set(fp, await planRotation(scan, fp));
+      } catch (e) {
+        plans.set(fp, e instanceof RotatorError ? e : new RotatorError('E_ROTATION', (e as Error).message));
       }
-    } finally {
-      await unlink(marker).catch(() => undefined);
     }
     for (const fp of fps) {
       const plan = plans.get(fp) as RotationPlan | RotatorError;
@@ -67,6 +68,13 @@ export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOpti
         continue;
       }
       const adopt = opts.adopt;
+      // Before any mutation: a dead token is reported now, a live one warms the response path.
+      const dead = adopt ? null : await checkAlive(ctx, plan, opts.source);
+      if (dead) {
+        results.push({ fingerprint: fp, newFingerprint: null, status: 'failed', files, restart: [], error: dead });
+        continue;
+      }
+      const prepared = await prepareWrites(ctx, plan);
       // One transaction for set-token: a crash must never leave an adoption looking like a regenerate intent.
       const id = ctx.store.transaction(() => {
         const rid = ctx.journal.begin({
@@ -82,10 +90,15 @@ export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOpti
         return rid;
       });
       failpoint('after-intent');
-      results.push(await executeRotation(ctx, id, { plan, scan }));
+      try {
+        results.push(await executeRotation(ctx, id, { plan, scan, prepared }));
+      } finally {
+        await discardWrites(prepared);
+      }
     }
     return results;
   } finally {
+    if (marker) await unlink(marker).catch(() => undefined);
     lock.release();
   }
 }
@@ -109,6 +122,8 @@ function runStep(ex: Execution, row: JournalRow, action: Exclude<Action, { type:
 interface ExecuteOptions {
   plan?: RotationPlan;
   scan?: ScanResult;
+  /** Temp files opened before the call, by config path (fresh rotations only). */
+  prepared?: Map<string, PreparedWrite>;
 }
 
 /** Drives one journal row to its end, or as far as it can get. */
@@ -123,6 +138,7 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
     snapshots: new Map((opts.plan?.files ?? []).map((f) => [f.path, f])),
     rediscovered: !!opts.plan,
     liveTokens: opts.scan?.tokens,
+    prepared: opts.prepared ?? new Map(),
   };
   if (!opts.plan) {
     // Resuming after a crash: a write that was in flight left its temp file behind.

@@ -43,7 +43,8 @@ export interface FakeCertorix {
   revoke(token: string): void;
   liveTokens(email?: string): FakeToken[];
   all(): FakeToken[];
-  fault(match: { method?: string; path?: string }, fault: Fault, times?: number): void;
+  /** `bearer`: only requests whose bearer token has this fingerprint. */
+  fault(match: { method?: string; path?: string; bearer?: string }, fault: Fault, times?: number): void;
   delayMs: number;
   tokenFactory: () => string;
   requests: FakeRequest[];
@@ -86,6 +87,7 @@ function sha256(s: string): string {
 interface QueuedFault {
   method: string | undefined;
   path: string | undefined;
+  bearer: string | undefined;
   fault: Fault;
   remaining: number;
 }
@@ -134,9 +136,10 @@ export async function startFakeCertorix(opts: StartFakeOptions = {}): Promise<Fa
       timers.add(t);
     });
 
-  const takeFault = (method: string, path: string): Fault | undefined => {
+  const takeFault = (method: string, path: string, bearerFp: string | undefined): Fault | undefined => {
     const i = faults.findIndex(
-      (f) => f.remaining > 0 && (f.method === undefined || f.method === method) && (f.path === undefined || f.path === path),
+      (f) =>
+        f.remaining > 0 && (f.method === undefined || f.method === method) && (f.path === undefined || f.path === path) && (f.bearer === undefined || f.bearer === bearerFp),
     );
     if (i < 0) return undefined;
     const q = faults[i]!;
@@ -283,7 +286,7 @@ export async function startFakeCertorix(opts: StartFakeOptions = {}): Promise<Fa
     await sleep(api.delayMs);
     if (closed) return;
 
-    const fault = takeFault(method, path);
+    const fault = takeFault(method, path, record.bearerFingerprint);
     switch (fault?.kind) {
       case undefined:
         return send(res, record, act(req, method, path));
@@ -374,7 +377,7 @@ export async function startFakeCertorix(opts: StartFakeOptions = {}): Promise<Fa
     },
     fault(match, fault, times = 1) {
       if (times <= 0) return;
-      faults.push({ method: match.method?.toUpperCase(), path: match.path, fault, remaining: times });
+      faults.push({ method: match.method?.toUpperCase(), path: match.path, bearer: match.bearer, fault, remaining: times });
     },
     async close() {
       if (closed) return;

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { parse as parseJsonc } from 'jsonc-parser';
 import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
-import { startFakeCertorix, type Fault, type FakeCertorix } from '../fake/certorix.js';
+import { defaultTokenFactory, startFakeCertorix, type Fault, type FakeCertorix } from '../fake/certorix.js';
 import { findLeaks, runCli } from '../helpers/home.js';
 import { fingerprint } from '../../src/fingerprint.js';
 import { FAST_SETTINGS, REGENERATE, expectInvariant, liveToken, makeWorld, regenerateRequests, snapshot, stampRequests, status, tempFilesUnder, type World } from './helpers.js';
@@ -165,8 +165,11 @@ describe('a fault that outlasts the retries leaves the rotation journaled, and t
 
 describe('a fault in the final check (GET /v1/token of the new token)', () => {
   it('persistent 503 after every config was written: exit 2, the files already hold the live token; the next command finishes', async () => {
-    // Plain `rotate` calls GET /v1/token only to verify the new token, after the writes.
-    api.fault({ method: 'GET', path: '/v1/token' }, { kind: 'status', status: 503 }, 3);
+    // `rotate` calls GET /v1/token with the old token before regenerating (it must pass) and
+    // with the new one to verify it, after the writes: only the second one fails.
+    const next = defaultTokenFactory();
+    api.tokenFactory = () => next;
+    api.fault({ method: 'GET', path: '/v1/token', bearer: fingerprint(next) }, { kind: 'status', status: 503 }, 3);
     const r = await runCli(['rotate'], { env: w.h.env });
     expect(r.code).toBe(2);
     const live = liveToken(api, w.email);

@@ -1,3 +1,4 @@
+import type { PreparedWrite } from '../../clients/write.js';
 import type { Context } from '../../context.js';
 import type { Logger } from '../../log.js';
 import type { FoundToken } from '../../scan.js';
@@ -21,6 +22,8 @@ export interface Execution {
   rediscovered: boolean;
   /** Every token in the configs: blanked from backups so a backup never holds a live one. */
   liveTokens: Map<string, FoundToken> | undefined;
+  /** Temp files opened before the regenerate call, by path (empty when resuming). */
+  readonly prepared: Map<string, PreparedWrite>;
 }
 
 /** `next`: the outcome is journaled, ask the machine again. `stop`: return the result as it is. */
