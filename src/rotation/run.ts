@@ -75,6 +75,7 @@ export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOpti
         continue;
       }
       const prepared = await prepareWrites(ctx, plan);
+      ctx.journal.prepareStatements();
       // One transaction for set-token: a crash must never leave an adoption looking like a regenerate intent.
       const id = ctx.store.transaction(() => {
         const rid = ctx.journal.begin({

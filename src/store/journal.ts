@@ -1,3 +1,4 @@
+import type { Statement } from 'better-sqlite3';
 import type { Store } from './store.js';
 
 /**
@@ -43,11 +44,34 @@ function decode(r: RawRow | undefined): JournalRow | null {
   return r ? { ...r, files: JSON.parse(r.files) as JournalFile[] } : null;
 }
 
+const SQL = {
+  get: `SELECT ${COLS} FROM rotations WHERE id = ?`,
+  recordNewToken: `UPDATE rotations SET step = 'regenerated', new_token = ?, new_fingerprint = ?, new_token_id = ?, new_created_at = ?,
+           error = NULL, updated_at = ? WHERE id = ?`,
+  setFiles: 'UPDATE rotations SET files = ?, updated_at = ? WHERE id = ?',
+  setStep: 'UPDATE rotations SET step = ?, error = ?, updated_at = ? WHERE id = ?',
+} as const;
+
 export class Journal {
+  // Prepared once per connection: compiling a statement costs about a millisecond cold,
+  // which matters between the regenerate response and the config writes.
+  readonly #stmts = new Map<string, Statement>();
+
   constructor(private readonly store: Store) {}
 
   private get db() {
     return this.store.db;
+  }
+
+  private stmt(sql: string): Statement {
+    let st = this.#stmts.get(sql);
+    if (!st) this.#stmts.set(sql, (st = this.db.prepare(sql)));
+    return st;
+  }
+
+  /** Prepares the statements a rotation runs right after the regenerate response. */
+  prepareStatements(): void {
+    for (const sql of Object.values(SQL)) this.stmt(sql);
   }
 
   open(): JournalRow[] {
@@ -60,7 +84,7 @@ export class Journal {
   }
 
   get(id: number): JournalRow | null {
-    return decode(this.db.prepare(`SELECT ${COLS} FROM rotations WHERE id = ?`).get(id) as RawRow | undefined);
+    return decode(this.stmt(SQL.get).get(id) as RawRow | undefined);
   }
 
   /** Step 1: the intent, durable before the API is called. */
@@ -80,20 +104,15 @@ export class Journal {
 
   /** Step 2: the new token, durable before the first config is touched. */
   recordNewToken(id: number, t: { token: string; fingerprint: string; tokenId: string; createdAt: string | null; now: string }): void {
-    this.db
-      .prepare(
-        `UPDATE rotations SET step = 'regenerated', new_token = ?, new_fingerprint = ?, new_token_id = ?, new_created_at = ?,
-           error = NULL, updated_at = ? WHERE id = ?`,
-      )
-      .run(t.token, t.fingerprint, t.tokenId, t.createdAt, t.now, id);
+    this.stmt(SQL.recordNewToken).run(t.token, t.fingerprint, t.tokenId, t.createdAt, t.now, id);
   }
 
   setFiles(id: number, files: JournalFile[], now: string): void {
-    this.db.prepare('UPDATE rotations SET files = ?, updated_at = ? WHERE id = ?').run(JSON.stringify(files), now, id);
+    this.stmt(SQL.setFiles).run(JSON.stringify(files), now, id);
   }
 
   setStep(id: number, step: JournalStep, now: string, error: string | null = null): void {
-    this.db.prepare('UPDATE rotations SET step = ?, error = ?, updated_at = ? WHERE id = ?').run(step, error, now, id);
+    this.stmt(SQL.setStep).run(step, error, now, id);
   }
 
   /**
