@@ -3,7 +3,6 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EXIT, RotatorError, UsageError, errorMessage } from '../errors.js';
 import { err } from './output.js';
 import { COMMANDS, type CommandSpec, globalHelp, commandHelp } from './commands.js';
-import { packageVersion } from '../version.js';
 
 const GLOBAL_OPTIONS = {
   json: { type: 'boolean' },
@@ -23,7 +22,7 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   if (first === '--version' || first === '-v') {
-    const v = packageVersion();
+    const v = (await import('../version.js')).packageVersion();
     process.stdout.write(rest.includes('--json') ? JSON.stringify({ version: v, node: process.version }, null, 2) + '\n' : `${v}\n`);
     return EXIT.ok;
   }

@@ -1,6 +1,5 @@
 import { mkdir, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { isProcessAlive, removeStaleTemps } from '../clients/write.js';
 
 /**
  * Preflight leaves probe files in config directories for a moment, before any journal row
@@ -19,7 +18,10 @@ export async function markPreflight(stateDir: string, realPaths: string[]): Prom
 
 /** Removes the probe files of a preflight whose process died. One readdir when there are none. */
 export async function cleanPreflightLeftovers(stateDir: string): Promise<void> {
-  const names = await readdir(stateDir).catch(() => [] as string[]);
+  const names = (await readdir(stateDir).catch(() => [] as string[])).filter((n) => MARKER.test(n));
+  if (!names.length) return;
+  // Loaded only when a marker is there: every command start comes through here.
+  const { isProcessAlive, removeStaleTemps } = await import('../clients/write.js');
   for (const n of names) {
     const m = MARKER.exec(n);
     if (!m || isProcessAlive(Number(m[1]))) continue;

@@ -1,5 +1,4 @@
 import type { Context } from '../context.js';
-import { FileLock } from '../lock.js';
 import { cleanPreflightLeftovers } from './preflight-marker.js';
 import type { RotationResult } from './run.js';
 
@@ -13,6 +12,8 @@ export async function recoverIfNeeded(ctx: Context, opts: { wait?: boolean } = {
   // A preflight killed before its intent was journaled leaves only probe files behind.
   await cleanPreflightLeftovers(ctx.paths.dir);
   if (!open) return [];
+  // Loaded only when there is something to finish: every command start comes through here.
+  const { FileLock } = await import('../lock.js');
   const lock = new FileLock(ctx.paths.lock);
   if (opts.wait) await lock.acquire({ timeoutMs: 30_000, what: 'rotating tokens' });
   else if (!lock.tryAcquire()) return [];
