@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { open, readdir, readFile, rename, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
+import { constants, readFileSync, renameSync } from 'node:fs';
+import { open, readdir, readFile, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigFileError } from '../errors.js';
 import { failpoint } from '../rotation/failpoints.js';
@@ -93,11 +93,16 @@ export async function prepareAtomicWrite(realPath: string, opts: Pick<AtomicWrit
       try {
         await handle.writeFile(data);
         await handle.sync();
+        // The compare and the rename are synchronous on purpose: a config is a few KB in the
+        // page cache and a rename is a metadata change, microseconds each, whereas through
+        // libuv's four threads they would queue behind the other files' fsyncs (a rotation
+        // writes dozens at once) and stretch the window in which clients hold a dead token.
+        // Synchronous, the compare also sits right against the rename.
         if (c.expected) {
-          const now = await readFile(realPath).catch(() => null);
+          const now = readIfThere(realPath);
           if (!now || !now.equals(c.expected)) throw new ConcurrentChangeError(realPath);
         }
-        await rename(tmp, realPath);
+        renameSync(tmp, realPath);
         renamed = true;
         if (!c.skipDirSync) await fsyncDir(path.dirname(realPath));
       } catch (e) {
@@ -111,6 +116,14 @@ export async function prepareAtomicWrite(realPath: string, opts: Pick<AtomicWrit
       if (!done) await end(false);
     },
   };
+}
+
+function readIfThere(p: string): Buffer | null {
+  try {
+    return readFileSync(p);
+  } catch {
+    return null;
+  }
 }
 
 async function chownIfNeeded(fh: FileHandle, uid: number, gid: number): Promise<void> {
