@@ -51,10 +51,12 @@ function optionDesc(details: string, long: string): string {
   return firstSentence(re.exec(details)?.[1] ?? '');
 }
 
+/** The first sentence, at most about 80 characters (cut at a word), for a completion menu. */
 function firstSentence(s: string): string {
   const t = s.trim();
-  const i = t.search(/[.:;](\s|$)/);
-  return (i > 0 ? t.slice(0, i) : t).slice(0, 80);
+  const i = t.search(/[.;](\s|$)/);
+  const one = i > 0 ? t.slice(0, i) : t;
+  return one.length <= 80 ? one : one.slice(0, one.lastIndexOf(' ', 80));
 }
 
 const GLOBAL_OPTS: Opt[] = [
@@ -170,7 +172,9 @@ function sq(s: string): string {
 }
 
 function zsh(cmds: CompletionCommand[]): string {
-  const zdesc = (s: string) => s.replace(/:/g, '\\:');
+  // _describe splits "name:description" at the first colon; names are plain words, and
+  // colons later in the description are shown as they are.
+  const zdesc = (s: string) => s;
   const cases = cmds
     .map((c) => {
       const opts = c.opts.flatMap((o) => [`--${o.long}:${zdesc(o.desc)}`, ...(o.short ? [`-${o.short}:${zdesc(o.desc)}`] : [])]);
