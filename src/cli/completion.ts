@@ -174,10 +174,9 @@ function sq(s: string): string {
 function zsh(cmds: CompletionCommand[]): string {
   // _describe splits "name:description" at the first colon; names are plain words, and
   // colons later in the description are shown as they are.
-  const zdesc = (s: string) => s;
   const cases = cmds
     .map((c) => {
-      const opts = c.opts.flatMap((o) => [`--${o.long}:${zdesc(o.desc)}`, ...(o.short ? [`-${o.short}:${zdesc(o.desc)}`] : [])]);
+      const opts = c.opts.flatMap((o) => [`--${o.long}:${o.desc}`, ...(o.short ? [`-${o.short}:${o.desc}`] : [])]);
       return `    ${c.name})
       opts=(${opts.map(sq).join(' ')})
       subs=(${c.words.map(sq).join(' ')})
@@ -200,7 +199,7 @@ _mcp_token_rotator_fingerprints() {
 _mcp_token_rotator() {
   local cmd prev i pass=0
   local -a cmds opts subs fps
-  cmds=(${cmds.map((c) => sq(`${c.name}:${zdesc(c.desc)}`)).join(' ')})
+  cmds=(${cmds.map((c) => sq(`${c.name}:${c.desc}`)).join(' ')})
   if (( CURRENT == 2 )); then
     if [[ $words[CURRENT] == -* ]]; then
       compadd -- --help --version
