@@ -25,7 +25,7 @@ import { ROOT } from './helpers/home.js';
 
 const run = promisify(execFile);
 const COMPILE = process.env.MCP_PACK_TEST_COMPILE === '1';
-const SETUP_MS = COMPILE ? 900_000 : 240_000;
+const SETUP_MS = COMPILE ? 1_800_000 : 240_000;
 const PKG = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string };
 
 let tmp: string;
