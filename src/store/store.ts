@@ -1,5 +1,5 @@
 import type { DB } from './db.js';
-import { checkpoint, openDatabase } from './db.js';
+import { checkpoint, openDatabase, type CheckpointOptions, type CheckpointOutcome } from './db.js';
 
 export type TokenState = 'active' | 'invalid' | 'retired';
 export type EventSource = 'manual' | 'schedule' | 'revoke-now' | 'watch' | 'set-token';
@@ -75,7 +75,8 @@ export class Store {
     this.db = openDatabase(file);
     // A process killed between erasing a journal token and checkpointing leaves the old
     // page images in the WAL; folding it in at every open makes sure they do not stay.
-    checkpoint(this.db);
+    // Kept short: an open must not stall behind another process's long read.
+    checkpoint(this.db, { attempts: 2, waitMs: 500 });
   }
 
   close(): void {
@@ -86,8 +87,9 @@ export class Store {
     return this.db.transaction(fn)();
   }
 
-  checkpoint(): void {
-    checkpoint(this.db);
+  /** See db.ts: the outcome says whether the WAL really holds nothing of the journal any more. */
+  checkpoint(opts?: CheckpointOptions): CheckpointOutcome {
+    return checkpoint(this.db, opts);
   }
 
   // ---- meta
