@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'E_TOKEN_INVALID'
   | 'E_TOKEN_FORBIDDEN'
   | 'E_TOKEN_UNKNOWN'
+  | 'E_ACCOUNT_CHANGE'
   | 'E_API'
   | 'E_API_TRANSIENT'
   | 'E_INSECURE_URL'

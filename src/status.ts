@@ -45,3 +45,20 @@ export function buildStatus(ctx: Context): StatusToken[] {
   }
   return out;
 }
+
+/** A token set-token replaced while the API still accepted it: not held by any config, not dead. */
+export interface StillAliveToken {
+  fingerprint: string;
+  replacedBy: string | null;
+  replacedAt: string | null;
+  /** When the API last accepted it. */
+  aliveAt: string;
+}
+
+/**
+ * Listed apart from `tokens` (which are the tokens the configs hold, in the contract's
+ * states): the user has to revoke these in the web UI, since this tool no longer has them.
+ */
+export function buildStillAlive(ctx: Context): StillAliveToken[] {
+  return ctx.store.listStillAlive().map((t) => ({ fingerprint: t.fingerprint, replacedBy: t.replacedBy, replacedAt: t.retiredAt, aliveAt: t.stillAliveAt as string }));
+}

@@ -36,7 +36,10 @@ export interface WireRotation extends Omit<RotationResult, 'error'> {
 
 export interface RotateResponse {
   rotations: WireRotation[];
+  /** Something the user must fix (exit 2). */
   warnings: string[];
+  /** Something the user must know that is not a failure (e.g. a replaced token still works). */
+  notices?: string[];
 }
 
 export type Response =

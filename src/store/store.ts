@@ -19,6 +19,8 @@ export interface TokenRow {
   replacedBy: string | null;
   lastWarnedAt: string | null;
   lastHeadsUpAt: string | null;
+  /** Retired by set-token while the API still accepted it: when it last did (null: not known alive). */
+  stillAliveAt: string | null;
 }
 
 export interface LocationRow {
@@ -63,7 +65,7 @@ export interface TokenInfoUpdate {
 
 const TOKEN_COLS = `fingerprint, provider, account, token_id AS tokenId, role, created_at AS createdAt,
   first_seen_at AS firstSeenAt, last_seen_at AS lastSeenAt, last_checked_at AS lastCheckedAt, state,
-  retired_at AS retiredAt, replaced_by AS replacedBy, last_warned_at AS lastWarnedAt, last_headsup_at AS lastHeadsUpAt`;
+  retired_at AS retiredAt, replaced_by AS replacedBy, last_warned_at AS lastWarnedAt, last_headsup_at AS lastHeadsUpAt, still_alive_at AS stillAliveAt`;
 
 /** Typed queries over the SQLite file. No method ever receives a token value except the journal's. */
 export class Store {
@@ -169,6 +171,16 @@ export class Store {
       .run(now, newFp, oldFp);
     // Locations follow the token: the configs now hold the successor.
     this.db.prepare('UPDATE locations SET fingerprint = ? WHERE fingerprint = ?').run(newFp, oldFp);
+  }
+
+  /** set-token left this token alive (at: when the API last accepted it), or it is known dead now (null). */
+  markStillAlive(fp: string, at: string | null): void {
+    this.db.prepare('UPDATE tokens SET still_alive_at = ? WHERE fingerprint = ?').run(at, fp);
+  }
+
+  /** Replaced tokens the API still accepted when last asked: the user has to revoke them. */
+  listStillAlive(): TokenRow[] {
+    return this.db.prepare(`SELECT ${TOKEN_COLS} FROM tokens WHERE state = 'retired' AND still_alive_at IS NOT NULL ORDER BY retired_at, fingerprint`).all() as TokenRow[];
   }
 
   markWarned(fp: string, kind: 'warn' | 'headsup', at: string): void {

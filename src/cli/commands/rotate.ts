@@ -22,6 +22,8 @@ export async function run(values: Values): Promise<number> {
 
 export function finish(values: Values, home: string, res: RotateResponse, dryRun: boolean, emptyMessage?: string): number {
   for (const w of res.warnings) err(`warning: ${w}`);
+  // Notices are not failures: the user must know them, nothing more.
+  for (const n of res.notices ?? []) err(`note: ${n}`);
   // Warnings name tokens that could not be rotated (invalid ones need the user): not a success.
   const skipped = res.warnings.length > 0;
   if (!res.rotations.length) {
@@ -34,7 +36,7 @@ export function finish(values: Values, home: string, res: RotateResponse, dryRun
 }
 
 export function report(res: RotateResponse, json: boolean, dryRun: boolean, home: string): void {
-  if (json) printJson({ dryRun, rotations: res.rotations });
+  if (json) printJson({ dryRun, rotations: res.rotations, ...(res.notices?.length ? { notices: res.notices } : {}) });
   const say = json ? err : out;
   for (const r of res.rotations) {
     if (r.status === 'planned') {

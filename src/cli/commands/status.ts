@@ -1,4 +1,4 @@
-import { buildStatus, type StatusToken } from '../../status.js';
+import { buildStatus, buildStillAlive, type StatusToken } from '../../status.js';
 import { statusExitCode } from '../../rotation/policy.js';
 import { tildify } from '../../paths.js';
 import type { Values } from '../commands.js';
@@ -25,7 +25,8 @@ export async function run(values: Values): Promise<number> {
       recordScan(ctx, await findTokens(ctx));
     }
     const tokens = buildStatus(ctx);
-    if (values.json) printJson({ tokens });
+    const stillAlive = buildStillAlive(ctx);
+    if (values.json) printJson({ tokens, replacedStillAlive: stillAlive });
     else {
       out(renderTokens(tokens, ctx.pathEnv.home));
       const due = tokens.filter((t) => t.state === 'due');
@@ -33,6 +34,9 @@ export async function run(values: Values): Promise<number> {
       const bad = tokens.filter((t) => t.state === 'invalid');
       if (bad.length) out(`\n${bad.length} token(s) invalid: regenerate in the Certorix web UI (MCP / API page), then pipe the new token to "mcp-token-rotator set-token".`);
       if (tokens.some((t) => t.state === 'rotating')) out('\nA rotation is unfinished; any command finishes it once the API is reachable.');
+      for (const t of stillAlive) {
+        out(`\nToken ${t.fingerprint} was replaced${t.replacedBy ? ` by ${t.replacedBy}` : ''} but still worked at ${t.aliveAt}: revoke it in the Certorix web UI (MCP / API page) if it should stop working.`);
+      }
     }
     return statusExitCode(tokens.map((t) => t.state));
   });
