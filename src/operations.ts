@@ -22,8 +22,14 @@ export interface RotateOpParams {
 }
 
 export function toWire(r: RotationResult): WireRotation {
-  const { error, ...rest } = r;
+  const { error, notices: _notices, ...rest } = r;
   return { ...rest, ...(error ? { error: { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}), ...(error.file ? { file: error.file } : {}) } } : {}) };
+}
+
+/** The response, with each rotation's notices lifted to the top where the CLI prints them. */
+function respond(results: RotationResult[], warnings: string[], notices: string[] = []): RotateResponse {
+  const all = [...notices, ...results.flatMap((r) => r.notices ?? [])];
+  return { rotations: results.map(toWire), warnings, ...(all.length ? { notices: all } : {}) };
 }
 
 export async function rotateOp(ctx: Context, p: RotateOpParams): Promise<RotateResponse> {
@@ -50,7 +56,7 @@ export async function rotateOp(ctx: Context, p: RotateOpParams): Promise<RotateR
   }
   if (!targets.length) return { rotations: [], warnings };
   const results = await rotateTokens(ctx, targets, { source: p.source ?? 'manual', dryRun: p.dryRun === true });
-  return { rotations: results.map(toWire), warnings };
+  return respond(results, warnings);
 }
 
 /**
@@ -97,7 +103,7 @@ export async function revokeNowOp(ctx: Context): Promise<RotateResponse> {
   const results = await rotateTokens(ctx, targets, { source: 'revoke-now' });
   // A retired token that was regenerated is dead now: it no longer needs the user.
   for (const r of results) if (r.status === 'rotated' && revivedRetired.includes(r.fingerprint)) ctx.store.markStillAlive(r.fingerprint, null);
-  return { rotations: results.map(toWire), warnings, notices };
+  return respond(results, warnings, notices);
 }
 
 type Liveness = { state: 'alive'; info: TokenInfo } | { state: 'dead' } | { state: 'unknown'; error: string };
@@ -189,7 +195,7 @@ export async function setTokenOp(ctx: Context, secret: Secret, fp?: string): Pro
   } else if (done && liveness.state === 'unknown') {
     notices.push(`token ${old} could not be checked (${liveness.error}); if it still works, replacing it did not revoke it: revoke it in the Certorix web UI (MCP / API page) if it should stop working.`);
   }
-  return { rotations: results.map(toWire), warnings: [], notices };
+  return respond(results, [], notices);
 }
 
 function invalidWarning(fp: string): string {

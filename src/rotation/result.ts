@@ -10,6 +10,8 @@ export interface RotationResult {
   restart: string[];
   error?: RotatorError;
   hooks?: HookResult[];
+  /** Not failures, but the user must know them (operations.ts lifts them into the response). */
+  notices?: string[];
 }
 
 

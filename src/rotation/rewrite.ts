@@ -89,13 +89,16 @@ export async function rewriteFile(ctx: Context, f: JournalFile, r: RewriteInput)
  * rewrite is verified before it is written) and must not lengthen the window in which
  * clients hold a dead token. The old token in them is dead; other live tokens are blanked.
  */
-export async function backupRewritten(ctx: Context, done: Rewritten[], live: string[]): Promise<void> {
+export async function backupRewritten(ctx: Context, done: Rewritten[], live: string[], opts: { oldIsDead: boolean } = { oldIsDead: true }): Promise<void> {
   for (const d of done) {
+    // Only a token this tool saw die may stay in a backup; with set-token nothing here killed
+    // the old one (it may still work), so it is blanked like every other.
+    const blank = (t: string) => !opts.oldIsDead || t !== d.oldToken;
     // Every other token the file holds may be live (another account, or one an earlier
     // rotation of this run just wrote, which no scan has seen): blank it where it sits,
     // through its literal, so an escaped form ("a\"b") is caught too.
     let text = d.before.toString('utf8');
-    const others = new Set(locateTokens(text, d.format).sites.map((s) => s.token).filter((t) => t !== d.oldToken));
+    const others = new Set(locateTokens(text, d.format).sites.map((s) => s.token).filter(blank));
     for (const t of others) {
       try {
         text = replaceToken(text, d.format, t, 'REDACTED-BY-MCP-TOKEN-ROTATOR').text;
@@ -103,7 +106,7 @@ export async function backupRewritten(ctx: Context, done: Rewritten[], live: str
         /* left to the plain-text redaction below */
       }
     }
-    const redact = [...live, ...others].filter((v) => v !== d.oldToken);
+    const redact = [...live, ...others, d.oldToken].filter(blank);
     await backupConfig(ctx.paths.backups, d.path, Buffer.from(text, 'utf8'), { redact, keep: ctx.settings.backupsToKeep, now: ctx.now() }).catch((e: unknown) =>
       ctx.log.warn({ file: d.path, err: (e as Error).message }, 'could not keep a backup'),
     );

@@ -2,7 +2,22 @@ import type { EventSource } from '../../store/store.js';
 import { failpoint } from '../failpoints.js';
 import { runHooks } from '../hooks.js';
 import { restartHints } from '../result.js';
-import type { StepHandler } from './execution.js';
+import type { CheckpointOutcome } from '../../store/db.js';
+import type { Execution, StepHandler } from './execution.js';
+
+/**
+ * Another process held the database in a read transaction for longer than the bounded wait:
+ * the WAL may still hold erased journal pages. Say so; every later start of any command (or
+ * the daemon's next rotation) checkpoints again.
+ */
+export function warnIfNotCheckpointed(ex: Execution, ck: CheckpointOutcome): void {
+  if (ck.done) return;
+  ex.log.warn({ busy: ck.busy, log: ck.log, checkpointed: ck.checkpointed, attempts: ck.attempts }, 'the state database stayed busy: erased token values may remain in its WAL until the next command');
+  ex.result.notices = [
+    ...(ex.result.notices ?? []),
+    `Another process kept the state database busy, so the erased token values may still sit in ${ex.ctx.paths.db}-wal; run any command (e.g. "mcp-token-rotator status") once it is idle to erase them.`,
+  ];
+}
 
 /**
  * `verified` -> `finished`: one history event, the journal row erased of its tokens, the
@@ -25,7 +40,7 @@ export const finishStep: StepHandler<'finish'> = async (ex, row) => {
   });
   failpoint('after-finish');
   // Move the erased rows out of the WAL too, so no token value stays at rest.
-  ctx.store.checkpoint();
+  warnIfNotCheckpointed(ex, ctx.store.checkpoint());
   log.info({ fingerprint: row.oldFingerprint, newFingerprint: row.newFingerprint, files, source: row.source }, 'rotation finished');
   result.status = 'rotated';
   result.newFingerprint = row.newFingerprint;

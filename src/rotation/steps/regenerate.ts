@@ -3,6 +3,7 @@ import { ApiError, RotatorError, setTokenHint } from '../../errors.js';
 import type { EventSource } from '../../store/store.js';
 import { failpoint } from '../failpoints.js';
 import type { StepHandler } from './execution.js';
+import { warnIfNotCheckpointed } from './finish.js';
 
 /**
  * `intent` -> `regenerated`: call regenerate with the journaled Idempotency-Key (a replay
@@ -42,7 +43,7 @@ export const regenerateStep: StepHandler<'regenerate'> = async (ex, row) => {
         ctx.journal.finish(id, 'failed', ctx.nowIso(), e.message);
         ctx.store.addEvent({ at: ctx.nowIso(), type: 'rotation-failed', fingerprint: row.oldFingerprint, newFingerprint: null, source: row.source as EventSource, files: [], detail: e.message });
       });
-      ctx.store.checkpoint();
+      warnIfNotCheckpointed(ex, ctx.store.checkpoint());
       result.status = 'failed';
       result.error =
         e.kind === 'invalid-token' || e.kind === 'forbidden'

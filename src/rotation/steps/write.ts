@@ -41,7 +41,8 @@ export const writeStep: StepHandler<'write'> = async (ex, row) => {
   ctx.journal.setFiles(id, s.files, ctx.nowIso());
   failpoint('after-files-recorded');
   const live = [...(ex.liveTokens?.values() ?? [])].map((t) => t.secret.reveal());
-  await backupRewritten(ctx, rewritten, [...live, newSecret.reveal()]);
+  // set-token adopted a token made elsewhere: the old one was never seen to die.
+  await backupRewritten(ctx, rewritten, [...live, newSecret.reveal()], { oldIsDead: row.source !== 'set-token' });
   if (!failed.length) return 'next';
   const first = failed[0] as { file: JournalFile; error: unknown };
   const msg = first.error instanceof RotatorError ? first.error.message : (first.error as Error).message;
