@@ -22,14 +22,14 @@ export interface RotateOpParams {
 }
 
 export function toWire(r: RotationResult): WireRotation {
-  const { error, notices: _notices, ...rest } = r;
+  const { error, notices: _notices, warnings: _warnings, ...rest } = r;
   return { ...rest, ...(error ? { error: { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}), ...(error.file ? { file: error.file } : {}) } } : {}) };
 }
 
 /** The response, with each rotation's notices lifted to the top where the CLI prints them. */
 function respond(results: RotationResult[], warnings: string[], notices: string[] = []): RotateResponse {
   const all = [...notices, ...results.flatMap((r) => r.notices ?? [])];
-  return { rotations: results.map(toWire), warnings, ...(all.length ? { notices: all } : {}) };
+  return { rotations: results.map(toWire), warnings: [...warnings, ...results.flatMap((r) => r.warnings ?? [])], ...(all.length ? { notices: all } : {}) };
 }
 
 export async function rotateOp(ctx: Context, p: RotateOpParams): Promise<RotateResponse> {

@@ -10,6 +10,11 @@
  *     ▼
  *   failed   (nothing was written; the old token is untouched or already known dead)
  *
+ * A config that cannot hold the new token (a tab, characters its format cannot carry) is
+ * marked unholdable and keeps the old one; the others are written and the rotation finishes.
+ * If no config can hold it, `abandon` ends the row as `failed`: replaying could never succeed,
+ * and a journal that keeps both tokens forever is worse than a token no file can carry.
+ *
  * A transient failure leaves the step where it is: the next start of any command replays
  * it (the regenerate call with the same Idempotency-Key, or the files not yet written).
  */
@@ -26,6 +31,7 @@ export type Action =
   | { type: 'write'; files: string[] }
   | { type: 'verify' }
   | { type: 'finish' }
+  | { type: 'abandon' }
   | { type: 'none' };
 
 export function nextAction(s: MachineState): Action {
@@ -34,8 +40,11 @@ export function nextAction(s: MachineState): Action {
       return { type: 'regenerate' };
     case 'regenerated': {
       if (!s.hasNewToken) return { type: 'regenerate' }; // cannot happen after a durable commit; replay is the safe answer
-      const pending = s.files.filter((f) => !f.written).map((f) => f.path);
-      return pending.length ? { type: 'write', files: pending } : { type: 'verify' };
+      const pending = s.files.filter((f) => !f.written && !f.unholdable).map((f) => f.path);
+      if (pending.length) return { type: 'write', files: pending };
+      // Every config refused the token: nothing holds it, so there is nothing to verify.
+      if (s.files.length && s.files.every((f) => f.unholdable)) return { type: 'abandon' };
+      return { type: 'verify' };
     }
     case 'verified':
       return { type: 'finish' };
@@ -50,6 +59,8 @@ export type Outcome =
   | { type: 'regenerate-refused' } // 401 / 403 / 422: permanent, nothing happened that we know of
   | { type: 'transient' } // try again later, same step
   | { type: 'file-written'; path: string }
+  | { type: 'file-unholdable'; path: string; reason: string }
+  | { type: 'abandoned' }
   | { type: 'files-discovered'; paths: Array<{ path: string; client: string; format: string }> }
   | { type: 'verified' }
   | { type: 'finished' };
@@ -64,13 +75,17 @@ export function transition(s: MachineState, o: Outcome): MachineState {
       return s;
     case 'file-written':
       return { ...s, files: s.files.map((f) => (f.path === o.path ? { ...f, written: true } : f)) };
+    case 'file-unholdable':
+      return { ...s, files: s.files.map((f) => (f.path === o.path && !f.written ? { ...f, unholdable: o.reason } : f)) };
+    case 'abandoned':
+      return s.step === 'regenerated' && s.files.every((f) => f.unholdable) ? { ...s, step: 'failed' } : s;
     case 'files-discovered': {
       const known = new Set(s.files.map((f) => f.path));
       const added = o.paths.filter((p) => !known.has(p.path)).map((p) => ({ ...p, written: false }));
       return added.length ? { ...s, files: [...s.files, ...added] } : s;
     }
     case 'verified':
-      return s.step === 'regenerated' && s.files.every((f) => f.written) ? { ...s, step: 'verified' } : s;
+      return s.step === 'regenerated' && s.files.every((f) => f.written || f.unholdable) ? { ...s, step: 'verified' } : s;
     case 'finished':
       return s.step === 'verified' ? { ...s, step: 'finished' } : s;
   }

@@ -31,6 +31,8 @@ export async function recoverIfNeeded(ctx: Context, opts: { wait?: boolean } = {
             ? `An interrupted rotation of token ${r.fingerprint} could not be finished: ${r.error?.describe() ?? 'unknown error'}`
             : `An interrupted rotation of token ${r.fingerprint} is still pending: ${r.error?.describe() ?? 'try again later'}`;
       process.stderr.write(msg + '\n');
+      for (const w of r.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
+      for (const n of r.notices ?? []) process.stderr.write(`note: ${n}\n`);
     }
     return results;
   } finally {

@@ -12,6 +12,8 @@ export interface RotationResult {
   hooks?: HookResult[];
   /** Not failures, but the user must know them (operations.ts lifts them into the response). */
   notices?: string[];
+  /** Left for the user to fix although the rotation finished (operations.ts lifts them: exit 2). */
+  warnings?: string[];
 }
 
 

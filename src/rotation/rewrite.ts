@@ -67,6 +67,11 @@ export async function rewriteFile(ctx: Context, f: JournalFile, r: RewriteInput)
     } catch (e) {
       // Already rewritten (a resumed rotation), or the user removed the token: nothing to do.
       if (e instanceof EditError && e.notFound) return null;
+      if (e instanceof EditError && !e.unparsable) {
+        // The file parses, so the token is what it cannot hold (a tab, characters its literal
+        // cannot carry): the same every time, so retrying could never help.
+        throw new ConfigFileError('E_CONFIG_CANNOT_HOLD', f.path, `${f.path} cannot hold the new token ${r.newSecret.fingerprint}: ${e.message}`, 'Remove that copy of the token, or rotate once more so Certorix issues a token it can hold.', e);
+      }
       throw new ConfigFileError('E_CONFIG_PARSE', f.path, `Cannot rewrite ${f.path}: ${(e as Error).message}`, 'Check the file (did its syntax break?); the rotation resumes on the next command.', e);
     }
     try {
@@ -130,6 +135,7 @@ async function withClientLock<T>(enabled: boolean, file: string, fn: () => Promi
 /** Read-back (contract guarantee 6): each file holds the new token and not the old one. */
 export async function verifyFiles(row: JournalRow): Promise<void> {
   for (const f of row.files) {
+    if (f.unholdable) continue; // keeps the old token by design; reported by the finish step
     let snap: ConfigSnapshot;
     try {
       snap = await readConfigFile(f.path);

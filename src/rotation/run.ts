@@ -19,6 +19,7 @@ import { regenerateStep } from './steps/regenerate.js';
 import { writeStep } from './steps/write.js';
 import { verifyStep } from './steps/verify.js';
 import { finishStep } from './steps/finish.js';
+import { abandonStep } from './steps/abandon.js';
 
 export { fillTemplate, planRotation, type FilePlan, type PlannedTemplate, type RotationPlan } from './plan.js';
 export { restartHints, type RotationResult } from './result.js';
@@ -99,6 +100,7 @@ const STEPS: { [T in Exclude<Action['type'], 'none'>]: StepHandler<T> } = {
   write: writeStep,
   verify: verifyStep,
   finish: finishStep,
+  abandon: abandonStep,
 };
 
 function runStep(ex: Execution, row: JournalRow, action: Exclude<Action, { type: 'none' }>): Promise<Verdict> {

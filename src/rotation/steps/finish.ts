@@ -25,7 +25,9 @@ export function warnIfNotCheckpointed(ex: Execution, ck: CheckpointOutcome): voi
  */
 export const finishStep: StepHandler<'finish'> = async (ex, row) => {
   const { ctx, id, log, result } = ex;
-  const files = row.files.map((f) => f.path);
+  // A config that could not hold the new token was not rewritten: it is reported, not listed.
+  const written = row.files.filter((f) => !f.unholdable);
+  const files = written.map((f) => f.path);
   ctx.store.transaction(() => {
     ctx.store.addEvent({
       at: ctx.nowIso(),
@@ -34,7 +36,7 @@ export const finishStep: StepHandler<'finish'> = async (ex, row) => {
       newFingerprint: row.newFingerprint,
       source: row.source as EventSource,
       files,
-      detail: row.error,
+      detail: row.error ?? (written.length < row.files.length ? `${row.files.length - written.length} config(s) cannot hold the new token and keep the old one` : null),
     });
     ctx.journal.finish(id, 'finished', ctx.nowIso());
   });
@@ -44,7 +46,14 @@ export const finishStep: StepHandler<'finish'> = async (ex, row) => {
   log.info({ fingerprint: row.oldFingerprint, newFingerprint: row.newFingerprint, files, source: row.source }, 'rotation finished');
   result.status = 'rotated';
   result.newFingerprint = row.newFingerprint;
-  result.files = row.files.map(({ path, client }) => ({ path, client }));
+  result.files = written.map(({ path, client }) => ({ path, client }));
+  const left = row.files.filter((f) => f.unholdable);
+  if (left.length) {
+    result.warnings = left.map(
+      (f) =>
+        `${f.unholdable}. It still holds the old token ${row.oldFingerprint}, which is dead. Remove that copy, or run "mcp-token-rotator rotate --fingerprint ${row.newFingerprint}" so Certorix issues another token (the daemon then heals that file with it).`,
+    );
+  }
   result.restart = restartHints(result.files);
   if (ctx.settings.hooks.postRotate.length && row.newFingerprint) {
     result.hooks = await runHooks(ctx.settings.hooks.postRotate, { oldFingerprint: row.oldFingerprint, newFingerprint: row.newFingerprint, files, source: row.source }, ctx.settings.hooks.timeoutMs);

@@ -34,10 +34,18 @@ export const writeStep: StepHandler<'write'> = async (ex, row) => {
       ),
     ),
   );
-  const failed = outcomes.filter((o): o is { file: JournalFile; error: unknown } => o !== null);
+  const failures = outcomes.filter((o): o is { file: JournalFile; error: unknown } => o !== null);
+  // A config that cannot hold this token never will: it is set aside (keeping the old token)
+  // instead of being retried forever; every other failure leaves the row for the next command.
+  const unholdable = failures.filter((x) => x.error instanceof RotatorError && x.error.code === 'E_CONFIG_CANNOT_HOLD');
+  const failed = failures.filter((x) => !unholdable.includes(x));
   await fsyncDirsOf(rewritten);
   let s = machineState(row);
-  for (const f of pending) if (!failed.some((x) => x.file === f)) s = transition(s, { type: 'file-written', path: f.path });
+  for (const f of pending) if (!failures.some((x) => x.file === f)) s = transition(s, { type: 'file-written', path: f.path });
+  for (const x of unholdable) {
+    s = transition(s, { type: 'file-unholdable', path: x.file.path, reason: (x.error as RotatorError).message });
+    log.warn({ fingerprint: row.oldFingerprint, newFingerprint: row.newFingerprint, file: x.file.path, err: (x.error as RotatorError).message }, 'a config cannot hold the new token; it keeps the old one');
+  }
   ctx.journal.setFiles(id, s.files, ctx.nowIso());
   failpoint('after-files-recorded');
   const live = [...(ex.liveTokens?.values() ?? [])].map((t) => t.secret.reveal());
