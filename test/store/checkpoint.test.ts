@@ -1,34 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Store } from '../../src/store/store.js';
 import { Journal } from '../../src/store/journal.js';
-
-const BETTER_SQLITE3 = createRequire(import.meta.url).resolve('better-sqlite3');
-
-/**
- * Another process (the daemon, a concurrent `status`) inside a read transaction: it pins an
- * old snapshot, so a checkpoint can neither copy the newest frames nor truncate the WAL.
- */
-function holdReadTransaction(db: string, ms: number): Promise<{ released: Promise<void> }> {
-  const code = `
-    const Database = require(${JSON.stringify(BETTER_SQLITE3)});
-    const db = new Database(${JSON.stringify(db)});
-    db.exec('BEGIN');
-    db.prepare('SELECT count(*) FROM rotations').get();
-    process.stdout.write('ready\\n');
-    setTimeout(() => { db.exec('COMMIT'); db.close(); }, ${ms});
-  `;
-  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const released = new Promise<void>((r) => child.on('close', () => r()));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.stdout.once('data', () => resolve({ released }));
-  });
-}
+import { holdReadTransaction } from '../helpers/sqlite-reader.js';
 
 const OLD = 'ctxOLDtokenValueForCheckpointTest0001';
 const NEW = 'ctxNEWtokenValueForCheckpointTest0002';
