@@ -43,7 +43,9 @@ JSON: { "configs": [...], "tokens": [...], "warnings": [...] }. Exit 0, or 2 if 
 Exit codes (monitoring style): 0 all fine, 1 a token is due (age >= warnAfterDays),
 2 a token is invalid or a rotation is unfinished.
 JSON: { "tokens": [ { "fingerprint", "provider", "role", "createdAt", "firstSeenAt", "ageDays",
-"state": "ok"|"due"|"invalid"|"rotating", "locations": [ { "path", "client" } ] } ] }`,
+"state": "ok"|"due"|"invalid"|"rotating", "locations": [ { "path", "client" } ] } ],
+"replacedStillAlive": [ { "fingerprint", "replacedBy", "replacedAt", "aliveAt" } ] }: tokens set-token
+replaced while the API still accepted them; revoke them in the web UI (the exit code ignores them).`,
     options: {},
     load: () => import('./commands/status.js'),
   },
@@ -62,7 +64,8 @@ JSON: { "tokens": [ { "fingerprint", "provider", "role", "createdAt", "firstSeen
     name: 'revoke-now',
     summary: '"Revoke all now" after a leak: regenerate every tracked token at once and rewrite every config.',
     usage: 'revoke-now --yes',
-    details: `Without --yes it asks on a terminal and refuses otherwise.
+    details: `Without --yes it asks on a terminal and refuses otherwise. A retired token that a config still
+holds is checked with GET /v1/token and regenerated too if it still works.
   --yes            Do not ask.`,
     options: { yes: { type: 'boolean', short: 'y' } },
     load: () => import('./commands/revoke-now.js'),
@@ -73,6 +76,8 @@ JSON: { "tokens": [ { "fingerprint", "provider", "role", "createdAt", "firstSeen
     usage: 'set-token [--fingerprint FP] < token.txt',
     details: `The token is read from stdin only (never from argv, which "ps" shows); it is checked
 with GET /v1/token before any file is touched, then replaces the old token in every config.
+The old token is checked too: if it still works it is kept out of backups and named (revoke it
+in the web UI). A token of another account needs --fingerprint, or a yes on a terminal.
   --fingerprint FP The token to replace (default: the only tracked token of the same account).`,
     options: { fingerprint: { type: 'string' } },
     load: () => import('./commands/set-token.js'),
