@@ -121,7 +121,7 @@ async function checkAlive(ctx: Context, provider: Provider, secret: Secret): Pro
 export function stillAliveNotice(fp: string, replacedBy: string | null, at: string | null): string {
   return (
     `token ${fp}${replacedBy ? ` (replaced by ${replacedBy})` : ''} still worked${at ? ` at ${at}` : ''}: replacing it in your configs did not revoke it, ` +
-    'and this tool no longer holds its value. If it should stop working, revoke it in the Certorix web UI (MCP / API page).'
+    `and this tool no longer holds its value. If it should stop working, revoke it in the Certorix web UI (MCP / API page), then run "mcp-token-rotator status --forget ${fp}".`
   );
 }
 

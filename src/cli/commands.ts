@@ -38,15 +38,16 @@ JSON: { "configs": [...], "tokens": [...], "warnings": [...] }. Exit 0, or 2 if 
   {
     name: 'status',
     summary: 'Show each token: fingerprint, role, age, state, where it is (offline, from what is recorded).',
-    usage: 'status',
+    usage: 'status [--forget FP]',
     details: `Works offline from what "scan" (or the daemon) recorded; the first run scans.
 Exit codes (monitoring style): 0 all fine, 1 a token is due (age >= warnAfterDays),
 2 a token is invalid or a rotation is unfinished.
 JSON: { "tokens": [ { "fingerprint", "provider", "role", "createdAt", "firstSeenAt", "ageDays",
 "state": "ok"|"due"|"invalid"|"rotating", "locations": [ { "path", "client" } ] } ],
 "replacedStillAlive": [ { "fingerprint", "replacedBy", "replacedAt", "aliveAt" } ] }: tokens set-token
-replaced while the API still accepted them; revoke them in the web UI (the exit code ignores them).`,
-    options: {},
+replaced while the API still accepted them; revoke them in the web UI (the exit code ignores them).
+  --forget FP      You revoked FP in the web UI (or keep it on purpose): stop listing it there.`,
+    options: { forget: { type: 'string' } },
     load: () => import('./commands/status.js'),
   },
   {

@@ -70,6 +70,15 @@ describe('set-token with an old token that still works', () => {
     const events = await history();
     expect(events.slice(0, 2).map((e) => e.type)).toEqual(['replaced-still-alive', 'adopted']);
     expect(events[0]).toMatchObject({ fingerprint: fingerprint(old), newFingerprint: fingerprint(fresh) });
+
+    // Revoked in the web UI: the user says so, and it is no longer listed.
+    api.revoke(old);
+    const forget = await runCli(['status', '--forget', fingerprint(old)], { env: h.env });
+    expect(forget.code, forget.stderr).toBe(0);
+    expect(forget.stdout).not.toContain('still worked');
+    expect((await status()).replacedStillAlive).toEqual([]);
+    expect((await history())[0]).toMatchObject({ type: 'still-alive-forgotten', fingerprint: fingerprint(old) });
+    expect((await runCli(['status', '--forget', fingerprint(old)], { env: h.env })).code).toBe(2);
   });
 
   it('says nothing of the kind when the old token is dead (the usual web UI regenerate)', async () => {

@@ -2,7 +2,9 @@ import { buildStatus, buildStillAlive, type StatusToken } from '../../status.js'
 import { statusExitCode } from '../../rotation/policy.js';
 import { tildify } from '../../paths.js';
 import type { Values } from '../commands.js';
-import { out, printJson, table } from '../output.js';
+import { err, out, printJson, table } from '../output.js';
+import { RotatorError, UsageError } from '../../errors.js';
+import { isFingerprint } from '../../fingerprint.js';
 import { withContext } from '../session.js';
 
 export function renderTokens(tokens: StatusToken[], home: string): string {
@@ -18,7 +20,20 @@ export function renderTokens(tokens: StatusToken[], home: string): string {
 }
 
 export async function run(values: Values): Promise<number> {
+  const forget = typeof values.forget === 'string' ? values.forget : undefined;
+  if (forget !== undefined && !isFingerprint(forget)) throw new UsageError(`--forget takes 12 hex characters as "status" shows, not "${forget}".`);
   return withContext(values, async (ctx) => {
+    if (forget !== undefined) {
+      // Only the user knows it was revoked in the web UI: this tool no longer has its value to ask.
+      if (!ctx.store.listStillAlive().some((t) => t.fingerprint === forget)) {
+        throw new RotatorError('E_TOKEN_UNKNOWN', `Token ${forget} is not listed as replaced but still alive.`, { hint: 'Run "mcp-token-rotator status" to see the list.' });
+      }
+      ctx.store.transaction(() => {
+        ctx.store.markStillAlive(forget, null);
+        ctx.store.addEvent({ at: ctx.nowIso(), type: 'still-alive-forgotten', fingerprint: forget, newFingerprint: null, source: 'manual', files: [], detail: 'the user said it is revoked (or kept on purpose)' });
+      });
+      err(`Token ${forget} is no longer listed as still alive.`);
+    }
     if (ctx.store.getMeta('lastScanAt') === null) {
       // First run: nothing recorded yet, so look at the files (offline) before answering.
       const { findTokens, recordScan } = await import('../../scan.js');
@@ -35,7 +50,7 @@ export async function run(values: Values): Promise<number> {
       if (bad.length) out(`\n${bad.length} token(s) invalid: regenerate in the Certorix web UI (MCP / API page), then pipe the new token to "mcp-token-rotator set-token".`);
       if (tokens.some((t) => t.state === 'rotating')) out('\nA rotation is unfinished; any command finishes it once the API is reachable.');
       for (const t of stillAlive) {
-        out(`\nToken ${t.fingerprint} was replaced${t.replacedBy ? ` by ${t.replacedBy}` : ''} but still worked at ${t.aliveAt}: revoke it in the Certorix web UI (MCP / API page) if it should stop working.`);
+        out(`\nToken ${t.fingerprint} was replaced${t.replacedBy ? ` by ${t.replacedBy}` : ''} but still worked at ${t.aliveAt}: revoke it in the Certorix web UI (MCP / API page) if it should stop working, then run "mcp-token-rotator status --forget ${t.fingerprint}".`);
       }
     }
     return statusExitCode(tokens.map((t) => t.state));
