@@ -78,15 +78,14 @@ export async function revokeNowOp(ctx: Context): Promise<RotateResponse> {
     else if (state === 'retired') retired.push([k, t]);
     else targets.push(k);
   }
-  const revivedRetired: string[] = [];
   if (retired.length) {
     const provider = await ctx.provider();
     for (const [k, t] of retired) {
       const where = [...new Set(t.sites.map((s) => s.path))].join(', ');
       const alive = await checkAlive(ctx, provider, t.secret);
       if (alive.state === 'alive') {
+        // Regenerating it kills it (and the regenerate step clears its still-alive flag).
         targets.push(k);
-        revivedRetired.push(k);
         notices.push(`token ${k} was retired but the API still accepts it (found in ${where}); regenerating it too.`);
       } else if (alive.state === 'dead') {
         ctx.store.markStillAlive(k, null);
@@ -101,8 +100,6 @@ export async function revokeNowOp(ctx: Context): Promise<RotateResponse> {
   }
   if (!targets.length) return { rotations: [], warnings, notices };
   const results = await rotateTokens(ctx, targets, { source: 'revoke-now' });
-  // A retired token that was regenerated is dead now: it no longer needs the user.
-  for (const r of results) if (r.status === 'rotated' && revivedRetired.includes(r.fingerprint)) ctx.store.markStillAlive(r.fingerprint, null);
   return respond(results, warnings, notices);
 }
 
@@ -189,6 +186,8 @@ export async function setTokenOp(ctx: Context, secret: Secret, fp?: string): Pro
   const results = await rotateTokens(ctx, [old], { source: 'set-token', adopt: secret });
   const notices: string[] = [];
   const done = results.find((r) => r.status === 'rotated');
+  // Not replaced after all: the flag would otherwise surface if the token is retired later.
+  if (!done && aliveAt && ctx.store.getToken(old)?.state !== 'retired') ctx.store.markStillAlive(old, null);
   if (done && aliveAt) {
     notices.push(stillAliveNotice(old, done.newFingerprint, aliveAt));
     ctx.store.addEvent({ at: ctx.nowIso(), type: 'replaced-still-alive', fingerprint: old, newFingerprint: done.newFingerprint, source: 'set-token', files: [], detail: 'the API still accepted the replaced token; revoke it in the Certorix web UI (MCP / API page) if it should stop working' });

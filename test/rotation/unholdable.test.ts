@@ -117,4 +117,18 @@ describe('a minted token that some config cannot hold', () => {
     const next = api.liveTokens(email)[0]!.token;
     expect(await h.read('.cursor/mcp.json')).toBe(cursor(next));
   });
+
+  it('set-token with a token no config can hold changes nothing, ends its journal row, and leaves the old token as it was', async () => {
+    const { email, old } = await setup();
+    const odd = api.addToken({ email, role: 'editor', token: `ctx_${randomBytes(6).toString('hex')}\${x}${randomBytes(6).toString('hex')}` });
+    const r = await runCli(['set-token'], { env: h.env, input: odd });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`cannot be written into any config holding ${fingerprint(old)}; nothing was changed`);
+    expect(await h.read('.cursor/mcp.json')).toBe(cursor(old));
+    expect(await h.read('code/app/.env')).toBe(dotenv(old));
+    const st = await runCli(['status', '--json'], { env: h.env });
+    expect(st.code).toBe(0);
+    expect((JSON.parse(st.stdout) as Status).tokens.map((t) => [t.fingerprint, t.state])).toEqual([[fingerprint(old), 'ok']]);
+    await expectNothingAtRest([old], [odd]);
+  });
 });

@@ -51,7 +51,7 @@ export const finishStep: StepHandler<'finish'> = async (ex, row) => {
   if (left.length) {
     result.warnings = left.map(
       (f) =>
-        `${f.unholdable}. It still holds the old token ${row.oldFingerprint}, which is dead. Remove that copy, or run "mcp-token-rotator rotate --fingerprint ${row.newFingerprint}" so Certorix issues another token (the daemon then heals that file with it).`,
+        `${f.unholdable}. It still holds the old token ${row.oldFingerprint}${row.source === 'set-token' ? '' : ', which is dead'}. Remove that copy, or run "mcp-token-rotator rotate --fingerprint ${row.newFingerprint}" so Certorix issues another token (the daemon then heals that file with it).`,
     );
   }
   result.restart = restartHints(result.files);

@@ -28,7 +28,11 @@ export const regenerateStep: StepHandler<'regenerate'> = async (ex, row) => {
       },
     });
     failpoint('after-regenerate-response');
-    ctx.journal.recordNewToken(id, { token: res.token.reveal(), fingerprint: res.token.fingerprint, tokenId: res.id, createdAt: res.createdAt ?? null, now: ctx.nowIso() });
+    ctx.store.transaction(() => {
+      ctx.journal.recordNewToken(id, { token: res.token.reveal(), fingerprint: res.token.fingerprint, tokenId: res.id, createdAt: res.createdAt ?? null, now: ctx.nowIso() });
+      // Regenerating killed it: whatever set-token once saw of it, it is not alive any more.
+      ctx.store.markStillAlive(row.oldFingerprint, null);
+    });
     failpoint('after-new-token');
     log.info({ fingerprint: row.oldFingerprint, newFingerprint: res.token.fingerprint }, 'token regenerated');
     return 'next';
