@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { chmod, unlink } from 'node:fs/promises';
-import { encode, LineDecoder, parseRequest, type Request, type Response, type WireError } from './protocol.js';
+import { encode, LineDecoder, parseRequest, ProtocolError, type Request, type Response, type WireError } from './protocol.js';
 import { RotatorError } from '../errors.js';
 
 export type Handler = (req: Request) => Promise<unknown>;
@@ -35,7 +35,9 @@ export async function startControlServer(socketPath: string, handle: Handler): P
         try {
           req = parseRequest(line);
         } catch (e) {
-          sock.write(encode({ id: -1, ok: false, error: { code: 'E_USAGE', message: (e as Error).message } }));
+          // The request's own id when it had one, so the caller gets this answer instead of waiting.
+          const id = e instanceof ProtocolError ? e.id : -1;
+          sock.write(encode({ id, ok: false, error: { code: 'E_USAGE', message: (e as Error).message, hint: 'Send what the CLI sends (see src/ipc/protocol.ts).' } }));
           continue;
         }
         handle(req).then(

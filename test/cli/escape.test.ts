@@ -1,3 +1,4 @@
+/* eslint-disable no-control-regex -- the escape codes under test */
 /**
  * Issue 9 §8: control characters in paths and names are escaped in terminal output. A
  * config whose directory is named with escape codes must not retitle, clear or rewrite the
