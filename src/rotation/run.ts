@@ -67,6 +67,8 @@ export interface RotationResult {
   restart: string[];
   error?: RotatorError;
   hooks?: HookResult[];
+  /** Things the user should know about a rotation that succeeded (a file's mode narrowed). */
+  warnings?: string[];
 }
 
 /** What a successful preflight would write with, so planning is tested without a real token. */
@@ -292,7 +294,14 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
       const rewritten: Rewritten[] = [];
       const outcomes = await Promise.all(
         pending.map((f) =>
-          rewriteFile(ctx, f, { oldSecret: oldSecret ?? null, oldFingerprint: row.oldFingerprint, newSecret, planned: snapshots.get(f.path)?.snapshot, template: snapshots.get(f.path)?.template }).then(
+          rewriteFile(ctx, f, {
+            oldSecret: oldSecret ?? null,
+            oldFingerprint: row.oldFingerprint,
+            newSecret,
+            planned: snapshots.get(f.path)?.snapshot,
+            template: snapshots.get(f.path)?.template,
+            onWarning: (m) => (result.warnings ??= []).push(m),
+          }).then(
             (w) => {
               if (w) rewritten.push(w);
               failpoint('after-file-written');
@@ -397,6 +406,8 @@ export interface RewriteInput {
   planned: ConfigSnapshot | undefined;
   /** Pre-verified content for the planned snapshot; used on the first attempt only. */
   template?: PlannedTemplate | undefined;
+  /** Told of a rewritten file whose mode had to be narrowed (it could not keep its group). */
+  onWarning?: (message: string) => void;
 }
 
 /**
@@ -445,7 +456,17 @@ export async function rewriteFile(ctx: Context, f: JournalFile, r: RewriteInput)
     }
     try {
       await withClientLock(spec.lockDir, snap.realPath, () =>
-        writeFileAtomic(snap.realPath, Buffer.from(next.text, 'utf8'), { mode: snap.stat.mode, uid: snap.stat.uid, gid: snap.stat.gid, expected: snap.bytes, skipDirSync: true }),
+        writeFileAtomic(snap.realPath, Buffer.from(next.text, 'utf8'), {
+          mode: snap.stat.mode,
+          uid: snap.stat.uid,
+          gid: snap.stat.gid,
+          expected: snap.bytes,
+          skipDirSync: true,
+          onWarning: (m) => {
+            ctx.log.warn({ file: f.path }, m);
+            r.onWarning?.(m);
+          },
+        }),
       );
       return { path: f.path, realPath: snap.realPath, before: snap.bytes, oldToken, format };
     } catch (e) {

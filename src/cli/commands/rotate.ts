@@ -45,6 +45,7 @@ export function report(res: RotateResponse, json: boolean, dryRun: boolean, home
       say(`Rotated token ${r.fingerprint} -> ${r.newFingerprint}; rewrote ${r.files.length} file(s):`);
       for (const f of r.files) say(`  ${termSafe(tildify(f.path, home))}  (${f.client})`);
       if (r.error) say(`  warning: ${r.error.message}${r.error.hint ? `\n    -> ${r.error.hint}` : ''}`);
+      for (const w of r.warnings ?? []) err(`  warning: ${w}`);
       if (r.restart.length) {
         say('  To pick up the new token:');
         for (const h of r.restart) say(`    - ${h}`);
