@@ -89,11 +89,16 @@ export function jsonShape(body: string): Shape {
     }
     blank = false;
     if (c === 0x22 /* " */) {
-      for (i++; i < n; i++) {
-        const d = body.charCodeAt(i);
-        if (d === 0x5c /* \ */) i++;
-        else if (d === 0x22) break;
+      // To the closing quote: one not preceded by an odd run of backslashes (indexOf is native speed).
+      let q = body.indexOf('"', i + 1);
+      for (;;) {
+        if (q < 0) return { blank, depth: max, values };
+        let b = 0;
+        while (body.charCodeAt(q - 1 - b) === 0x5c) b++;
+        if (b % 2 === 0) break;
+        q = body.indexOf('"', q + 1);
       }
+      i = q;
       continue;
     }
     if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
@@ -160,17 +165,18 @@ function convert(node: Node, shift: number, body: string, warnings: string[]): P
 /** The plain JS value of a JSON/JSONC document, as the edit verifier compares it. */
 export function parseJsonValue(text: string): unknown {
   const { body } = splitBom(text);
-  const shape = jsonShape(body);
-  if (shape.blank) return undefined;
-  if (shapeError(shape)) throw new Error('JSON too deep or too large');
-  // Strict JSON (most configs, and a 10 MB ~/.claude.json) parses natively, many times faster;
-  // an edit only swaps a string literal for another valid one, so it stays strict, and both
-  // sides of a comparison go through the same parser.
+  // Strict JSON (most configs, and a 10 MB ~/.claude.json) parses natively, many times faster
+  // (and V8's parser is iterative: no depth limit to guard); an edit only swaps a string
+  // literal for another valid one, so it stays strict, and both sides of a comparison go
+  // through the same parser.
   try {
     return JSON.parse(body) as unknown;
   } catch {
-    // comments or trailing commas: JSONC below
+    // blank, comments or trailing commas: JSONC below, whose parser recurses
   }
+  const shape = jsonShape(body);
+  if (shape.blank) return undefined;
+  if (shapeError(shape)) throw new Error('JSON too deep or too large');
   const errs: ParseError[] = [];
   const value: unknown = parse(body, errs, OPTIONS);
   if (errs.length > 0) throw new Error('JSON parse error');
