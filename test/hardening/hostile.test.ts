@@ -1,7 +1,7 @@
 /**
  * Issue 9 §3: one hostile or huge config cannot stop the tool. A deeply nested JSON file,
  * a YAML alias bomb and a 10 MB config sit beside real configs: `scan` stays fast and
- * reports every other token, `rotate` and `doctor` still work, the daemon starts; and a
+ * reports every other token, `rotate`, `revoke-now` and `doctor` still work, the daemon starts; and a
  * memory cap on the spawned process proves the big file is not parsed into a giant tree.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -38,7 +38,7 @@ function bomb(): string {
 const localServer = (t: string) => `${JSON.stringify({ mcpServers: { playwright: { type: 'http', url: 'http://127.0.0.1:8931/mcp', headers: { Authorization: `Bearer ${t}` } } } }, null, 2)}\n`;
 
 describe('hostile files beside real ones', () => {
-  it('scan, rotate, doctor and the daemon all keep working; every other token is reported', async () => {
+  it('scan, rotate, revoke-now, doctor and the daemon all keep working; every other token is reported', async () => {
     w = await makeWorld(api, { settings: { ...FAST_SETTINGS, extraConfigs: [`~/${LOCAL}`], mcpHosts: ['127.0.0.1'] } });
     const h = w.h;
     const email2 = uniqueEmail('local');
@@ -72,6 +72,11 @@ describe('hostile files beside real ones', () => {
     expect(rot.code, rot.stderr).toBe(0);
     await expectInvariant(api, w, await status(w));
     // The header to the listed host was rotated too, byte for byte.
+    expect(await h.read(LOCAL)).toBe(localServer(liveToken(api, email2)));
+
+    const revoke = await runCli(['revoke-now', '--yes', '--json'], { env, timeoutMs: 30_000 });
+    expect(revoke.code, revoke.stderr).toBe(0);
+    await expectInvariant(api, w, await status(w));
     expect(await h.read(LOCAL)).toBe(localServer(liveToken(api, email2)));
 
     const doctor = await runCli(['doctor', '--offline', '--json'], { env, timeoutMs: 30_000 });
