@@ -3,6 +3,7 @@ import { createLogger, type Logger } from './log.js';
 import { currentPathEnv, stateDir, statePaths, type PathEnv, type StatePaths } from './paths.js';
 import { Store } from './store/store.js';
 import { Journal } from './store/journal.js';
+import { setLocateDefaults } from './clients/formats.js';
 import type { Provider } from './api/provider.js';
 
 export interface ContextOptions {
@@ -31,6 +32,8 @@ export class Context {
     const loaded = loadSettings({ ...(opts.configFile ? { file: opts.configFile } : {}), pathEnv: this.pathEnv });
     this.settings = loaded.settings;
     this.settingsFile = loaded.file;
+    // Every locate in this process (scan, preflight, edit checks, read-back) sees the same hosts.
+    setLocateDefaults({ mcpHosts: this.settings.mcpHosts });
     this.paths = statePaths(stateDir(this.pathEnv));
     this.#log = opts.logger;
     this.now = opts.now ?? (() => new Date());

@@ -222,6 +222,10 @@ export async function startDaemon(ctx: Context, opts: DaemonOptions = {}): Promi
   }
 
   log.info({ tokens: buildStatus(ctx).length, configs: ctx.store.listConfigs().length, stateDir: ctx.paths.dir, socket: ctx.paths.socket }, 'daemon started');
+  if (buildStatus(ctx).length === 0) {
+    const advice = (await import('./first-run.js')).noTokenAdvice(ctx.pathEnv, ctx.settings);
+    log.info({ looked: advice.looked }, advice.msg);
+  }
 
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
