@@ -162,6 +162,8 @@ export function linuxEncryption(f: LinuxDiskFacts): EncryptionFacts {
   const m = f.mount;
   const on = `${m.source} (${m.fstype}) mounted at ${m.target}`;
   if (m.fstype === 'ecryptfs') return { state: 'encrypted', detail: `eCryptfs: ${on}` };
+  // Before lsblk: in a container, lsblk shows the host's devices, mounted at the same paths.
+  if (VIRTUAL_FS.test(m.fstype)) return { state: 'unknown', detail: `${f.path} is on ${on}, not a local block device this check can look at` };
   // dm-crypt, through /sys/block (follows LVM on LUKS through its slaves).
   const dmOf = (source: string): DmDevice | undefined => {
     const base = path.basename(source);
@@ -176,7 +178,6 @@ export function linuxEncryption(f: LinuxDiskFacts): EncryptionFacts {
     if (dev.chain.includes('crypt')) return { state: 'encrypted', detail: `dm-crypt/LUKS under ${on}` };
     return { state: 'not-encrypted', detail: `${on}, on the block device ${dev.name} (${dev.chain.join(' > ')}) with no dm-crypt layer, and no fscrypt on ${f.path}` };
   }
-  if (VIRTUAL_FS.test(m.fstype)) return { state: 'unknown', detail: `${f.path} is on ${on}, not a local block device this check can look at` };
   if (dm) return { state: 'not-encrypted', detail: `${on}: device-mapper ${dm.dev} (${dm.uuid.split('-')[0] || 'no uuid'}) with no dm-crypt layer` };
   if (/^\/dev\/(sd|nvme|vd|hd|xvd|mmcblk)/.test(m.source) && f.lsblk === null && f.dm !== null) {
     return { state: 'not-encrypted', detail: `${on}: a plain partition (no device-mapper layer)` };
