@@ -139,7 +139,7 @@ export async function runScan(ctx: Context, opts: { network?: boolean } = {}): P
       const cur = ctx.store.currentSuccessor(fp);
       warnings.push(
         `token ${fp} was retired${cur ? ` and replaced by ${cur}` : ''}, but a config still holds it; ` +
-          `run "mcp-token-rotator daemon" (it heals such files) or "mcp-token-rotator set-token" with the current token.`,
+          `run "mcp-token-rotator daemon" (it heals such files where the token lived before, if private and outside git) or "mcp-token-rotator set-token" with the current token.`,
       );
     }
   }
