@@ -7,7 +7,8 @@ export interface StatusToken {
   role: string | null;
   createdAt: string | null;
   firstSeenAt: string;
-  ageDays: number;
+  /** Whole days from createdAt; null while the API has not told the creation date. */
+  ageDays: number | null;
   state: PublicState;
   locations: Array<{ path: string; client: string }>;
 }

@@ -43,7 +43,8 @@ JSON: { "configs": [...], "tokens": [...], "warnings": [...] }. Exit 0, or 2 if 
 Exit codes (monitoring style): 0 all fine, 1 a token is due (age >= warnAfterDays),
 2 a token is invalid or a rotation is unfinished.
 JSON: { "tokens": [ { "fingerprint", "provider", "role", "createdAt", "firstSeenAt", "ageDays",
-"state": "ok"|"due"|"invalid"|"rotating", "locations": [ { "path", "client" } ] } ] }`,
+"state": "ok"|"due"|"invalid"|"rotating", "locations": [ { "path", "client" } ] } ] }
+"ageDays" is null (the table shows ?) until the API has told the creation date: run "scan", or the daemon.`,
     options: {},
     load: () => import('./commands/status.js'),
   },
@@ -92,7 +93,8 @@ with GET /v1/token before any file is touched, then replaces the old token in ev
     summary: 'Run the service in the foreground: schedule, watch configs, control socket. SIGTERM stops it.',
     usage: 'daemon',
     details: `Logs are pino JSON lines on stdout. While it runs, rotate, revoke-now and set-token go through its
-control socket, so only one process writes.`,
+control socket, so only one process writes. It checks every token with the API at start, after a wake
+and at least daily. SIGTERM/SIGINT stop it (exit 0); SIGHUP reloads the settings, rescans and re-checks.`,
     options: {},
     load: () => import('./commands/daemon.js'),
   },
