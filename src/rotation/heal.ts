@@ -19,6 +19,8 @@ export interface HealResult {
  * it, or from the daemon's memory: the store never keeps token values.
  */
 export async function healRetired(ctx: Context, scan: ScanResult, remembered: ReadonlyMap<string, Secret> = new Map()): Promise<HealResult[]> {
+  // Broker mode first: restored plaintext copies of converted entries go back to the broker form.
+  ({ scan, remembered } = await (await import('../broker/heal.js')).healBrokerEntries(ctx, scan, remembered));
   const stale = [...scan.tokens].filter(([fp]) => ctx.store.getToken(fp)?.state === 'retired');
   if (!stale.length) return [];
   const lock = new FileLock(ctx.paths.lock);
