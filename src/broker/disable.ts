@@ -10,7 +10,7 @@
 import type { Context } from '../context.js';
 import { isGoneError, readConfigFile, type ConfigSnapshot } from '../clients/discover.js';
 import { checkWritable, ConcurrentChangeError, fsyncDir } from '../clients/write.js';
-import { locateTokens, type FileFormat, type KeyPath } from '../clients/formats.js';
+import type { FileFormat, KeyPath } from '../clients/formats.js';
 import { RotatorError } from '../errors.js';
 import { FileLock } from '../lock.js';
 import { failpoint } from '../rotation/failpoints.js';
@@ -18,7 +18,7 @@ import { recordScan, findTokens } from '../scan.js';
 import type { Secret } from '../secret.js';
 import { BrokerRegistry, type BrokerEntryRow } from './registry.js';
 import { entryPathOf } from './convert/convert.js';
-import { restoreInFile } from './convert/file.js';
+import { brokerSites, restoreInFile } from './convert/file.js';
 import { locateEntry } from './convert/positions.js';
 import { clearPending, formatOf, modeOf, openBrokerStore, setPending, writeConfig, type BrokerMode } from './common.js';
 import { reconcileBroker } from './reconcile.js';
@@ -112,7 +112,7 @@ export async function brokerDisable(ctx: Context, opts: { dryRun?: boolean } = {
           }
         }
         failpoint('broker-after-file-written');
-        await readBack(w, tokens);
+        await readBack(w, tokens, ctx.settings.mcpHosts);
         ctx.store.transaction(() => w.rows.forEach((r) => reg.removeEntry(r.id)));
         result.files.push(w.snap.path);
         result.restored.push(...w.restored);
@@ -167,9 +167,9 @@ function spanStart(text: string, format: FileFormat, r: BrokerEntryRow): number 
   return locateEntry(text, format, JSON.parse(r.keyPath) as KeyPath)?.start ?? 0;
 }
 
-async function readBack(w: FileWork, tokens: Map<string, Secret>): Promise<void> {
+async function readBack(w: FileWork, tokens: Map<string, Secret>, hosts: readonly string[]): Promise<void> {
   const snap = await readConfigFile(w.snap.path);
-  const sites = locateTokens(snap.text, w.format).sites;
+  const sites = brokerSites(snap.text, w.format, hosts).sites;
   for (const r of w.rows) {
     const id = r.keyPath;
     const want = tokens.get(r.slot)?.reveal();

@@ -19,7 +19,6 @@
 import type { Context } from '../context.js';
 import { keyPathString, readConfigFile, type ConfigSnapshot } from '../clients/discover.js';
 import { checkWritable, ConcurrentChangeError, fsyncDir } from '../clients/write.js';
-import { locateTokens } from '../clients/formats.js';
 import { ConfigFileError, RotatorError } from '../errors.js';
 import { fingerprint } from '../fingerprint.js';
 import { FileLock } from '../lock.js';
@@ -28,7 +27,7 @@ import { backupConfig } from '../rotation/backup.js';
 import { findTokens, recordScan, type ScanResult } from '../scan.js';
 import { Secret } from '../secret.js';
 import { BrokerRegistry, newRouteSecret, newSlotName } from './registry.js';
-import { planFile, type FileEntryPlan } from './convert/file.js';
+import { brokerSites, planFile, type FileEntryPlan } from './convert/file.js';
 import { locateEntry } from './convert/positions.js';
 import {
   clearPending,
@@ -123,7 +122,7 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
       try {
         const plan = planFile(snap.text, c.candidate.format, c.candidate.client, (_server, token) => {
           return targetFor(ctx, slotFor(fingerprint(token)), endpointOk && port ? { origin: `http://127.0.0.1:${port}`, routeSecret: newRouteSecret() } : null);
-        });
+        }, { hosts: ctx.settings.mcpHosts });
         for (const e of plan.entries) {
           const rep = report(p, c.candidate.client, e, slotFor(fingerprint(e.plan.token)));
           if (e.plan.mode === 'plaintext') result.plaintext.push(rep);
@@ -202,7 +201,7 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
             if (!(e instanceof ConcurrentChangeError) || attempt >= 5) throw e;
             // Changed under us (the client saved it): plan again from what is there now.
             const snap = await readConfigFile(p);
-            const again = planFile(snap.text, w.format, w.client, (_s, token) => targetFor(ctx, slotFor(fingerprint(token)), endpointOk && port ? { origin: `http://127.0.0.1:${port}`, routeSecret: newRouteSecret() } : null));
+            const again = planFile(snap.text, w.format, w.client, (_s, token) => targetFor(ctx, slotFor(fingerprint(token)), endpointOk && port ? { origin: `http://127.0.0.1:${port}`, routeSecret: newRouteSecret() } : null), { hosts: ctx.settings.mcpHosts });
             if (again.text === snap.text) throw new ConfigFileError('E_CONFIG_CHANGED', p, `${p} changed during broker enable and has nothing left to convert.`, 'Run "mcp-token-rotator broker status" to see its entries.');
             for (const e of convertedOf({ ...w, entries: again.entries })) {
               if (!needed.has(fingerprint(e.plan.token))) throw new ConfigFileError('E_CONFIG_CHANGED', p, `${p} changed during broker enable and now holds another token.`, 'Run "mcp-token-rotator broker enable" again.');
@@ -224,7 +223,7 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
     // Backups of the plaintext configs, every token blanked (they are all live).
     for (const w of work) {
       if (!result.files.includes(w.snap.path)) continue;
-      const live = locateTokens(w.snap.text, w.format).sites.map((s) => s.token);
+      const live = brokerSites(w.snap.text, w.format, ctx.settings.mcpHosts).sites.map((s) => s.token);
       await backupConfig(ctx.paths.backups, w.snap.path, w.snap.bytes, { redact: live, keep: ctx.settings.backupsToKeep, now: ctx.now() }).catch((e: unknown) =>
         ctx.log.warn({ file: w.snap.path, err: (e as Error).message }, 'could not keep a backup'),
       );

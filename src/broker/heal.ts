@@ -79,9 +79,12 @@ export async function healBrokerEntries(ctx: Context, scan: ScanResult, remember
           format,
           client,
           () => targetFor(ctx, (current as BrokerEntryRow).slot, current?.routeSecret && port ? { origin: `http://127.0.0.1:${port}`, routeSecret: current.routeSecret } : null),
-          (entryPath: KeyPath) => {
-            current = byKey.get(keyPathString(entryPath));
-            return current === undefined;
+          {
+            hosts: ctx.settings.mcpHosts,
+            skip: (entryPath: KeyPath) => {
+              current = byKey.get(keyPathString(entryPath));
+              return current === undefined;
+            },
           },
         );
         const done = plan.entries.filter((e) => e.plan.mode !== 'plaintext' && byKey.has(keyPathString(e.entryPath)));

@@ -1,6 +1,7 @@
 import type { Context } from '../context.js';
 import { isGoneError, readConfigFile } from '../clients/discover.js';
-import { locateTokens, type KeyPath } from '../clients/formats.js';
+import type { KeyPath } from '../clients/formats.js';
+import { brokerSites } from './convert/file.js';
 import { removeStaleTemps } from '../clients/write.js';
 import { findTokens, type ScanResult } from '../scan.js';
 import { BrokerRegistry } from './registry.js';
@@ -40,7 +41,7 @@ export async function reconcileBroker(ctx: Context, scanIn?: ScanResult): Promis
     const loc = locateEntry(text, format, entryPath);
     if (loc && text.slice(loc.start, loc.end) === row.convertedText) continue;
     const id = JSON.stringify(entryPath);
-    const plaintext = locateTokens(text, format).sites.some((s) => JSON.stringify(entryPathOf(s.keyPath)) === id);
+    const plaintext = brokerSites(text, format, ctx.settings.mcpHosts).sites.some((s) => JSON.stringify(entryPathOf(s.keyPath)) === id);
     if (plaintext || !loc) {
       reg.removeEntry(row.id);
       notes.push(`An interrupted "broker ${pending.op}" left ${row.path} (${row.server}) in plaintext form; its record was dropped${pending.op === 'enable' ? '; run "broker enable" again to convert it' : ''}.`);

@@ -61,6 +61,7 @@ export async function brokerStatus(ctx: Context, scanIn?: ScanResult): Promise<B
     try {
       plans = planFile(c.snapshot.text, c.candidate.format, c.candidate.client, () =>
         targetFor(ctx, 'certorix-00000000', endpointOk ? { origin: `http://127.0.0.1:${ep.port ?? 0}`, routeSecret: 'x' } : null),
+        { hosts: ctx.settings.mcpHosts },
       ).entries;
     } catch {
       continue;
