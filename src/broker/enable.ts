@@ -28,6 +28,7 @@ import { findTokens, recordScan, type ScanResult } from '../scan.js';
 import { Secret } from '../secret.js';
 import { BrokerRegistry, newRouteSecret, newSlotName } from './registry.js';
 import { brokerSites, planFile, type FileEntryPlan } from './convert/file.js';
+import { entryPathOf } from './convert/convert.js';
 import { locateEntry } from './convert/positions.js';
 import {
   clearPending,
@@ -120,9 +121,20 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
       }
       const snap = c.snapshot;
       try {
-        const plan = planFile(snap.text, c.candidate.format, c.candidate.client, (_server, token) => {
-          return targetFor(ctx, slotFor(fingerprint(token)), endpointOk && port ? { origin: `http://127.0.0.1:${port}`, routeSecret: newRouteSecret() } : null);
-        }, { hosts: ctx.settings.mcpHosts });
+        // A retired (dead) token is not moved into the store: the daemon's heal (or set-token) puts the current one back first.
+        const retired = new Set(c.sites.filter((s) => ctx.store.getToken(fingerprint(s.token))?.state === 'retired').map((s) => keyPathString(entryPathOf(s.keyPath))));
+        for (const s of c.sites) {
+          const kp = keyPathString(entryPathOf(s.keyPath));
+          if (!retired.has(kp) || result.plaintext.some((x) => x.path === p && x.keyPath === kp)) continue;
+          result.plaintext.push({ path: p, client: c.candidate.client, server: s.server, keyPath: kp, mode: 'plaintext', fingerprint: fingerprint(s.token), reason: 'the entry holds a retired token; run "mcp-token-rotator daemon" (it heals it) or "set-token", then "broker enable" again' });
+        }
+        const plan = planFile(
+          snap.text,
+          c.candidate.format,
+          c.candidate.client,
+          (_server, token) => targetFor(ctx, slotFor(fingerprint(token)), endpointOk && port ? { origin: `http://127.0.0.1:${port}`, routeSecret: newRouteSecret() } : null),
+          { hosts: ctx.settings.mcpHosts, skip: (ep) => retired.has(keyPathString(ep)) },
+        );
         for (const e of plan.entries) {
           const rep = report(p, c.candidate.client, e, slotFor(fingerprint(e.plan.token)));
           if (e.plan.mode === 'plaintext') result.plaintext.push(rep);

@@ -22,6 +22,7 @@ import { entryPathOf } from './convert/convert.js';
 import { planFile } from './convert/file.js';
 import { formatOf, PORT_META, targetFor, writeConfig } from './common.js';
 import { slotTokens } from './locations.js';
+import { reconcileBroker } from './reconcile.js';
 
 export interface BrokerHealOutcome {
   scan: ScanResult;
@@ -46,25 +47,35 @@ export async function healBrokerEntries(ctx: Context, scan: ScanResult, remember
   if (!rows.length) return { scan, remembered, healed: [] };
   const fromStore = await slotTokens(ctx);
   const merged = new Map([...fromStore, ...remembered]);
-  const due = new Map<string, BrokerEntryRow[]>();
-  for (const r of rows) {
-    const c = scan.configs.find((x) => x.candidate.path === r.path);
-    if (!c || c.status !== 'ok') continue;
-    const site = c.sites.find((s) => keyPathString(entryPathOf(s.keyPath)) === r.keyPath);
-    if (!site) continue;
-    const slotFp = reg.slot(r.slot)?.fingerprint;
-    const fp = fingerprint(site.token);
-    if (!slotFp || !inLineage(ctx, fp, slotFp)) {
-      ctx.log.warn({ file: r.path, server: r.server, fingerprint: fp, slot: r.slot }, 'a converted entry holds a plaintext token of another lineage; left alone (run "broker enable" to convert it)');
-      continue;
+  // A cheap look first (no lock): does any converted entry hold a plaintext token again?
+  const dueIn = (sc: ScanResult, list: BrokerEntryRow[], warn: boolean) => {
+    const due = new Map<string, BrokerEntryRow[]>();
+    for (const r of list) {
+      const c = sc.configs.find((x) => x.candidate.path === r.path);
+      if (!c || c.status !== 'ok') continue;
+      const site = c.sites.find((s) => keyPathString(entryPathOf(s.keyPath)) === r.keyPath);
+      if (!site) continue;
+      const slotFp = reg.slot(r.slot)?.fingerprint;
+      const fp = fingerprint(site.token);
+      if (!slotFp || !inLineage(ctx, fp, slotFp)) {
+        if (warn) ctx.log.warn({ file: r.path, server: r.server, fingerprint: fp, slot: r.slot }, 'a converted entry holds a plaintext token of another lineage; left alone (run "broker enable" to convert it)');
+        continue;
+      }
+      due.set(r.path, [...(due.get(r.path) ?? []), r]);
     }
-    due.set(r.path, [...(due.get(r.path) ?? []), r]);
-  }
-  if (!due.size) return { scan, remembered: merged, healed: [] };
+    return due;
+  };
+  if (!dueIn(scan, rows, false).size) return { scan, remembered: merged, healed: [] };
   const lock = new FileLock(ctx.paths.lock);
   await lock.acquire({ timeoutMs: 60_000, what: 'rotating tokens' });
   const healed: string[] = [];
+  let fresh = scan;
   try {
+    // Under the lock, from fresh rows and files: a broker disable that ran meanwhile put those
+    // entries back on purpose (its rows are gone), and a crashed one is reconciled first.
+    await reconcileBroker(ctx);
+    fresh = await findTokens(ctx);
+    const due = dueIn(fresh, reg.entries(), true);
     const portMeta = ctx.store.getMeta(PORT_META);
     const port = ctx.settings.broker.port ?? (portMeta ? Number(portMeta) : null);
     for (const [p, list] of due) {
@@ -87,7 +98,17 @@ export async function healBrokerEntries(ctx: Context, scan: ScanResult, remember
             },
           },
         );
-        const done = plan.entries.filter((e) => e.plan.mode !== 'plaintext' && byKey.has(keyPathString(e.entryPath)));
+        // Checked again on the bytes about to be replaced: the token there must be of the slot's
+        // lineage, and the slot's current token must be in the store, or nothing is converted.
+        const done = plan.entries.filter((e) => {
+          const r = byKey.get(keyPathString(e.entryPath));
+          const slotFp = r ? reg.slot(r.slot)?.fingerprint : undefined;
+          return e.plan.mode !== 'plaintext' && slotFp !== undefined && fromStore.has(slotFp) && inLineage(ctx, fingerprint(e.plan.token), slotFp);
+        });
+        if (done.length !== plan.entries.filter((e) => e.plan.mode !== 'plaintext').length) {
+          ctx.log.error({ file: p }, 'a restored plaintext entry was not converted back: its token is not of the slot\'s lineage, or the store lacks the slot\'s token (see "broker status")');
+          continue;
+        }
         if (!done.length) continue;
         await writeConfig(snap, client, plan.text);
         ctx.store.transaction(() => {
@@ -107,5 +128,5 @@ export async function healBrokerEntries(ctx: Context, scan: ScanResult, remember
   } finally {
     lock.release();
   }
-  return { scan: healed.length ? await findTokens(ctx) : scan, remembered: merged, healed };
+  return { scan: healed.length ? await findTokens(ctx) : fresh, remembered: merged, healed };
 }

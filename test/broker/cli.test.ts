@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startFakeCertorix, type FakeCertorix } from '../fake/certorix.js';
-import { findLeaks, makeHome, runCli, type TempHome } from '../helpers/home.js';
+import { findLeaks, runCli, type TempHome } from '../helpers/home.js';
 import { FIXTURES, GITHUB_TOKEN } from '../helpers/fixtures.js';
 import { spawnDaemon } from '../helpers/daemon.js';
 import { fingerprint } from '../../src/fingerprint.js';
@@ -17,45 +17,16 @@ beforeAll(async () => {
 afterAll(async () => {
   await api.close();
 });
+const setupHome = () => setup(api);
 
-/** The 13 clients: the shared fixtures plus Roo (same form as Cline, its own path and lock). */
-const ROO = {
-  client: 'roo',
-  rel: '.config/Code/User/globalStorage/rooveterinaryinc.roo-cline/settings/mcp_settings.json',
-  content: (t: string) => `{\n  "mcpServers": {\n    "certorix": {\n      "command": "npx",\n      "args": [\n        "-y",\n        "@certorix/mcp-server"\n      ],\n      "env": {\n        "CERTORIX_API_TOKEN": "${t}"\n      },\n      "alwaysAllow": []\n    }\n  }\n}\n`,
-};
-const ALL = [...FIXTURES, ROO];
-const REMOTE = new Set(['windsurf', 'gemini']); // endpoint entries: need the daemon or the service
-const UNIT = '.config/systemd/user/mcp-token-rotator.service';
-
-interface StatusDoc {
-  store: { backend: string; where: string };
-  endpoint: { port: number | null; daemon: boolean; service: boolean; up: boolean | null; entries: number };
-  entries: Array<{ path: string; client: string; server: string; mode: string; fingerprint: string; slot?: string; state?: string; reason?: string }>;
-}
-
-async function snapshot(h: TempHome): Promise<Map<string, string>> {
-  const m = new Map<string, string>();
-  for (const f of ALL) m.set(f.rel, await h.read(f.rel));
-  return m;
-}
-
-async function setup(): Promise<{ h: TempHome; tok: string; email: string }> {
-  const h = await makeHome(api.url);
-  const email = `u${Math.random().toString(36).slice(2)}@example.com`;
-  const tok = api.addToken({ email, role: 'editor', ageDays: 10 });
-  for (const f of ALL) await h.write(f.rel, f.content(tok));
-  const scan = await runCli(['scan'], { env: h.env });
-  expect(scan.code, scan.stderr).toBe(0);
-  return { h, tok, email };
-}
+import { ALL, REMOTE, UNIT, setup, snapshot, type StatusDoc } from './helpers.js';
 
 describe('broker enable / status / disable on all 13 clients', () => {
   let h: TempHome;
   let tok: string;
   let before: Map<string, string>;
   beforeAll(async () => {
-    ({ h, tok } = await setup());
+    ({ h, tok } = await setupHome());
     before = await snapshot(h);
   });
   afterAll(() => h.cleanup());
@@ -166,7 +137,7 @@ describe('broker enable / status / disable on all 13 clients', () => {
 
 describe('disable after the token changed behind the broker', () => {
   it('restores each entry identical but for the token', async () => {
-    const { h, tok } = await setup();
+    const { h, tok } = await setupHome();
     try {
       const before = await snapshot(h);
       expect((await runCli(['broker', 'enable'], { env: h.env })).code).toBe(0);
@@ -189,44 +160,9 @@ describe('disable after the token changed behind the broker', () => {
   });
 });
 
-describe('a crash mid-enable loses no token', () => {
-  for (const point of ['broker-after-store', 'broker-after-entries-recorded:4', 'broker-after-file-written:6']) {
-    it(`SIGKILL at ${point}`, async () => {
-      const { h, tok } = await setup();
-      try {
-        const before = await snapshot(h);
-        const r = await runCli(['broker', 'enable'], { env: { ...h.env, MCP_TOKEN_ROTATOR_CRASH_AT: point } });
-        expect(r.code).toBeNull(); // killed
-        // Each config old or new; wherever it is not in a config, the token is in the store.
-        const store = JSON.parse(await h.read('.local/state/mcp-token-rotator/broker-tokens.json')) as Record<string, string>;
-        expect(Object.values(store)).toEqual([tok]);
-        let converted = 0;
-        for (const f of ALL) {
-          const text = await h.read(f.rel);
-          if (text === before.get(f.rel)) continue;
-          converted++;
-          expect(text).toContain('"exec"');
-        }
-        expect(converted).toBeLessThan(ALL.length);
-        // The next run reconciles and finishes; disable then gives back the original bytes.
-        const again = await runCli(['broker', 'enable'], { env: h.env });
-        expect(again.code, again.stderr).toBe(0);
-        for (const f of ALL) if (f.client !== 'shell' && !REMOTE.has(f.client)) expect(findLeaks([tok], [await h.read(f.rel)]), f.client).toEqual([]);
-        const st = JSON.parse((await runCli(['broker', 'status', '--json'], { env: h.env })).stdout) as StatusDoc;
-        expect(st.entries.filter((e) => e.mode === 'broker-exec' || e.mode === 'broker-headers')).toHaveLength(ALL.length - 3 + 1);
-        expect(st.entries.every((e) => e.mode === 'plaintext' || e.state === 'ok')).toBe(true);
-        expect((await runCli(['broker', 'disable'], { env: h.env })).code).toBe(0);
-        expect(await snapshot(h)).toEqual(before);
-      } finally {
-        await h.cleanup();
-      }
-    });
-  }
-});
-
 describe('the daemon heals a restored plaintext copy back to the broker form', () => {
   it('converts the entry again and keeps the token in the store', async () => {
-    const { h, tok } = await setup();
+    const { h, tok } = await setupHome();
     const d = spawnDaemon(h.env);
     try {
       await d.waitFor((l) => l.msg === 'daemon started', 15_000);
