@@ -158,6 +158,7 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
     if (!work.length) return result;
 
     // 2. The tokens into the store and their slots into the registry, before any config changes.
+    setPending(ctx, 'enable');
     const needed = new Map<string, Secret>();
     for (const w of work) for (const e of convertedOf(w)) needed.set(fingerprint(e.plan.token), new Secret(e.plan.token));
     for (const [fp, secret] of needed) {
@@ -175,7 +176,6 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
     if (port && !ctx.settings.broker.port && !ctx.store.getMeta(PORT_META) && work.some((w) => convertedOf(w).some((e) => e.plan.mode === 'endpoint'))) {
       ctx.store.setMeta(PORT_META, String(port));
     }
-    setPending(ctx, 'enable');
     failpoint('broker-after-store');
 
     // 3. Each config: rows, then the file, then read-back.

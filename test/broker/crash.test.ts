@@ -47,3 +47,27 @@ describe('a crash mid-enable loses no token', () => {
   }
 });
 
+
+describe('a crash mid-disable loses no token', () => {
+  it('SIGKILL after the third file is back in plaintext; the next disable finishes', async () => {
+    const { h, tok } = await setupHome();
+    try {
+      const before = await snapshot(h);
+      expect((await runCli(['broker', 'enable'], { env: h.env })).code).toBe(0);
+      const r = await runCli(['broker', 'disable'], { env: { ...h.env, MCP_TOKEN_ROTATOR_CRASH_AT: 'broker-after-file-written:3' } });
+      expect(r.code).toBeNull();
+      const store = JSON.parse(await h.read('.local/state/mcp-token-rotator/broker-tokens.json')) as Record<string, string>;
+      expect(Object.values(store)).toEqual([tok]);
+      let restored = 0;
+      for (const f of ALL) if ((await h.read(f.rel)) === before.get(f.rel) && f.client !== 'shell' && !REMOTE.has(f.client)) restored++;
+      expect(restored).toBe(3);
+      const again = await runCli(['broker', 'disable', '--json'], { env: h.env });
+      expect(again.code, again.stderr).toBe(0);
+      expect(await snapshot(h)).toEqual(before);
+      const st = JSON.parse((await runCli(['broker', 'status', '--json'], { env: h.env })).stdout) as StatusDoc;
+      expect(st.entries.every((e) => e.mode === 'plaintext')).toBe(true);
+    } finally {
+      await h.cleanup();
+    }
+  });
+});

@@ -188,5 +188,5 @@ export function replaceProp(format: FileFormat, obj: PObj, p: PProp, key: string
 /** An inline object literal with string values, for a key that must be created. */
 export function inlineObject(format: FileFormat, entries: Array<[string, string]>): string {
   const body = entries.map(([k, v]) => `${encodeKey(format, k)}${format === 'toml' ? ' = ' : ': '}${encodeString(format, v)}`).join(', ');
-  return format === 'toml' || format === 'yaml' ? `{ ${body} }` : `{ ${body} }`;
+  return `{ ${body} }`;
 }
