@@ -188,6 +188,9 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
           ids = ctx.store.transaction(() =>
             convertedOf(w).map((e) => {
               const plan = e.plan as Extract<FileEntryPlan['plan'], { start: number }>;
+              // Converted before, then put back in plaintext by a client: this conversion replaces that record.
+              const old = reg.entry(p, keyPathString(e.entryPath));
+              if (old) reg.removeEntry(old.id);
               return reg.addEntry({
                 path: p,
                 client: w.client,

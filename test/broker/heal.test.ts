@@ -78,4 +78,15 @@ describe('heal of converted entries a client restored in plaintext', () => {
       await ctx.close();
     }
   });
+
+  it('without a daemon, "broker enable" converts a restored entry again (its old record replaced)', async () => {
+    const newTok = 'ctx_rotated_' + 'R'.repeat(32); // the current token after the previous test
+    await h.write(REL, desktop.content(newTok));
+    const r = await runCli(['broker', 'enable', '--json'], { env: h.env });
+    expect(r.code, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as { converted: Array<{ path: string }> }).converted.map((c) => c.path)).toEqual([h.path(REL)]);
+    expect(await h.read(REL)).toBe(converted);
+    const st = JSON.parse((await runCli(['broker', 'status', '--json'], { env: h.env })).stdout) as { entries: Array<{ path: string; mode: string; state?: string }> };
+    expect(st.entries.filter((e) => e.path === h.path(REL))).toEqual([expect.objectContaining({ mode: 'broker-exec', state: 'ok' })]);
+  });
 });
