@@ -77,6 +77,8 @@ export function verifyConverted(before: string, after: string, format: FileForma
   if (format !== 'shell' && format !== 'fish' && format !== 'dotenv' && !parsePositions(after, format)) {
     throw new ConvertError('verification failed: the converted config no longer parses');
   }
+  // A strict-JSON file stays strict JSON (no comment, no trailing comma crept in).
+  if (format === 'json' && strictJson(before) && !strictJson(after)) throw new ConvertError('verification failed: the converted config is no longer strict JSON');
   const res = brokerSites(after, format, hosts);
   if (res.errors.length) throw new ConvertError('verification failed: the converted config no longer parses');
   const converted = new Set(entries.filter((e) => e.plan.mode !== 'plaintext').map((e) => JSON.stringify(e.entryPath)));
@@ -115,4 +117,13 @@ export function restoreInFile(text: string, format: FileFormat, client: string, 
   }
   if (out.includes(RESTORE_PLACEHOLDER)) throw new ConvertError('verification failed: the restored entry is incomplete');
   return { text: out, exact: r.exact };
+}
+
+function strictJson(text: string): boolean {
+  try {
+    JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+    return true;
+  } catch {
+    return false;
+  }
 }
