@@ -126,11 +126,11 @@ export async function runScan(ctx: Context, opts: { network?: boolean } = {}): P
   const result = await findTokens(ctx);
   recordScan(ctx, result);
   const warnings: string[] = [];
-  if (opts.network !== false && result.tokens.size) {
-    const outcomes = await inspectTokens(
-      ctx,
-      [...result.tokens].map(([fp, t]) => [fp, t.secret] as [string, Secret]),
-    );
+  // Tokens that broker mode keeps only in its store are tracked all the same.
+  const { slotTokens } = await import('./broker/locations.js');
+  const brokered = opts.network !== false ? await slotTokens(ctx, result.tokens) : new Map<string, Secret>();
+  if (opts.network !== false && result.tokens.size + brokered.size) {
+    const outcomes = await inspectTokens(ctx, [...[...result.tokens].map(([fp, t]) => [fp, t.secret] as [string, Secret]), ...brokered]);
     for (const o of outcomes) if (!o.ok && o.error) warnings.push(o.error);
   }
   for (const [fp] of result.tokens) {

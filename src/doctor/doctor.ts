@@ -171,6 +171,8 @@ export async function runDoctor(ctx: Context, opts: DoctorOptions): Promise<Find
     if (healable.length) findings.push(checkRetiredInConfig(fp, successor, healable));
   }
 
+  findings.push(...(await (await import('../broker/doctor.js')).brokerFindings(ctx, scan)));
+
   // 5. The API.
   const api = checkApiUrl(ctx.settings.apiUrl, ctx.settingsFile);
   if (api.finding) findings.push(api.finding);

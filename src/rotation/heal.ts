@@ -123,6 +123,8 @@ export interface HealOutcome {
  * token values.
  */
 export async function healRetired(ctx: Context, scan: ScanResult, remembered: ReadonlyMap<string, Secret> = new Map()): Promise<HealOutcome> {
+  // Broker mode first: restored plaintext copies of converted entries go back to the broker form.
+  ({ scan, remembered } = await (await import('../broker/heal.js')).healBrokerEntries(ctx, scan, remembered));
   const stale = [...scan.tokens].filter(([fp]) => ctx.store.getToken(fp)?.state === 'retired');
   const outcome: HealOutcome = { healed: [], refused: [] };
   if (!stale.length) return outcome;

@@ -122,7 +122,7 @@ export async function backupRewritten(ctx: Context, done: Rewritten[], live: str
   }
 }
 
-async function withClientLock<T>(enabled: boolean, file: string, fn: () => Promise<T>): Promise<T> {
+export async function withClientLock<T>(enabled: boolean, file: string, fn: () => Promise<T>): Promise<T> {
   if (!enabled) return fn();
   const lockfile = await import('proper-lockfile');
   // Same convention as Cline and Roo (proper-lockfile): a "<file>.lock" directory.
