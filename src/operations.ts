@@ -2,7 +2,7 @@ import type { Context } from './context.js';
 import type { Provider, TokenInfo } from './api/provider.js';
 import { withRetry } from './api/retry.js';
 import { ApiError, RotatorError, UsageError } from './errors.js';
-import { ageDays } from './rotation/policy.js';
+import { isDue } from './rotation/policy.js';
 import { rotateTokens, type RotationResult } from './rotation/run.js';
 import { findTokens, inspectTokens, recordScan, type FoundToken } from './scan.js';
 import type { Secret } from './secret.js';
@@ -22,14 +22,14 @@ export interface RotateOpParams {
 }
 
 export function toWire(r: RotationResult): WireRotation {
-  const { error, notices: _notices, warnings: _warnings, ...rest } = r;
+  const { error, notices: _notices, leftToFix: _leftToFix, ...rest } = r;
   return { ...rest, ...(error ? { error: { code: error.code, message: error.message, ...(error.hint ? { hint: error.hint } : {}), ...(error.file ? { file: error.file } : {}) } } : {}) };
 }
 
 /** The response, with each rotation's notices lifted to the top where the CLI prints them. */
 function respond(results: RotationResult[], warnings: string[], notices: string[] = []): RotateResponse {
   const all = [...notices, ...results.flatMap((r) => r.notices ?? [])];
-  return { rotations: results.map(toWire), warnings: [...warnings, ...results.flatMap((r) => r.warnings ?? [])], ...(all.length ? { notices: all } : {}) };
+  return { rotations: results.map(toWire), warnings: [...warnings, ...results.flatMap((r) => r.leftToFix ?? [])], ...(all.length ? { notices: all } : {}) };
 }
 
 export async function rotateOp(ctx: Context, p: RotateOpParams): Promise<RotateResponse> {
@@ -48,7 +48,7 @@ export async function rotateOp(ctx: Context, p: RotateOpParams): Promise<RotateR
       const row = ctx.store.getToken(k);
       if (row && row.state !== 'active') return false; // retired (a stale copy) or invalid (needs set-token)
       if (!p.ifDue) return true;
-      return row !== null && ageDays(row, now) >= ctx.settings.warnAfterDays;
+      return row !== null && isDue(row, now, ctx.settings.warnAfterDays);
     });
     for (const k of scan.tokens.keys()) {
       if (ctx.store.getToken(k)?.state === 'invalid') warnings.push(invalidWarning(k));

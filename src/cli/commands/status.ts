@@ -12,11 +12,15 @@ export function renderTokens(tokens: StatusToken[], home: string): string {
   const rows = tokens.map((t) => [
     t.fingerprint,
     t.role ?? '?',
-    `${t.ageDays}d`,
+    t.ageDays === null ? '?' : `${t.ageDays}d`,
     t.state,
     t.locations.map((l) => `${tildify(l.path, home)} (${l.client})`).join(', ') || '-',
   ]);
   return table(['FINGERPRINT', 'ROLE', 'AGE', 'STATE', 'WHERE'], rows);
+}
+
+export function unknownAgeLine(n: number): string {
+  return `${n} token(s) of unknown age (?): the API has not told their creation date yet. Run "mcp-token-rotator scan" (asks the API now), or start the daemon (it asks at start and keeps asking).`;
 }
 
 export async function run(values: Values): Promise<number> {
@@ -53,6 +57,8 @@ export async function run(values: Values): Promise<number> {
         out(`\nToken ${t.fingerprint} was replaced${t.replacedBy ? ` by ${t.replacedBy}` : ''} but still worked at ${t.aliveAt}: revoke it in the Certorix web UI (MCP / API page) if it should stop working, then run "mcp-token-rotator status --forget ${t.fingerprint}".`);
       }
     }
+    const unknown = tokens.filter((t) => t.ageDays === null && t.state !== 'invalid').length;
+    if (unknown) (values.json ? err : out)(`${values.json ? '' : '\n'}${unknownAgeLine(unknown)}`);
     return statusExitCode(tokens.map((t) => t.state));
   });
 }

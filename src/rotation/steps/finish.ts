@@ -49,7 +49,7 @@ export const finishStep: StepHandler<'finish'> = async (ex, row) => {
   result.files = written.map(({ path, client }) => ({ path, client }));
   const left = row.files.filter((f) => f.unholdable);
   if (left.length) {
-    result.warnings = left.map(
+    result.leftToFix = left.map(
       (f) =>
         `${f.unholdable}. It still holds the old token ${row.oldFingerprint}${row.source === 'set-token' ? '' : ', which is dead'}. Remove that copy, or run "mcp-token-rotator rotate --fingerprint ${row.newFingerprint}" so Certorix issues another token (the daemon then heals that file with it).`,
     );

@@ -20,11 +20,18 @@ export const writeStep: StepHandler<'write'> = async (ex, row) => {
     return 'next';
   }
   const newSecret = new Secret(row.newToken as string);
-  const pending = row.files.filter((f) => !f.written);
+  const pending = row.files.filter((f) => !f.written && !f.unholdable);
   const rewritten: Rewritten[] = [];
   const outcomes = await Promise.all(
     pending.map((f) =>
-      rewriteFile(ctx, f, { oldSecret: ex.oldSecret, oldFingerprint: row.oldFingerprint, newSecret, planned: ex.snapshots.get(f.path)?.snapshot, template: ex.snapshots.get(f.path)?.template }).then(
+      rewriteFile(ctx, f, {
+        oldSecret: ex.oldSecret,
+        oldFingerprint: row.oldFingerprint,
+        newSecret,
+        planned: ex.snapshots.get(f.path)?.snapshot,
+        template: ex.snapshots.get(f.path)?.template,
+        onWarning: (m) => (result.warnings ??= []).push(m),
+      }).then(
         (w) => {
           if (w) rewritten.push(w);
           failpoint('after-file-written');
