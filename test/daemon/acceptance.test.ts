@@ -116,6 +116,15 @@ describe('token facts stay true', () => {
     expect(st.code).toBe(2);
     expect((JSON.parse(st.stdout) as Status).tokens.find((t) => t.fingerprint === fp)?.state).toBe('invalid');
     expect(findLeaks([tok, young], [d.raw(), readFileSync(notesFile)])).toEqual([]);
+
+    // A bad settings file on SIGHUP: logged with its path, the settings in force stay, the daemon stays up.
+    await h.settings({ ...FAST, warnAfterDays: 'soon' });
+    d.child.kill('SIGHUP');
+    const bad = await d.waitFor((l) => l.level === 50 && String(l.msg).includes('settings file is not valid'));
+    expect(bad.file).toBe(h.path('.config/mcp-token-rotator/config.json'));
+    expect(String(bad.err)).toContain('warnAfterDays');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(d.child.exitCode).toBeNull();
     expect((await d.stop()).code).toBe(0);
   });
 
