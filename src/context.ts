@@ -56,6 +56,8 @@ export class Context {
     const loaded = loadSettings({ ...(this.#configFile ? { file: this.#configFile } : {}), pathEnv: this.pathEnv });
     const before = this.#settings;
     this.#settings = loaded.settings;
+    // The locators read mcpHosts from a module default set once per settings load.
+    setLocateDefaults({ mcpHosts: loaded.settings.mcpHosts });
     if (!this.#providerInjected && (before.apiUrl !== loaded.settings.apiUrl || before.requestTimeoutMs !== loaded.settings.requestTimeoutMs)) {
       const old = this.#provider;
       this.#provider = undefined;

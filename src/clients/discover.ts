@@ -4,7 +4,7 @@ import path from 'node:path';
 import { ConfigFileError } from '../errors.js';
 import { expandHome, type PathEnv } from '../paths.js';
 import { CATALOG, clientForProjectPath, clientById, formatForPath, type ClientId, type ClientSpec } from './catalog.js';
-import { locateTokens, type FileFormat, type TokenSite } from './formats.js';
+import { isLimitError, locateTokens, type FileFormat, type TokenSite } from './formats.js';
 
 export interface ConfigCandidate {
   /** The path as the user knows it (a symlink stays a symlink). */
@@ -201,7 +201,9 @@ async function scanConfigUnguarded(c: ConfigCandidate, spec: ClientSpec): Promis
       'E_CONFIG_PARSE',
       c.path,
       `${c.path} cannot be parsed as ${c.format.toUpperCase()}: ${res.errors[0]}${res.errors.length > 1 ? ` (+${res.errors.length - 1} more)` : ''}.`,
-      'Fix the syntax (your client probably cannot read it either); the file is left alone until then.',
+      isLimitError(res.errors[0] ?? '')
+        ? 'It is beyond what an MCP config may be (see "One hostile or huge file" in the README); it is left alone.'
+        : 'Fix the syntax (your client probably cannot read it either); the file is left alone until then.',
     );
     return { candidate: c, spec, status: 'error', error: err, sites: [], snapshot: snap };
   }

@@ -67,6 +67,11 @@ const MAX_ENTRY_WORK = 2_000_000;
 
 class LimitError extends Error {}
 
+/** Errors that mean "beyond what a config may be" (a bound of this tool), not a syntax error. */
+export function isLimitError(message: string): boolean {
+  return /^(?:JSON nested \d+ levels|JSON holds about|more than \d+ token sites|too many server entries|nested too deeply)/.test(message);
+}
+
 export const TOKEN_ENV = 'CERTORIX_API_TOKEN';
 export { lineCol };
 

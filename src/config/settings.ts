@@ -53,7 +53,15 @@ function buildSchema(z: typeof Zod) {
       /** Catalog clients to skip, by id (e.g. "goose"). */
       disableClients: z.array(z.string()).default([]),
       /** More host names whose `Authorization: Bearer` values are Certorix tokens (besides *.certorix.com). */
-      mcpHosts: z.array(z.string().min(1).max(253)).default([]),
+      mcpHosts: z
+        .array(
+          z
+            .string()
+            .min(1)
+            .max(253)
+            .refine(isHostName, { message: 'a host name only (no scheme, port or path), e.g. "mcp.example.com", "127.0.0.1" or "::1"' }),
+        )
+        .default([]),
       /** Broker mode (opt-in): where the token lives and the local endpoint's port. */
       broker: z
         .object({
@@ -324,6 +332,13 @@ function formatIssue(issue: Zod.core.$ZodIssue): string {
     return keys.map((k) => `field "${prefix}${k}": unknown setting (check the spelling; see the README's Settings section)`).join('; ');
   }
   return `field "${field}": ${issue.message}`;
+}
+
+/** A bare host name or IP address as `mcpHosts` compares it with a URL's host: "https://x" or "x:8080" would never match. */
+export function isHostName(h: string): boolean {
+  const v = h.trim();
+  if (/^\[?[0-9A-Fa-f:.]+\]?$/.test(v) && v.includes(':')) return true; // IPv6
+  return /^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_.])?$/.test(v) && !v.includes('..');
 }
 
 function balanced(g: string): boolean {

@@ -4,7 +4,7 @@
  * `mcpHosts`, which widens the hosts whose bearer values are ours.
  */
 import { describe, expect, it } from 'vitest';
-import { isCertorixUrl, locateTokens, MAX_SITES, type FileFormat } from '../../src/clients/formats.js';
+import { isCertorixUrl, isLimitError, locateTokens, MAX_SITES, type FileFormat } from '../../src/clients/formats.js';
 import { replaceToken } from '../../src/clients/edit.js';
 import { jsonShape, lineCol } from '../../src/clients/locate-json.js';
 
@@ -56,6 +56,8 @@ describe('depth, size and expansion are bounded; the locator never throws', () =
       expect(r.errors).toEqual(['JSON nested 6000 levels deep, more than the 256 a config may be']);
       expect(r.ms).toBeLessThan(1000);
     }
+    expect(isLimitError(locateTokens('['.repeat(300) + ']'.repeat(300), 'json').errors[0] ?? '')).toBe(true);
+    expect(isLimitError(locateTokens('{ "a": ', 'json').errors[0] ?? '')).toBe(false);
     const inside = `{"mcpServers":{"x":{"env":{"CERTORIX_API_TOKEN":"${T}"}}},"deep":${'['.repeat(300)}${']'.repeat(300)}}`;
     expect(locateTokens(inside, 'json').errors[0]).toMatch(/nested 301 levels/);
   });

@@ -1,11 +1,11 @@
 /**
- * Issue 9 §4: the settings decide where tokens are sent and which hooks run, so they are
+ * Issue 9 §4 (and the mcpHosts setting's shape): the settings decide where tokens are sent and which hooks run, so they are
  * trusted only if only the user (or root) can change them: the file, and every directory
  * above it up to HOME.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmod, chown, mkdir, symlink } from 'node:fs/promises';
-import { settingsPathFacts, settingsTrustIssues, type PathFacts } from '../../src/config/settings.js';
+import { isHostName, parseSettings, settingsPathFacts, settingsTrustIssues, type PathFacts } from '../../src/config/settings.js';
 import { currentPathEnv } from '../../src/paths.js';
 import { makeHome, runCli, type TempHome } from '../helpers/home.js';
 
@@ -104,5 +104,27 @@ describe('settings trust, on real files', () => {
     const r = await runCli(['status', '--config', h.path('other.json')], { env: h.env });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`${h.path('other.json')} is owned by another user (uid 4242; you are uid 0)`);
+  });
+});
+
+describe('settings mcpHosts: bare host names only', () => {
+  it.each([
+    ['127.0.0.1', true],
+    ['mcp.corp.example', true],
+    ['mcp.corp.example.', true],
+    ['localhost', true],
+    ['::1', true],
+    ['[::1]', true],
+    ['https://mcp.corp.example', false],
+    ['mcp.corp.example:8443', false],
+    ['mcp.corp.example/mcp', false],
+    ['user@host', false],
+    ['a..b', false],
+    ['two words', false],
+  ])('%s -> %s', (host, ok) => {
+    expect(isHostName(host)).toBe(ok);
+    const parsed = parseSettings(JSON.stringify({ mcpHosts: [host] }));
+    if (ok) expect(parsed.settings?.mcpHosts).toEqual([host]);
+    else expect(parsed.errors[0]).toMatch(/field "mcpHosts.0": a host name only/);
   });
 });

@@ -59,6 +59,12 @@ function liveGroupMembers(pgid: number): string[] {
   });
 }
 
+/** Notifications are written asynchronously after the log line: wait for one. */
+async function waitForNote(file: string, pred: (n: { title: string; body: string }) => boolean, timeoutMs = 5000): Promise<boolean> {
+  for (const t0 = Date.now(); Date.now() - t0 < timeoutMs; await new Promise((r) => setTimeout(r, 50))) if (notes(file).some(pred)) return true;
+  return false;
+}
+
 describe('token facts stay true', () => {
   it('status first (offline) shows the age as unknown, then the daemon asks the API and warns about the 93-day-old token', async () => {
     h = await makeHome(api.url);
@@ -111,11 +117,20 @@ describe('token facts stay true', () => {
     // The reloaded warnAfterDays (5) makes the other, 10-day-old token due.
     await d.waitFor((l) => l.level === 40 && l.fingerprint === fingerprint(young) && l.warnAfterDays === 5);
     expect(api.requests.slice(calls).filter((q) => q.path === '/v1/token')).toHaveLength(2);
-    expect(notes(notesFile).some((n) => n.title === 'Certorix token invalid' && n.body.includes(fp))).toBe(true);
+    expect(await waitForNote(notesFile, (n) => n.title === 'Certorix token invalid' && n.body.includes(fp))).toBe(true);
     const st = await status(h.env);
     expect(st.code).toBe(2);
     expect((JSON.parse(st.stdout) as Status).tokens.find((t) => t.fingerprint === fp)?.state).toBe('invalid');
     expect(findLeaks([tok, young], [d.raw(), readFileSync(notesFile)])).toEqual([]);
+
+    // A bad settings file on SIGHUP: logged with its path, the settings in force stay, the daemon stays up.
+    await h.settings({ ...FAST, warnAfterDays: 'soon' });
+    d.child.kill('SIGHUP');
+    const bad = await d.waitFor((l) => l.level === 50 && String(l.msg).includes('settings file is not valid'));
+    expect(bad.file).toBe(h.path('.config/mcp-token-rotator/config.json'));
+    expect(String(bad.err)).toContain('warnAfterDays');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(d.child.exitCode).toBeNull();
     expect((await d.stop()).code).toBe(0);
   });
 
@@ -169,7 +184,7 @@ describe('heal only where the token lived', () => {
 
     expect(await h.read('code/cloned/.mcp.json')).toBe(planted); // untouched
     expect(await h.read(CLINE.rel)).not.toContain(tok);
-    expect(notes(notesFile).some((n) => n.body.includes(plantedPath))).toBe(true);
+    expect(await waitForNote(notesFile, (n) => n.body.includes(plantedPath))).toBe(true);
     const hist = JSON.parse((await runCli(['history', '--json'], { env: h.env })).stdout) as { events: Array<{ type: string; files: string[]; newFingerprint: string }> };
     expect(hist.events.find((e) => e.type === 'heal-refused')).toMatchObject({ files: [plantedPath], newFingerprint: fresh });
     const doc = await runCli(['doctor', '--json', '--offline'], { env: h.env });
