@@ -34,9 +34,12 @@ export async function main(argv: string[]): Promise<number> {
   }
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...spec.options }, strict: true, allowPositionals: false }) as {
-      values: Record<string, string | boolean | undefined>;
-    });
+    const parsed = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...spec.options }, strict: true, allowPositionals: spec.positionals !== undefined });
+    values = parsed.values as Record<string, string | boolean | undefined>;
+    // Named positionals (e.g. `headers <slot>`) arrive as values under their names.
+    const names = spec.positionals ?? [];
+    if (parsed.positionals.length > names.length) throw new Error(`unexpected argument "${parsed.positionals[names.length]}"`);
+    names.forEach((n, i) => (values[n] = parsed.positionals[i]));
   } catch (e) {
     err(`${first}: ${(e as Error).message}`);
     err(usageLine(spec));

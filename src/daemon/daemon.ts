@@ -140,6 +140,9 @@ export async function startDaemon(ctx: Context, opts: DaemonOptions = {}): Promi
           await rescan('after set-token');
           return res;
         });
+      case 'broker-token':
+        // Not queued: during a rotation it waits on the hold, which the queued rotation ends.
+        return { token: (await broker.token(req.params.slot)).reveal() };
     }
   };
   const logRotations = (rs: Array<{ fingerprint: string; newFingerprint: string | null; status: string; files: Array<{ path: string }>; error?: { message: string } }>) => {
@@ -148,6 +151,10 @@ export async function startDaemon(ctx: Context, opts: DaemonOptions = {}): Promi
       else log.error({ fingerprint: r.fingerprint, status: r.status, err: r.error?.message }, `rotation of token ${r.fingerprint} did not finish`);
     }
   };
+
+  // Broker mode: slot tokens for wrappers/headers (broker-token) and the local endpoint; a
+  // taken endpoint port fails the start loudly.
+  const broker = await (await import('../broker/endpoint/index.js')).startBroker(ctx);
 
   const { startControlServer } = await import('../ipc/server.js');
   const server = await startControlServer(ctx.paths.socket, handle);
@@ -233,6 +240,7 @@ export async function startDaemon(ctx: Context, opts: DaemonOptions = {}): Promi
     cronTask?.stop();
     await watcher.close().catch(() => undefined);
     await server.close().catch(() => undefined);
+    await broker.stop().catch(() => undefined);
     // Let a rotation in progress finish its step; the journal parks anything longer.
     await Promise.race([queue, new Promise((r) => setTimeout(r, 5000).unref())]);
     await ctx.close();

@@ -5,7 +5,7 @@
  */
 import type { RotationResult } from '../rotation/run.js';
 
-export type Method = 'ping' | 'rotate' | 'revoke-now' | 'set-token';
+export type Method = 'ping' | 'rotate' | 'revoke-now' | 'set-token' | 'broker-token';
 
 export interface RotateParams {
   fingerprints?: string[];
@@ -21,7 +21,9 @@ export type Request =
   | { id: number; method: 'ping' }
   | { id: number; method: 'rotate'; params: RotateParams }
   | { id: number; method: 'revoke-now'; params: Record<string, never> }
-  | { id: number; method: 'set-token'; params: SetTokenParams };
+  | { id: number; method: 'set-token'; params: SetTokenParams }
+  // Broker mode: a slot's current token, after any rotation hold (answer `{ token }`).
+  | { id: number; method: 'broker-token'; params: { slot: string } };
 
 export interface WireError {
   code: string;
@@ -64,7 +66,8 @@ export class LineDecoder {
 export function parseRequest(line: string): Request {
   const v = JSON.parse(line) as Partial<Request> & { params?: unknown };
   if (typeof v !== 'object' || v === null || typeof v.id !== 'number' || typeof v.method !== 'string') throw new Error('malformed request');
-  if (!['ping', 'rotate', 'revoke-now', 'set-token'].includes(v.method)) throw new Error(`unknown method ${v.method}`);
+  if (!['ping', 'rotate', 'revoke-now', 'set-token', 'broker-token'].includes(v.method)) throw new Error(`unknown method ${v.method}`);
+  if (v.method === 'broker-token' && typeof (v.params as { slot?: unknown } | undefined)?.slot !== 'string') throw new Error('broker-token needs a slot');
   if (v.method === 'set-token') {
     const p = v.params as Partial<SetTokenParams> | undefined;
     if (!p || typeof p.token !== 'string') throw new Error('set-token needs a token');
