@@ -79,9 +79,12 @@ export function upstreamTarget(upstreamUrl: string, route: Route, search: string
     for (const [k, v] of extra) u.searchParams.append(k, v);
     return u;
   }
-  // Same origin only: the token goes nowhere the user did not put it.
-  const u = new URL(route.upstreamPath, base.origin);
+  // Same origin only: the token goes nowhere the user did not put it. The path is set, not
+  // resolved, so "//evil.example/x" stays a path on the upstream instead of naming a host.
+  const u = new URL(base.origin);
+  u.pathname = route.upstreamPath;
   u.search = search;
+  if (u.origin !== base.origin) throw new Error('upstream path left the origin');
   return u;
 }
 

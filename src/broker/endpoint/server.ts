@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { Agent, request } from 'undici';
 import type { Logger } from '../../log.js';
@@ -57,7 +57,9 @@ const sessionLabel = (id: string | string[] | undefined): string | undefined =>
   typeof id === 'string' && id !== '' ? createHash('sha256').update(id).digest('hex').slice(0, 8) : undefined;
 
 export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
-  const { port, lookup, tokens, log } = opts;
+  const { lookup, tokens, log } = opts;
+  // 0 (tests): any free port, known once listening.
+  let port = opts.port;
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
   const idle = opts.streamIdleTimeoutMs ?? 0;
   const agent = new Agent({
@@ -67,7 +69,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
     headersTimeout: idle,
     bodyTimeout: idle,
   });
-  const origin = `http://127.0.0.1:${port}`;
+  let origin = `http://127.0.0.1:${port}`;
   const sockets = new Set<Socket>();
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -106,7 +108,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
     try {
       target = upstreamTarget(validateApiUrl(entry.upstreamUrl).href, route, search);
     } catch {
-      return finish(502, jsonRpcError(null, `mcp-token-rotator: the recorded server URL for "${name}" is not https (or loopback http); run "mcp-token-rotator broker status".`), 'application/json', { route: name });
+      return finish(502, jsonRpcError(null, `mcp-token-rotator: the recorded server URL for "${name}" cannot be used (https only, plain http only to loopback); run "mcp-token-rotator broker status".`), 'application/json', { route: name });
     }
 
     let body: Buffer | null = null;
@@ -203,6 +205,8 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
     });
     server.listen(port, '127.0.0.1', () => resolve());
   });
+  port = (server.address() as AddressInfo).port;
+  origin = `http://127.0.0.1:${port}`;
   log.info({ port, origin }, 'broker endpoint listening');
 
   return {
