@@ -220,7 +220,7 @@ if (want('endpoint')) {
 
 - Overhead: ${o.n} interleaved \`tools/call\` pairs on two long-lived sessions, one direct to the stand-in remote server, one through the spawned daemon's endpoint. p50 ${fmtMs(o.direct.p50)} direct, ${fmtMs(o.via.p50)} via; p99 ${fmtMs(o.direct.p99)} direct, ${fmtMs(o.via.p99)} via.
 - Hold: in-process endpoint; per round, announce, one call sent at once, regenerate at the fake API, store write (fsync), stored. The call's extra delay is against a baseline call of ${fmtMs(e.hold.baseline)}.
-- RSS: five samples, 1 s apart, after ${e.rss.settleMs / 1000} s idle and before any call; all three processes started together. Two daemon processes of the same build differ by up to ~10 MiB from run to run (allocator arenas touched at start), so read the \"without broker mode\" row as a bound, not a measure.`,
+- RSS: five samples, 1 s apart, after ${e.rss.settleMs / 1000} s idle and before any call; all three processes started together. Two daemon processes of the same build differ by up to ~10 MiB from run to run (allocator arenas touched at start), so read the "without broker mode" row as a bound, not a measure.`,
   );
 }
 

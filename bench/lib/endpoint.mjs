@@ -202,7 +202,7 @@ async function measureHold(api, remote, rounds) {
       brokerBus.emit('event', { type: 'announce', generation: g, slots: [SLOT], fingerprint: fingerprint(old), revoke: false });
       // A call sent right after the announcement: held until the new token is stored.
       const held = timeCall(client, `h${r}`);
-      const res = await fetch(`${api.url}/v1/token/regenerate`, { method: 'POST', headers: { authorization: `Bearer ${old}`, 'idempotency-key': randomUUID(), 'user-agent': 'bench (MCP)' } });
+      const res = await globalThis.fetch(`${api.url}/v1/token/regenerate`, { method: 'POST', headers: { authorization: `Bearer ${old}`, 'idempotency-key': randomUUID(), 'user-agent': 'bench (MCP)' } });
       current = (await res.json()).token;
       await store.write(SLOT, new Secret(current));
       brokerBus.emit('event', { type: 'stored', generation: g, slots: [SLOT], fingerprint: fingerprint(old), newFingerprint: fingerprint(current) });
