@@ -210,6 +210,8 @@ if (want('endpoint')) {
   const over50 = o.via.p50 - o.direct.p50;
   row('Endpoint overhead per MCP call, p50 (via daemon endpoint - direct)', fmtMs(over50), `direct ${fmtMs(o.direct.p50)} (n=${o.n})`, fmtX(x(o.via.p50, o.direct.p50)), '<= 1 ms', over50 <= 1);
   row('  endpoint p99 against direct p99', fmtMs(o.via.p99), `direct ${fmtMs(o.direct.p99)}`, fmtX(x(o.via.p99, o.direct.p99)), '<= 2x', x(o.via.p99, o.direct.p99) <= 2);
+  const ip = e.hold.inProcess;
+  row('  same, endpoint in the client\'s process (its own cost, no process hop)', fmtMs(ip.via.median - ip.direct.median), `direct ${fmtMs(ip.direct.median)} (n=${ip.direct.n})`, fmtX(x(ip.via.median, ip.direct.median)), '', undefined);
   row('Hold of a call sent during a rotation (extra delay)', spread(e.hold.delay), `rotation announce->stored ${spread(e.hold.rotation)}`, fmtX(x(e.hold.delay.median, e.hold.rotation.median)), '', undefined);
   row('Idle daemon RSS, endpoint listening', spread(e.rss.daemon, fmtMiB), `node + undici ${fmtMiB(e.rss.bare.median)}`, fmtX(x(e.rss.daemon.median, e.rss.bare.median)), '<= 1.2x', x(e.rss.daemon.median, e.rss.bare.median) <= 1.2);
   row('  same daemon without broker mode (what the endpoint adds)', spread(e.rss.noBroker, fmtMiB), `endpoint on ${fmtMiB(e.rss.daemon.median)}`, fmtX(x(e.rss.daemon.median, e.rss.noBroker.median)), '', undefined);

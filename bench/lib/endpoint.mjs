@@ -188,6 +188,20 @@ async function measureHold(api, remote, rounds) {
   const log = createLogger({ level: 'warn', sink: { write: () => undefined } });
   const ep = await startEndpoint({ port: 0, lookup: (s) => (s === SECRET ? { name: 'certorix', slot: SLOT, upstreamUrl: remote.mcpUrl } : null), tokens, log });
   const { client } = await connect(`${ep.origin}/${SECRET}/certorix`);
+  // The endpoint's own cost, without a second process to schedule: the same endpoint code
+  // in this process, against the same client calling the remote directly.
+  const direct = await connect(remote.mcpUrl, current);
+  const dIn = [];
+  const vIn = [];
+  for (let i = 0; i < 250; i++) {
+    const a = await timeCall(direct.client, `d${i}`);
+    const b = await timeCall(client, `v${i}`);
+    if (i >= 50) {
+      dIn.push(a);
+      vIn.push(b);
+    }
+  }
+  await direct.client.close();
   const base = [];
   for (let i = 0; i < 30; i++) base.push(await timeCall(client, `b${i}`));
   const baseline = summarize(base.slice(10)).median;
@@ -216,7 +230,7 @@ async function measureHold(api, remote, rounds) {
     tokens.close();
     await rm(dir, { recursive: true, force: true });
   }
-  return { delay: summarize(delays), rotation: summarize(durations), baseline };
+  return { delay: summarize(delays), rotation: summarize(durations), baseline, inProcess: { direct: summarize(dIn), via: summarize(vIn) } };
 }
 
 function runOnce(args, env) {
