@@ -19,7 +19,7 @@ import { startFakeRemote, type FakeRemote } from '../fake/remote-server.js';
 import { startEndpoint, type Endpoint } from '../../src/broker/endpoint/server.js';
 import { SlotTokens } from '../../src/broker/endpoint/tokens.js';
 import { FileTokenStore } from '../../src/broker/store.js';
-import { brokerBus } from '../../src/broker/events.js';
+import { brokerBus, drainInFlight } from '../../src/broker/events.js';
 import { createLogger } from '../../src/log.js';
 import { Secret } from '../../src/secret.js';
 import { fingerprint } from '../../src/fingerprint.js';
@@ -87,6 +87,7 @@ async function rotate(opts: { revoke?: boolean; regenerateDelayMs?: number } = {
   const gen = ++generation;
   const announcedAt = Date.now();
   brokerBus.emit('event', { type: 'announce', generation: gen, slots: [SLOT], fingerprint: fingerprint(old), revoke: opts.revoke ?? false });
+  await drainInFlight([SLOT], opts.revoke ? 1_000 : 5_000);
   if (opts.regenerateDelayMs) await new Promise((r) => setTimeout(r, opts.regenerateDelayMs));
   const res = await fetch(`${api.url}/v1/token/regenerate`, {
     method: 'POST',
@@ -284,6 +285,38 @@ describe('rotation', () => {
     expect((await call).content).toEqual([{ type: 'text', text: 'held' }]);
     const mine = remote.seen.slice(before);
     expect(mine.map((s) => [s.fingerprint, s.status])).toEqual([[fingerprint(token), 200]]);
+    await client.close();
+  });
+});
+
+describe('in-flight requests finish with the old token before regenerate', () => {
+  it('the rotation waits (bounded) for a call on the wire; new calls wait for the new token', async () => {
+    const { client } = await connect();
+    const slow = client.callTool({ name: 'slow-api', arguments: { ms: 800 } });
+    await new Promise((r) => setTimeout(r, 150)); // it is on the wire now
+    expect(tokens.inFlight(SLOT)).toBe(1);
+    const t0 = Date.now();
+    const rotation = rotate();
+    const r = await slow;
+    expect(r.isError).toBeFalsy();
+    expect(r.content).toEqual([{ type: 'text', text: 'ok' }]);
+    const { storedAt } = await rotation;
+    expect(storedAt - t0).toBeGreaterThanOrEqual(500); // regenerate waited for the call
+    expect(tokens.inFlight(SLOT)).toBe(0);
+    expect((await client.callTool({ name: 'slow-api', arguments: { ms: 10 } })).content).toEqual([{ type: 'text', text: 'ok' }]);
+    await client.close();
+  });
+
+  it('the wait is bounded (revoke-now: a leak does not wait for a long call)', async () => {
+    const { client } = await connect();
+    const slow = client.callTool({ name: 'slow-api', arguments: { ms: 3_000 } });
+    await new Promise((r) => setTimeout(r, 150));
+    const t0 = Date.now();
+    await rotate({ revoke: true });
+    const took = Date.now() - t0;
+    expect(took).toBeLessThan(2_500);
+    // That call then meets its dead token inside the server: the price of not waiting.
+    expect((await slow).isError).toBe(true);
     await client.close();
   });
 });

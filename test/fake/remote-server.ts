@@ -8,7 +8,7 @@
  * account cannot use it.
  *
  * Tools: `echo {text}`, `whoami`, `trickle {steps, intervalMs}` (progress notifications over
- * time, for streaming tests). `notifyAll(text)` sends a logging message on every session's
+ * time, for streaming tests), `slow-api {ms}` (uses the caller's token again after `ms`). `notifyAll(text)` sends a logging message on every session's
  * standalone GET stream.
  */
 import { createHash, randomUUID } from 'node:crypto';
@@ -78,6 +78,14 @@ export async function startFakeRemote(api: FakeCertorix, opts: { port?: number }
         return { content: [{ type: 'text', text: `done ${steps}` }] };
       },
     );
+    // Like a server tool that calls the Certorix API with the caller's token while it runs:
+    // it fails if that token died mid-call (a regenerate that did not wait for it).
+    server.registerTool('slow-api', { description: 'Uses the bearer again after a delay', inputSchema: { ms: z.number().int() } }, async ({ ms }, extra) => {
+      await new Promise((r) => setTimeout(r, ms));
+      const m = /^Bearer (.+)$/i.exec(String(extra.requestInfo?.headers.authorization ?? ''));
+      const live = m?.[1] !== undefined && api.isLive(m[1]);
+      return live ? { content: [{ type: 'text', text: 'ok' }] } : { isError: true, content: [{ type: 'text', text: 'token revoked during the call' }] };
+    });
     return server;
   };
 

@@ -130,6 +130,9 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
       if (!token) {
         return finish(502, jsonRpcError(body, `mcp-token-rotator: no token is stored for "${name}" (broker slot ${entry.slot}). Run "mcp-token-rotator broker status"; "broker disable" puts the token back in the config.`), 'application/json', { route: name, slot: entry.slot });
       }
+      // On the wire with this token: a rotation lets it finish before regenerate kills it.
+      const sent = tokens.track(entry.slot);
+      controller.signal.addEventListener('abort', sent, { once: true });
       let up: Awaited<ReturnType<typeof request>>;
       try {
         up = await request(target, {
@@ -140,11 +143,14 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
           signal: controller.signal,
         });
       } catch (e) {
+        sent();
         if (controller.signal.aborted) return;
         const code = (e as { code?: string }).code ?? 'network error';
         return finish(502, jsonRpcError(body, `mcp-token-rotator: could not reach the Certorix MCP server for "${name}" at ${target.origin} (${code}).`), 'application/json', { route: name, err: code });
       }
       const action = upstreamAction(up.statusCode, attempt);
+      // A GET stream is open now and may stay so for hours: it no longer holds a rotation back.
+      if (action !== 'pass' || method === 'GET') sent();
       if (action === 'retry') {
         await up.body.dump().catch(() => undefined);
         log.info({ route: name, session, slot: entry.slot, fingerprint: token.fingerprint }, 'upstream refused the token (401); reloading it and retrying once');
@@ -172,6 +178,8 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
       } catch {
         // Client went away or upstream cut the stream: the response ends; nothing to answer.
         res.destroy();
+      } finally {
+        sent();
       }
       log.debug({ route: name, method, session, status: up.statusCode, heldMs, ms: Math.round(performance.now() - t0), retried: attempt > 0 }, 'endpoint request');
       return;

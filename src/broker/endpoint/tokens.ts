@@ -1,4 +1,4 @@
-import { brokerBus, type BrokerEvent } from '../events.js';
+import { brokerBus, onDrain, type BrokerEvent } from '../events.js';
 import type { TokenStore } from '../store.js';
 import type { Secret } from '../../secret.js';
 import { applyAnnounce, applyRelease, holdDecision, type HoldState } from './policy.js';
@@ -17,11 +17,55 @@ export class SlotTokens {
   readonly #hold: HoldState = { held: new Map() };
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #onEvent = (e: BrokerEvent): void => this.apply(e);
+  readonly #inFlight = new Map<string, number>();
+  readonly #drained = new Set<() => void>();
+  readonly #offDrain: () => void;
 
   constructor(store: TokenStore, opts: { now?: () => number } = {}) {
     this.#store = store;
     this.#now = opts.now ?? Date.now;
     brokerBus.on('event', this.#onEvent);
+    this.#offDrain = onDrain((slots, maxMs) => this.drain(slots, maxMs));
+  }
+
+  /**
+   * Counts a request on the wire with the slot's token until `done` is called (a POST or
+   * DELETE: when its response ends; a GET stream: once it is open, since it may last hours).
+   */
+  track(slot: string): () => void {
+    this.#inFlight.set(slot, (this.#inFlight.get(slot) ?? 0) + 1);
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      const n = (this.#inFlight.get(slot) ?? 1) - 1;
+      if (n > 0) this.#inFlight.set(slot, n);
+      else this.#inFlight.delete(slot);
+      for (const w of [...this.#drained]) w();
+    };
+  }
+
+  inFlight(slot: string): number {
+    return this.#inFlight.get(slot) ?? 0;
+  }
+
+  /** Resolves when no request of these slots is on the wire, or after `maxMs`. */
+  async drain(slots: string[], maxMs: number): Promise<void> {
+    const busy = (): boolean => slots.some((s) => this.inFlight(s) > 0);
+    if (!busy()) return;
+    await new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (busy()) return;
+        finish();
+      };
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.#drained.delete(check);
+        resolve();
+      };
+      const timer = setTimeout(finish, maxMs);
+      this.#drained.add(check);
+    });
   }
 
   get backend(): TokenStore {
@@ -86,6 +130,7 @@ export class SlotTokens {
 
   close(): void {
     brokerBus.off('event', this.#onEvent);
+    this.#offDrain();
     this.#hold.held.clear();
     for (const slot of [...this.#waiters.keys()]) this.#wake(slot);
     this.#cache.clear();
