@@ -67,8 +67,9 @@ export async function startBroker(ctx: Context, opts: { store?: TokenStore; stre
     }
   } else {
     poll = setInterval(() => {
+      if (stopped || endpoint) return;
       const p = endpointPort(ctx);
-      if (p === null || stopped || endpoint) return;
+      if (p === null) return;
       clearInterval(poll);
       listen(p).catch((e: unknown) => log.error({ port: p, err: e instanceof RotatorError ? e.describe() : String(e) }, 'broker endpoint could not start'));
     }, PORT_POLL_MS);
