@@ -122,7 +122,7 @@ describe('daemon with the broker endpoint', () => {
 
     const helper = await runCli(['headers', SLOT, '--state-dir', h.stateDir], { env: h.env });
     expect(helper.code).toBe(0);
-    expect(helper.stdout).toBe(`{"Authorization":"Bearer ${token}"}\n`);
+    expect(helper.stdout).toBe(`{"Authorization":"Bearer ${token}"}`);
 
     // Wrong secret through the real daemon: 404, nothing upstream.
     const n = remote.seen.length;

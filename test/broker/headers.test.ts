@@ -88,7 +88,7 @@ describe('headers', () => {
       const r = await runHelper(h.env);
       expect(r.code).toBe(0);
       expect(r.stderr).toBe('');
-      expect(r.stdout).toBe(`{"Authorization":"Bearer ${token}"}\n`);
+      expect(r.stdout).toBe(`{"Authorization":"Bearer ${token}"}`);
       expect(JSON.parse(r.stdout)).toEqual({ Authorization: `Bearer ${token}` });
       times.push(r.ms);
     }
@@ -123,7 +123,7 @@ describe('headers', () => {
     await signal('stored');
     const r = await helper;
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe(`{"Authorization":"Bearer ${fresh}"}\n`);
+    expect(r.stdout).toBe(`{"Authorization":"Bearer ${fresh}"}`);
     expect(r.ms).toBeGreaterThan(600);
   });
 
@@ -132,7 +132,7 @@ describe('headers', () => {
     await signal('announce', true);
     const r = await runHelper(h.env);
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe(`{"Authorization":"Bearer ${token}"}\n`);
+    expect(r.stdout).toBe(`{"Authorization":"Bearer ${token}"}`);
     expect(r.stderr).toContain('did not finish');
     expect(r.ms).toBeLessThan(8_000);
   });

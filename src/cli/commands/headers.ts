@@ -22,7 +22,9 @@ export async function run(values: Values): Promise<number> {
   const left = Math.max(500, 8_000 - (Date.now() - t0));
   try {
     const { token } = await slotToken(dir, slot, { daemonTimeoutMs: left });
-    process.stdout.write(headersJson(token) + '\n');
+    // Exactly the JSON object: no newline, nothing else (Claude Code parses stdout as JSON).
+    // Written directly: output.ts scrubs token values, and this is the one place one must go out.
+    process.stdout.write(headersJson(token));
     return EXIT.ok;
   } catch (e) {
     if (e instanceof RotatorError) throw e;
