@@ -99,10 +99,15 @@ export async function slotToken(stateDir: string, slot: string, opts: { daemonTi
   if (res && !res.ok && res.error.code !== 'E_USAGE') {
     throw new RotatorError('E_BROKER', res.error.message, res.error.hint ? { hint: res.error.hint } : {});
   }
-  // No daemon (or one too old to know broker-token): the store directly.
-  // TODO(broker-core merge): openTokenStoreFor(stateDir, backend) for the pinned backend.
-  const { FileTokenStore } = await import('./store.js');
-  const t = await new FileTokenStore(stateDir).read(slot);
+  // No daemon (or one too old to know broker-token): the store directly, with the backend
+  // pinned at `broker enable` where this build knows how to read it, else the file store.
+  const m = (await import('./store.js')) as typeof import('./store.js') & {
+    readPinnedBackend?: (dir: string) => Promise<'keychain' | 'file' | null>;
+    openTokenStoreFor?: (dir: string, backend: 'keychain' | 'file') => Promise<import('./store.js').TokenStore>;
+  };
+  const backend = m.readPinnedBackend ? await m.readPinnedBackend(stateDir) : 'file';
+  const store = m.openTokenStoreFor && backend ? await m.openTokenStoreFor(stateDir, backend) : new m.FileTokenStore(stateDir);
+  const t = await store.read(slot);
   if (!t) {
     throw new RotatorError('E_BROKER', `No token is stored for broker slot ${slot} (state directory ${stateDir}).`, {
       hint: 'Run "mcp-token-rotator broker status" to see the converted entries; "mcp-token-rotator broker disable" puts the token back in the configs.',

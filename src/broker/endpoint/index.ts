@@ -24,6 +24,30 @@ export interface BrokerService {
   stop(): Promise<void>;
 }
 
+type StoreModule = typeof import('../store.js') & { openTokenStore?: (ctx: Context) => Promise<TokenStore> };
+
+/**
+ * The store opened on first use, not at daemon start: opening it pins and probes the backend
+ * (a keychain round trip), which a daemon whose user never enables broker mode must not do.
+ * `openTokenStore(ctx)` (the pinned backend) where this build has it, else the file store.
+ */
+function lazyStore(ctx: Context): TokenStore {
+  let opened: Promise<TokenStore> | undefined;
+  const open = (): Promise<TokenStore> =>
+    (opened ??= import('../store.js').then((m: StoreModule) => (m.openTokenStore ? m.openTokenStore(ctx) : new FileTokenStore(ctx.paths.dir))).catch((e: unknown) => {
+      opened = undefined;
+      throw e;
+    }));
+  // backend/where are labels for status output, which reads the real store, not this one.
+  return {
+    backend: 'file',
+    where: ctx.paths.dir,
+    read: async (slot) => (await open()).read(slot),
+    write: async (slot, token) => (await open()).write(slot, token),
+    remove: async (slot) => (await open()).remove(slot),
+  };
+}
+
 export function endpointPort(ctx: Context): number | null {
   if (ctx.settings.broker.port !== undefined) return ctx.settings.broker.port;
   const v = Number(ctx.store.getMeta(PORT_META));
@@ -32,8 +56,7 @@ export function endpointPort(ctx: Context): number | null {
 
 export async function startBroker(ctx: Context, opts: { store?: TokenStore; streamIdleTimeoutMs?: number } = {}): Promise<BrokerService> {
   const log = ctx.log;
-  // TODO(broker-core merge): openTokenStore(ctx), which honours the pinned backend.
-  const tokens = new SlotTokens(opts.store ?? new FileTokenStore(ctx.paths.dir));
+  const tokens = new SlotTokens(opts.store ?? lazyStore(ctx));
   let endpoint: Endpoint | null = null;
   let poll: NodeJS.Timeout | undefined;
   let stopped = false;

@@ -68,10 +68,6 @@ export class SlotTokens {
     });
   }
 
-  get backend(): TokenStore {
-    return this.#store;
-  }
-
   /** Exposed for tests that drive the hold without the bus. */
   apply(e: BrokerEvent): void {
     if (e.type === 'announce') {
