@@ -1,6 +1,6 @@
 import type { Context } from './context.js';
 import { ApiError, RotatorError, UsageError } from './errors.js';
-import { ageDays } from './rotation/policy.js';
+import { isDue } from './rotation/policy.js';
 import { rotateTokens, type RotationResult } from './rotation/run.js';
 import { findTokens, inspectTokens, recordScan } from './scan.js';
 import type { Secret } from './secret.js';
@@ -40,7 +40,7 @@ export async function rotateOp(ctx: Context, p: RotateOpParams): Promise<RotateR
       const row = ctx.store.getToken(k);
       if (row && row.state !== 'active') return false; // retired (a stale copy) or invalid (needs set-token)
       if (!p.ifDue) return true;
-      return row !== null && ageDays(row, now) >= ctx.settings.warnAfterDays;
+      return row !== null && isDue(row, now, ctx.settings.warnAfterDays);
     });
     for (const k of scan.tokens.keys()) {
       if (ctx.store.getToken(k)?.state === 'invalid') warnings.push(invalidWarning(k));

@@ -2,6 +2,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EXIT, RotatorError, UsageError, errorMessage } from '../errors.js';
 import { err } from './output.js';
+import { dropCoreDumpMemory } from '../process/core-dumps.js';
 import { COMMANDS, type CommandSpec, globalHelp, commandHelp } from './commands.js';
 
 const GLOBAL_OPTIONS = {
@@ -33,13 +34,12 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.usage;
   }
   let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
   try {
-    const parsed = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...spec.options }, strict: true, allowPositionals: spec.positionals !== undefined });
-    values = parsed.values as Record<string, string | boolean | undefined>;
-    // Named positionals (e.g. `headers <slot>`) arrive as values under their names.
-    const names = spec.positionals ?? [];
-    if (parsed.positionals.length > names.length) throw new Error(`unexpected argument "${parsed.positionals[names.length]}"`);
-    names.forEach((n, i) => (values[n] = parsed.positionals[i]));
+    ({ values, positionals } = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...spec.options }, strict: true, allowPositionals: spec.positionals === true }) as {
+      values: Record<string, string | boolean | undefined>;
+      positionals: string[];
+    });
   } catch (e) {
     err(`${first}: ${(e as Error).message}`);
     err(usageLine(spec));
@@ -52,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     const mod = await spec.load();
-    return await mod.run(values);
+    return await mod.run(values, positionals);
   } catch (e) {
     const code = reportError(e, values.json === true);
     if (e instanceof UsageError) err(usageLine(spec));
@@ -82,6 +82,9 @@ async function version(): Promise<string> {
   const pkg = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }
+
+// Before any token is read: no process memory in a core dump (see src/process/core-dumps.ts).
+dropCoreDumpMemory();
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -1,4 +1,6 @@
 import type { Context } from '../../context.js';
+import type { DaemonCore, DaemonService } from '../../daemon/core.js';
+import type { BrokerTokenParams } from '../../ipc/protocol.js';
 import { RotatorError } from '../../errors.js';
 import type { Secret } from '../../secret.js';
 import { FileTokenStore, type TokenStore } from '../store.js';
@@ -119,4 +121,29 @@ export async function startBroker(ctx: Context, opts: { store?: TokenStore; stre
       await endpoint?.close();
     },
   };
+}
+
+const running = new WeakMap<Context, BrokerService>();
+
+/**
+ * The daemon's start-up step (first, so a taken port fails the start before anything else
+ * listens, and `broker-token` is served as soon as the control socket is).
+ */
+export async function brokerStep(core: DaemonCore): Promise<DaemonService> {
+  const b = await startBroker(core.ctx);
+  running.set(core.ctx, b);
+  return {
+    name: 'broker',
+    stop: async () => {
+      running.delete(core.ctx);
+      await b.stop();
+    },
+  };
+}
+
+/** The control socket's `broker-token`: `{ token }` after any rotation hold. */
+export async function brokerTokenHandler(req: { params: BrokerTokenParams }, core: DaemonCore): Promise<{ token: string }> {
+  const b = running.get(core.ctx);
+  if (!b) throw new RotatorError('E_DAEMON_RUNNING', 'The daemon is starting or stopping; broker mode is not up.', { hint: 'Ask again in a moment (wrappers and the headers helper fall back to the token store).' });
+  return { token: (await b.token(req.params.slot)).reveal() };
 }

@@ -7,9 +7,10 @@ import type { Values } from '../commands.js';
  * nothing else there; every message goes to stderr. Kept light (lazy imports, no Context):
  * Claude Code runs it at every connect and reconnect and kills it at 10 s.
  */
-export async function run(values: Values): Promise<number> {
-  const slot = values.slot;
-  if (typeof slot !== 'string' || slot === '') throw new UsageError('headers needs the broker slot name, as written in the headersHelper line.');
+export async function run(values: Values, positionals: string[] = []): Promise<number> {
+  const [slot, extra] = positionals;
+  if (slot === undefined || slot === '') throw new UsageError('headers needs the broker slot name, as written in the headersHelper line.');
+  if (extra !== undefined) throw new UsageError(`headers takes one slot name; unexpected "${extra}".`);
   const { SLOT_PATTERN } = await import('../../broker/registry.js');
   if (!SLOT_PATTERN.test(slot)) throw new UsageError(`"${slot}" is not a broker slot name (like certorix-1a2b3c4d).`);
   const { stateDir, currentPathEnv } = await import('../../paths.js');
