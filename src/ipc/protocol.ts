@@ -17,7 +17,7 @@ export interface SetTokenParams {
   fingerprint?: string;
 }
 
-/** broker-token: a slot's current token, after any rotation hold; answers `{ token }`. */
+/** broker-token: an exec wrapper asks for the current token of its slot; answers `{ token }`. */
 export interface BrokerTokenParams {
   slot: string;
 }
@@ -111,7 +111,7 @@ export function paramsError(method: Method, params: unknown): string | undefined
     if (typeof token !== 'string' || token === '' || token.length > MAX_TOKEN || /\s/.test(token)) return 'set-token: "token" must be one word of at most 16 KB (the token itself)';
     if (fingerprint !== undefined && (typeof fingerprint !== 'string' || !FINGERPRINT.test(fingerprint))) return 'set-token: "fingerprint" must be 12 hex characters as "status" shows';
   }
-  if (method === 'broker-token' && (typeof params.slot !== 'string' || !/^[a-z][a-z0-9-]{2,63}$/.test(params.slot))) return 'broker-token: "slot" must be a broker slot name (like certorix-1a2b3c4d)';
+  if (method === 'broker-token' && (typeof params.slot !== 'string' || !/^[a-z][a-z0-9-]{2,63}$/.test(params.slot))) return 'broker-token: "slot" must be a slot name as "broker status" shows';
   return undefined;
 }
 
