@@ -150,6 +150,20 @@ Exit 0 when nothing is unsafe, 2 otherwise.`,
     options: { offline: { type: 'boolean' } },
     load: () => import('./commands/doctor.js'),
   },
+  {
+    name: 'headers',
+    summary: "Broker mode: Claude Code's headersHelper; prints {\"Authorization\":\"Bearer ...\"} for a broker slot.",
+    usage: 'headers <slot> [--state-dir DIR]',
+    details: `Written into Claude Code remote entries by "broker enable" as "headersHelper". Prints exactly one
+JSON object on stdout, {"Authorization":"Bearer <token>"}, and any message on stderr. The
+token comes from the daemon when it runs, else from the broker's token store. During a
+rotation it waits (a few seconds at most) for the new token before printing.
+  --state-dir DIR  The state directory holding the broker store (default: the per-OS path).
+Exit 0, or 2 with the reason on stderr.`,
+    options: { 'state-dir': { type: 'string' } },
+    positionals: true,
+    load: () => import('./commands/headers.js'),
+  },
 ];
 
 export function globalHelp(): string {

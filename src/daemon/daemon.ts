@@ -103,8 +103,10 @@ export async function startDaemon(ctx: Context, opts: DaemonOptions = {}): Promi
     return { name: 'token-checks', stop: () => s.stop() };
   };
   const autoRotate: StartStep = async (c) => (await import('./autorotate.js')).startAutoRotate(c);
+  // Broker mode: slot tokens with the rotation hold, and the local endpoint (a taken port fails the start).
+  const broker: StartStep = async (c) => (await import('../broker/endpoint/index.js')).brokerStep(c);
 
-  const steps: StartStep[] = [controlSocket({ ...HANDLERS, ...opts.handlers } as Handlers), watch, tokenChecks, autoRotate, ...(opts.extraSteps ?? [])];
+  const steps: StartStep[] = [broker, controlSocket({ ...HANDLERS, ...opts.handlers } as Handlers), watch, tokenChecks, autoRotate, ...(opts.extraSteps ?? [])];
   const services: DaemonService[] = [];
   for (const step of steps) {
     const s = await step(core);

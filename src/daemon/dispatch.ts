@@ -18,6 +18,8 @@ export const HANDLERS: Handlers = {
   rotate: (req, core) => core.mutate('after rotate', () => rotateOp(core.ctx, { ...req.params, source: 'manual' })),
   'revoke-now': (_req, core) => core.mutate('after revoke-now', () => revokeNowOp(core.ctx)),
   'set-token': (req, core) => core.mutate('after set-token', () => setTokenOp(core.ctx, new Secret(req.params.token), req.params.fingerprint)),
+  // Not queued: during a rotation it waits on the hold, which the queued rotation ends.
+  'broker-token': async (req, core) => (await import('../broker/endpoint/index.js')).brokerTokenHandler(req, core),
 };
 
 export function createDispatcher(core: DaemonCore, handlers: Handlers = HANDLERS): (req: Request) => Promise<unknown> {

@@ -5,7 +5,7 @@
  */
 import type { RotationResult } from '../rotation/run.js';
 
-export type Method = 'ping' | 'rotate' | 'revoke-now' | 'set-token';
+export type Method = 'ping' | 'rotate' | 'revoke-now' | 'set-token' | 'broker-token';
 
 export interface RotateParams {
   fingerprints?: string[];
@@ -17,11 +17,17 @@ export interface SetTokenParams {
   fingerprint?: string;
 }
 
+/** broker-token: an exec wrapper asks for the current token of its slot; answers `{ token }`. */
+export interface BrokerTokenParams {
+  slot: string;
+}
+
 export type Request =
   | { id: number; method: 'ping' }
   | { id: number; method: 'rotate'; params: RotateParams }
   | { id: number; method: 'revoke-now'; params: Record<string, never> }
-  | { id: number; method: 'set-token'; params: SetTokenParams };
+  | { id: number; method: 'set-token'; params: SetTokenParams }
+  | { id: number; method: 'broker-token'; params: BrokerTokenParams };
 
 export interface WireError {
   code: string;
@@ -89,9 +95,9 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  * is refused rather than read as "every token".
  */
 export function paramsError(method: Method, params: unknown): string | undefined {
-  if (params === undefined) return method === 'set-token' ? 'set-token needs params with a "token"' : undefined;
+  if (params === undefined) return method === 'set-token' ? 'set-token needs params with a "token"' : method === 'broker-token' ? 'broker-token needs params with a "slot"' : undefined;
   if (!isPlainObject(params)) return `${method}: "params" must be an object`;
-  const allowed: Record<Method, string[]> = { ping: [], 'revoke-now': [], rotate: ['fingerprints', 'ifDue'], 'set-token': ['token', 'fingerprint'] };
+  const allowed: Record<Method, string[]> = { ping: [], 'revoke-now': [], rotate: ['fingerprints', 'ifDue'], 'set-token': ['token', 'fingerprint'], 'broker-token': ['slot'] };
   const unknown = Object.keys(params).filter((k) => !allowed[method].includes(k));
   if (unknown.length) return `${method}: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')}`;
   if (method === 'rotate') {
@@ -108,10 +114,11 @@ export function paramsError(method: Method, params: unknown): string | undefined
     if (typeof token !== 'string' || token === '' || token.length > MAX_TOKEN || /\s/.test(token)) return 'set-token: "token" must be one word of at most 16 KB (the token itself)';
     if (fingerprint !== undefined && (typeof fingerprint !== 'string' || !FINGERPRINT.test(fingerprint))) return 'set-token: "fingerprint" must be 12 hex characters as "status" shows';
   }
+  if (method === 'broker-token' && (typeof params.slot !== 'string' || !/^[a-z][a-z0-9-]{2,63}$/.test(params.slot))) return 'broker-token: "slot" must be a slot name as "broker status" shows';
   return undefined;
 }
 
-const METHODS: readonly Method[] = ['ping', 'rotate', 'revoke-now', 'set-token'];
+const METHODS: readonly Method[] = ['ping', 'rotate', 'revoke-now', 'set-token', 'broker-token'];
 
 export function parseRequest(line: string): Request {
   let v: unknown;
