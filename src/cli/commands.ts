@@ -2,7 +2,7 @@ import type { ParseArgsConfig } from 'node:util';
 
 export type Values = Record<string, string | boolean | undefined>;
 export interface CommandModule {
-  run(values: Values): Promise<number>;
+  run(values: Values, positionals?: string[]): Promise<number>;
 }
 
 export interface CommandSpec {
@@ -11,6 +11,8 @@ export interface CommandSpec {
   usage: string;
   details: string;
   options: NonNullable<ParseArgsConfig['options']>;
+  /** Takes arguments besides options (everything after "--" is always one). */
+  positionals?: boolean;
   load(): Promise<CommandModule>;
 }
 
@@ -111,6 +113,20 @@ control socket, so only one process writes.`,
     details: `  --dry-run        Print the commands; run nothing.`,
     options: { 'dry-run': { type: 'boolean' } },
     load: () => import('./commands/service.js').then((m) => ({ run: m.runUninstall })),
+  },
+  {
+    name: 'exec',
+    summary: 'Broker mode: run a local MCP server with the current token, carrying the session across rotations.',
+    usage: 'exec <slot> [--state-dir DIR] -- <command> [args...]',
+    details: `Written into converted client entries by "broker enable"; not meant to be typed. Starts
+<command> with the slot's token in CERTORIX_API_TOKEN (from the daemon, or the token store when
+none runs) and relays the MCP messages on stdin/stdout. On a rotation it holds new calls, starts
+the server again with the new token, replays the session's handshake and sends the held calls
+there; the client is never restarted. Its own messages go to stderr only.
+  --state-dir DIR  The state directory the entry was converted with (default: the per-OS one).`,
+    options: { 'state-dir': { type: 'string' } },
+    positionals: true,
+    load: () => import('./commands/exec.js'),
   },
   {
     name: 'doctor',

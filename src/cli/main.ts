@@ -33,9 +33,11 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.usage;
   }
   let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
   try {
-    ({ values } = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...spec.options }, strict: true, allowPositionals: false }) as {
+    ({ values, positionals } = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...spec.options }, strict: true, allowPositionals: spec.positionals === true }) as {
       values: Record<string, string | boolean | undefined>;
+      positionals: string[];
     });
   } catch (e) {
     err(`${first}: ${(e as Error).message}`);
@@ -49,7 +51,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     const mod = await spec.load();
-    return await mod.run(values);
+    return await mod.run(values, positionals);
   } catch (e) {
     const code = reportError(e, values.json === true);
     if (e instanceof UsageError) err(usageLine(spec));

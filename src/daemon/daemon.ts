@@ -133,6 +133,9 @@ export async function startDaemon(ctx: Context, opts: DaemonOptions = {}): Promi
           await rescan('after revoke-now');
           return res;
         });
+      case 'broker-token':
+        // Not queued behind a rotation: a wrapper asks right after `stored`, while the rest runs.
+        return (await import('../broker/serve-token.js')).brokerToken(ctx, req.params.slot);
       case 'set-token':
         return enqueue(async () => {
           const res = await setTokenOp(ctx, new Secret(req.params.token), req.params.fingerprint);

@@ -5,7 +5,7 @@
  */
 import type { RotationResult } from '../rotation/run.js';
 
-export type Method = 'ping' | 'rotate' | 'revoke-now' | 'set-token';
+export type Method = 'ping' | 'rotate' | 'revoke-now' | 'set-token' | 'broker-token';
 
 export interface RotateParams {
   fingerprints?: string[];
@@ -17,11 +17,17 @@ export interface SetTokenParams {
   fingerprint?: string;
 }
 
+/** broker-token: an exec wrapper asks for the current token of its slot; answers `{ token }`. */
+export interface BrokerTokenParams {
+  slot: string;
+}
+
 export type Request =
   | { id: number; method: 'ping' }
   | { id: number; method: 'rotate'; params: RotateParams }
   | { id: number; method: 'revoke-now'; params: Record<string, never> }
-  | { id: number; method: 'set-token'; params: SetTokenParams };
+  | { id: number; method: 'set-token'; params: SetTokenParams }
+  | { id: number; method: 'broker-token'; params: BrokerTokenParams };
 
 export interface WireError {
   code: string;
@@ -64,7 +70,8 @@ export class LineDecoder {
 export function parseRequest(line: string): Request {
   const v = JSON.parse(line) as Partial<Request> & { params?: unknown };
   if (typeof v !== 'object' || v === null || typeof v.id !== 'number' || typeof v.method !== 'string') throw new Error('malformed request');
-  if (!['ping', 'rotate', 'revoke-now', 'set-token'].includes(v.method)) throw new Error(`unknown method ${v.method}`);
+  if (!['ping', 'rotate', 'revoke-now', 'set-token', 'broker-token'].includes(v.method)) throw new Error(`unknown method ${v.method}`);
+  if (v.method === 'broker-token' && typeof (v.params as Partial<BrokerTokenParams> | undefined)?.slot !== 'string') throw new Error('broker-token needs a slot');
   if (v.method === 'set-token') {
     const p = v.params as Partial<SetTokenParams> | undefined;
     if (!p || typeof p.token !== 'string') throw new Error('set-token needs a token');
