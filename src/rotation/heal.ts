@@ -1,7 +1,7 @@
 import type { Context } from '../context.js';
 import { FileLock } from '../lock.js';
 import type { ScanResult } from '../scan.js';
-import { backupRewritten, fsyncDirsOf, rewriteFile, type Rewritten } from './run.js';
+import { backupRewritten, fsyncDirsOf, rewriteFile, type Rewritten } from './rewrite.js';
 import type { Secret } from '../secret.js';
 
 export interface HealResult {

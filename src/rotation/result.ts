@@ -1,0 +1,27 @@
+import { clientById } from '../clients/catalog.js';
+import type { RotatorError } from '../errors.js';
+import type { HookResult } from './hooks.js';
+
+export interface RotationResult {
+  fingerprint: string;
+  newFingerprint: string | null;
+  status: 'rotated' | 'planned' | 'failed' | 'pending';
+  files: Array<{ path: string; client: string }>;
+  restart: string[];
+  error?: RotatorError;
+  hooks?: HookResult[];
+}
+
+
+/** Guarantee 8: which running clients must be restarted, one line per client. */
+export function restartHints(files: Array<{ client: string }>): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const f of files) {
+    const spec = clientById(f.client);
+    if (seen.has(spec.id)) continue;
+    seen.add(spec.id);
+    out.push(spec.restartHint);
+  }
+  return out;
+}

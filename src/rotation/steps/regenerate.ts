@@ -1,0 +1,59 @@
+import { withRetry } from '../../api/retry.js';
+import { ApiError, RotatorError, setTokenHint } from '../../errors.js';
+import type { EventSource } from '../../store/store.js';
+import { failpoint } from '../failpoints.js';
+import type { StepHandler } from './execution.js';
+
+/**
+ * `intent` -> `regenerated`: call regenerate with the journaled Idempotency-Key (a replay
+ * after a crash gets the first answer again) and make the new token durable before any
+ * config is touched (contract guarantee 2). A permanent refusal ends the row as `failed`;
+ * a transient one leaves it at `intent` for the next command to replay.
+ */
+export const regenerateStep: StepHandler<'regenerate'> = async (ex, row) => {
+  const { ctx, id, log, oldSecret, result } = ex;
+  if (!oldSecret) {
+    ctx.journal.finish(id, 'failed', ctx.nowIso(), 'journal lost the old token');
+    result.status = 'failed';
+    result.error = new RotatorError('E_ROTATION', `Rotation of token ${row.oldFingerprint} cannot be replayed.`, { hint: setTokenHint(row.oldFingerprint) });
+    return 'stop';
+  }
+  const provider = await ctx.provider();
+  try {
+    const res = await withRetry(() => provider.regenerate(oldSecret, row.idempotencyKey), ctx.settings.retry, {
+      onRetry: (attempt, delayMs, err) => {
+        ctx.journal.noteAttempt(id, (err as Error).message, ctx.nowIso());
+        log.warn({ fingerprint: row.oldFingerprint, attempt, delayMs, err: (err as Error).message }, 'regenerate failed, retrying with the same Idempotency-Key');
+      },
+    });
+    failpoint('after-regenerate-response');
+    ctx.journal.recordNewToken(id, { token: res.token.reveal(), fingerprint: res.token.fingerprint, tokenId: res.id, createdAt: res.createdAt ?? null, now: ctx.nowIso() });
+    failpoint('after-new-token');
+    log.info({ fingerprint: row.oldFingerprint, newFingerprint: res.token.fingerprint }, 'token regenerated');
+    return 'next';
+  } catch (e) {
+    if (e instanceof ApiError && !e.transient) {
+      // Any other refusal may or may not have cost the old token (an unusable minted token
+      // did): ask, so status tells the truth.
+      let dead = e.kind === 'invalid-token' || e.kind === 'forbidden';
+      if (!dead) dead = await provider.inspect(oldSecret).then(() => false, (x: unknown) => x instanceof ApiError && x.kind === 'invalid-token');
+      ctx.store.transaction(() => {
+        if (dead) ctx.store.setTokenState(row.oldFingerprint, 'invalid');
+        ctx.journal.finish(id, 'failed', ctx.nowIso(), e.message);
+        ctx.store.addEvent({ at: ctx.nowIso(), type: 'rotation-failed', fingerprint: row.oldFingerprint, newFingerprint: null, source: row.source as EventSource, files: [], detail: e.message });
+      });
+      ctx.store.checkpoint();
+      result.status = 'failed';
+      result.error =
+        e.kind === 'invalid-token' || e.kind === 'forbidden'
+          ? new RotatorError(e.code, `The API refused token ${row.oldFingerprint} (${e.status ?? e.kind}); no config was changed.`, { hint: setTokenHint(row.oldFingerprint) })
+          : e;
+      return 'stop';
+    }
+    ctx.journal.noteAttempt(id, (e as Error).message, ctx.nowIso());
+    result.error = new RotatorError('E_API_TRANSIENT', `Regenerating token ${row.oldFingerprint} failed: ${(e as Error).message}`, {
+      hint: 'The rotation is journaled; run any command again (e.g. "mcp-token-rotator status") once the API is reachable and it resumes with the same request.',
+    });
+    return 'stop';
+  }
+};
