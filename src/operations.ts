@@ -4,6 +4,7 @@ import { ageDays } from './rotation/policy.js';
 import { rotateTokens, type RotationResult } from './rotation/run.js';
 import { findTokens, inspectTokens, recordScan } from './scan.js';
 import type { Secret } from './secret.js';
+import { addSlotTokens } from './broker/slots.js';
 import type { EventSource } from './store/store.js';
 import type { WireRotation, RotateResponse } from './ipc/protocol.js';
 
@@ -28,7 +29,7 @@ export async function rotateOp(ctx: Context, p: RotateOpParams): Promise<RotateR
   const warnings: string[] = [];
   let targets = p.fingerprints ?? [];
   if (!p.fingerprints?.length) {
-    const scan = await findTokens(ctx);
+    const scan = await findTokens(ctx).then((s) => addSlotTokens(ctx, s));
     if (!p.dryRun) {
       recordScan(ctx, scan);
       // Age decides --if-due; ask the API about tokens never checked.
@@ -52,7 +53,7 @@ export async function rotateOp(ctx: Context, p: RotateOpParams): Promise<RotateR
 }
 
 export async function revokeNowOp(ctx: Context): Promise<RotateResponse> {
-  const scan = await findTokens(ctx);
+  const scan = await findTokens(ctx).then((s) => addSlotTokens(ctx, s));
   recordScan(ctx, scan);
   const warnings: string[] = [];
   const targets: string[] = [];
@@ -79,7 +80,7 @@ export async function setTokenOp(ctx: Context, secret: Secret, fp?: string): Pro
     }
     throw e;
   }
-  const scan = await findTokens(ctx);
+  const scan = await findTokens(ctx).then((s) => addSlotTokens(ctx, s));
   recordScan(ctx, scan);
   let target = fp;
   if (!target) {

@@ -12,6 +12,12 @@
  *
  * A transient failure leaves the step where it is: the next start of any command replays
  * it (the regenerate call with the same Idempotency-Key, or the files not yet written).
+ *
+ * Broker mode adds two actions when the token has slots (running wrappers follow it):
+ * `announce` before the regenerate call (wrappers hold new requests), and `store` as the
+ * first thing after the new token is journaled, before any config write or other API call
+ * (the token store gets the new token and wrappers swap their server). Both are idempotent
+ * and kept in memory only: a resumed rotation simply does them again.
  */
 import type { JournalStep, JournalFile } from '../store/journal.js';
 
@@ -19,9 +25,13 @@ export interface MachineState {
   step: JournalStep;
   files: JournalFile[];
   hasNewToken: boolean;
+  /** Broker steps still to do in this run (absent: the token has no slots). */
+  broker?: { announce: boolean; store: boolean };
 }
 
 export type Action =
+  | { type: 'announce' }
+  | { type: 'store' }
   | { type: 'regenerate' }
   | { type: 'write'; files: string[] }
   | { type: 'verify' }
@@ -31,9 +41,10 @@ export type Action =
 export function nextAction(s: MachineState): Action {
   switch (s.step) {
     case 'intent':
-      return { type: 'regenerate' };
+      return s.broker?.announce ? { type: 'announce' } : { type: 'regenerate' };
     case 'regenerated': {
       if (!s.hasNewToken) return { type: 'regenerate' }; // cannot happen after a durable commit; replay is the safe answer
+      if (s.broker?.store) return { type: 'store' };
       const pending = s.files.filter((f) => !f.written).map((f) => f.path);
       return pending.length ? { type: 'write', files: pending } : { type: 'verify' };
     }
