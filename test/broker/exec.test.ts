@@ -74,4 +74,93 @@ describe('exec wrapper with real SDK clients', () => {
     const files = await h!.stateFiles();
     for (const f of files) if (!f.file.endsWith('broker-tokens.json')) expect(f.bytes.toString('latin1')).not.toContain(fresh);
   }, 60_000);
+
+  it('revoke-now through the daemon: 0 failed calls; wrappers started while the daemon runs get the token from it', async () => {
+    const { email, tok, entry } = await setup(1);
+    const d = spawnDaemon(h!.env);
+    try {
+      await d.waitFor((l) => l.msg === 'daemon started');
+      // This one asks the daemon (over the control socket) for its first token.
+      clients.push(await startClient(entry));
+      const loops = clients.map((c) => callLoop(c.client));
+      await new Promise((r) => setTimeout(r, 300));
+      const r = await runCli(['revoke-now', '--yes', '--json'], { env: h!.env });
+      expect(r.code, r.stderr).toBe(0);
+      await new Promise((r) => setTimeout(r, 700));
+      const stats = await Promise.all(loops.map((l) => l.stop()));
+      const fresh = liveToken(email);
+      expect(fresh).not.toBe(tok);
+      for (const s of stats) {
+        expect(s.failures).toEqual([]);
+        expect(s.fps.has(fingerprint(fresh))).toBe(true);
+      }
+      for (const c of clients) expect(c.closed()).toBe(false);
+    } finally {
+      await d.stop();
+    }
+  }, 60_000);
+
+  it('set-token (adopting a token made in the web UI): 0 failed calls, servers on the adopted token', async () => {
+    const { email, tok } = await setup(2);
+    const loops = clients.map((c) => callLoop(c.client));
+    await new Promise((r) => setTimeout(r, 300));
+    // A second token of the same account, as "Regenerate" in the web UI would give (the old one
+    // stays live here so that every failure counted is the wrapper's).
+    const adopted = api.addToken({ email, role: 'editor', ageDays: 0 });
+    const r = await runCli(['set-token', '--fingerprint', fingerprint(tok), '--json'], { env: h!.env, input: adopted + '\n' });
+    expect(r.code, r.stderr).toBe(0);
+    api.revoke(tok);
+    await new Promise((r) => setTimeout(r, 500));
+    const stats = await Promise.all(loops.map((l) => l.stop()));
+    for (const s of stats) {
+      expect(s.failures).toEqual([]);
+      expect(s.fps.has(fingerprint(adopted))).toBe(true);
+    }
+    for (const c of clients) {
+      const res = (await c.client.callTool({ name: 'whoami' })) as { content: Array<{ text: string }> };
+      expect(res.content[0]!.text).toBe(`${email} ${fingerprint(adopted)}`);
+      expect(c.closed()).toBe(false);
+    }
+  }, 60_000);
+
+  it('a CLI killed right after the new token is journaled: the next command stores it and the wrappers swap', async () => {
+    const { email, tok } = await setup(1);
+    const c = clients[0]!;
+    const r = await runCli(['rotate'], { env: { ...h!.env, MCP_TOKEN_ROTATOR_CRASH_AT: 'after-new-token' } });
+    expect(r.code).toBeNull(); // SIGKILLed
+    const fresh = liveToken(email);
+    expect(fresh).not.toBe(tok);
+    // The old token is dead and the new one only in the journal: calls fail until recovery.
+    const s = await runCli(['status', '--json'], { env: h!.env });
+    expect(s.stderr).toContain('Finished an interrupted rotation');
+    const t0 = Date.now();
+    let text = '';
+    while (Date.now() - t0 < 20_000) {
+      const res = (await c.client.callTool({ name: 'whoami' })) as { content: Array<{ text: string }>; isError?: boolean };
+      text = res.content[0]!.text;
+      if (!res.isError) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(text).toBe(`${email} ${fingerprint(fresh)}`);
+    expect(c.closed()).toBe(false);
+  }, 60_000);
+
+  it('a CLI killed right after the store step: the wrappers already serve the new token', async () => {
+    const { email, tok } = await setup(1);
+    const c = clients[0]!;
+    const loop = callLoop(c.client);
+    await new Promise((r) => setTimeout(r, 200));
+    const r = await runCli(['rotate'], { env: { ...h!.env, MCP_TOKEN_ROTATOR_CRASH_AT: 'after-broker-stored' } });
+    expect(r.code).toBeNull();
+    await new Promise((r) => setTimeout(r, 500));
+    const stats = await loop.stop();
+    expect(stats.failures).toEqual([]);
+    const fresh = liveToken(email);
+    expect(fresh).not.toBe(tok);
+    expect(stats.fps.has(fingerprint(fresh))).toBe(true);
+    const s = await runCli(['status', '--json'], { env: h!.env });
+    expect(s.stderr).toContain('Finished an interrupted rotation');
+    const res = (await c.client.callTool({ name: 'whoami' })) as { content: Array<{ text: string }> };
+    expect(res.content[0]!.text).toBe(`${email} ${fingerprint(fresh)}`);
+  }, 60_000);
 });

@@ -13,7 +13,7 @@ export async function run(values: Values, positionals: string[] = []): Promise<n
   if (!slot || !SLOT_PATTERN.test(slot)) throw new UsageError(`exec needs a slot name as "broker status" shows (e.g. certorix-1a2b3c4d), not "${slot ?? ''}".`);
   if (!command) throw new UsageError('exec needs the server command after "--".');
   const stateDir = typeof values['state-dir'] === 'string' ? values['state-dir'] : defaultStateDir(currentPathEnv());
-  const log = (level: string, msg: string) => process.stderr.write(scrubSecrets(`mcp-token-rotator exec ${slot}: ${level}: ${msg}`) + '\n');
+  const log = (level: string, msg: string) => process.stderr.write(scrubSecrets(`${new Date().toISOString()} mcp-token-rotator exec ${slot}: ${level}: ${msg}`) + '\n');
 
   const [{ tokenSource }, { startRelay }, { watchSignal, readSignal }] = await Promise.all([import('../../broker/exec/token.js'), import('../../broker/exec/relay.js'), import('../../broker/signal.js')]);
   const source = tokenSource(stateDir, slot, (m) => log('info', m));
