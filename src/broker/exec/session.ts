@@ -163,14 +163,6 @@ export class RelaySession {
   // ---- client to server
 
   private fromClient(line: string, msg: Parsed, out: SessionAction[]): void {
-    if (msg.kind === 'request') {
-      // Recorded as they pass, so a new child can be brought to the same state.
-      if (msg.method === 'initialize') this.#init = { line, id: msg.id as JsonRpcId };
-      else if (msg.method === 'logging/setLevel') this.#logLevel = line;
-      else if (msg.method === 'resources/subscribe' && msg.uri !== undefined) this.#subs.set(msg.uri, line);
-      else if (msg.method === 'resources/unsubscribe' && msg.uri !== undefined) this.#subs.delete(msg.uri);
-    }
-    if (msg.kind === 'notification' && msg.method === 'notifications/initialized') this.#clientInitialized = true;
     if (msg.kind === 'response' && msg.id !== undefined) {
       // The answer to a server-to-client request goes back to the child that asked, under its own id.
       const target = this.#serverReqs.get(idKey(msg.id));
@@ -208,7 +200,16 @@ export class RelaySession {
       if (msg.kind === 'request' && msg.id !== undefined) out.push({ type: 'to-client', line: errorResponse(msg.id, E_RESTART_FAILED, 'The Certorix MCP server is not running (it could not be restarted after a token rotation); restart the server in your MCP client.') });
       return;
     }
-    if (msg.kind === 'request' && msg.id !== undefined) c.inflight.set(idKey(msg.id), msg.id);
+    if (msg.kind === 'request' && msg.id !== undefined) {
+      c.inflight.set(idKey(msg.id), msg.id);
+      // Recorded when a child gets them (not while held), so a new child can be brought to
+      // the same state without receiving anything twice.
+      if (msg.method === 'initialize') this.#init = { line, id: msg.id };
+      else if (msg.method === 'logging/setLevel') this.#logLevel = line;
+      else if (msg.method === 'resources/subscribe' && msg.uri !== undefined) this.#subs.set(msg.uri, line);
+      else if (msg.method === 'resources/unsubscribe' && msg.uri !== undefined) this.#subs.delete(msg.uri);
+    }
+    if (msg.kind === 'notification' && msg.method === 'notifications/initialized') this.#clientInitialized = true;
     out.push({ type: 'to-child', child: c.id, line });
   }
 
@@ -239,7 +240,8 @@ export class RelaySession {
         if (c.draining && c.inflight.size === 0) this.endDrained(c, out);
         return;
       }
-      out.push({ type: 'to-client', line });
+      // A late answer from a child already ended (its call was answered with an error) is dropped.
+      if (c.alive) out.push({ type: 'to-client', line });
       return;
     }
     if (child === this.#next) {
@@ -299,9 +301,7 @@ export class RelaySession {
     const n = this.#next as number;
     out.push({ type: 'clear-timer', name: 'ready' });
     // mcp-server-hmr's mistake was to skip this: a server may refuse requests until it comes.
-    // Not sent when the client's own is among the held messages (it goes out with them).
-    const heldInitialized = this.#held.some((h) => h.msg.kind === 'notification' && h.msg.method === 'notifications/initialized');
-    if (this.#clientInitialized && !heldInitialized) out.push({ type: 'to-child', child: n, line: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
+    if (this.#clientInitialized) out.push({ type: 'to-child', child: n, line: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
     if (this.#logLevel) out.push({ type: 'to-child', child: n, line: withId(this.#logLevel, this.privateId(n, 'reapply')) });
     for (const line of this.#subs.values()) out.push({ type: 'to-child', child: n, line: withId(line, this.privateId(n, 'reapply')) });
     const old = this.#children.get(this.#current);
