@@ -4,6 +4,7 @@
  * - `whoami`: GET /v1/token with the token; answers `<email> <fingerprint of the token used>`,
  *   or fails the call (isError) when the API refuses the token.
  * - `slow`: the same after `ms` milliseconds (an in-flight call during a rotation).
+ * - `echo`: answers at once without the API (the relay benchmark's call).
  * Resources: `certorix://account` (subscribable), for the subscription re-apply.
  * CERTORIX_API_URL points it at the fake API; MCP_LOCAL_SERVER_START_MS delays its start.
  */
@@ -32,6 +33,7 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, ms));
     return whoami();
   });
+  server.registerTool('echo', { description: 'Answers at once', inputSchema: { text: z.string() } }, async ({ text }) => ({ content: [{ type: 'text', text }] }));
   server.registerResource('account', 'certorix://account', { mimeType: 'text/plain' }, async (uri) => ({ contents: [{ uri: uri.href, text: fp }] }));
   server.server.setRequestHandler((await import('@modelcontextprotocol/sdk/types.js')).SubscribeRequestSchema, async () => ({}));
   await server.connect(new StdioServerTransport());

@@ -8,6 +8,9 @@ import type { StepHandler } from './execution.js';
 export const announceStep: StepHandler<'announce'> = async (ex) => {
   const b = ex.broker;
   if (!b) return 'next';
+  // Everything the regenerate call needs is loaded first: the hold starts here and should
+  // last only the call itself, the journal write and the store step.
+  await ex.ctx.provider();
   await b.signal.announce();
   b.announced = true;
   return 'next';
