@@ -1,5 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { brokerBus, type BrokerEvent } from './events.js';
 
@@ -155,7 +155,21 @@ export async function watchSignal(stateDir: string, slot: string, on: (doc: Sign
   } catch {
     watcher = undefined;
   }
-  const poll = setInterval(() => void check(), opts.pollMs ?? 1000);
+  // The backup poll only stats the file (an idle wrapper should cost next to nothing) and
+  // reads it when it changed.
+  let stamp = '';
+  const poll = setInterval(() => {
+    void stat(path.join(stateDir, SIGNAL_FILE)).then(
+      (st) => {
+        const now = `${st.ino}:${st.mtimeMs}:${st.size}`;
+        if (now !== stamp) {
+          stamp = now;
+          void check();
+        }
+      },
+      () => undefined,
+    );
+  }, opts.pollMs ?? 2000);
   poll.unref();
   return {
     close() {

@@ -4,6 +4,8 @@ import { makeHome, runCli, type TempHome } from '../helpers/home.js';
 import { spawnDaemon } from '../helpers/daemon.js';
 import { callLoop, convertedHome, startClient, type RunningClient } from '../helpers/broker.js';
 import { fingerprint } from '../../src/fingerprint.js';
+import { callDaemon } from '../../src/ipc/client.js';
+import { statePaths } from '../../src/paths.js';
 
 let api: FakeCertorix;
 beforeAll(async () => {
@@ -22,11 +24,13 @@ afterEach(async () => {
 });
 
 let seq = 0;
+let setupSlot = '';
 async function setup(n = 2) {
   const email = `broker${++seq}@example.com`;
   h = await makeHome(api.url);
   const tok = api.addToken({ email, role: 'editor', ageDays: 10 });
   const { slot, entry } = await convertedHome(h, tok, api.url);
+  setupSlot = slot;
   for (let i = 0; i < n; i++) clients.push(await startClient(entry));
   return { email, tok, slot, entry };
 }
@@ -80,6 +84,11 @@ describe('exec wrapper with real SDK clients', () => {
     const d = spawnDaemon(h!.env);
     try {
       await d.waitFor((l) => l.msg === 'daemon started');
+      // What a wrapper asks the daemon (it has the full session environment; the wrapper may not).
+      const got = await callDaemon(statePaths(h!.stateDir).socket, { method: 'broker-token', params: { slot: setupSlot } }, { timeoutMs: 5000 });
+      expect(got).toMatchObject({ ok: true, result: { token: tok } });
+      const unknown = await callDaemon(statePaths(h!.stateDir).socket, { method: 'broker-token', params: { slot: 'certorix-00000000' } }, { timeoutMs: 5000 });
+      expect(unknown).toMatchObject({ ok: false, error: { code: 'E_BROKER' } });
       // This one asks the daemon (over the control socket) for its first token.
       clients.push(await startClient(entry));
       const loops = clients.map((c) => callLoop(c.client));
