@@ -30,6 +30,8 @@ export async function startBrokerRun(ctx: Context, row: JournalRow, log: Logger)
   const slots = rotationSlots(new BrokerRegistry(ctx.store), row);
   if (!slots.length) return null;
   const store = await openTokenStore(ctx);
+  // The keychain's helper process starts now, not in the window after the regenerate call.
+  store.warm?.();
   const signal = new RotationSignal(ctx.paths.dir, slots, row.oldFingerprint, row.source === 'revoke-now', (e) => log.warn({ err: (e as Error).message }, 'could not write the broker signal file'));
   return { slots, store, signal, announced: false, stored: false };
 }

@@ -18,6 +18,8 @@ export interface TokenStore {
   read(slot: string): Promise<Secret | null>;
   write(slot: string, token: Secret): Promise<void>;
   remove(slot: string): Promise<void>;
+  /** Starts a helper process ahead of need, if the backend has one. */
+  warm?(): void;
   /** Ends a helper process, if the backend has one. */
   close?(): void;
 }

@@ -155,6 +155,26 @@ describe('relay session: rotation', () => {
     }
   });
 
+  it('reports drained at announce when nothing is in flight, else when the last call answers', () => {
+    expect(run([...started, { type: 'signal', phase: 'announce' }]).last).toContainEqual({ type: 'drained' });
+    const { s, last } = run([...started, client(req(1, 'tools/call')), client(req(2, 'tools/call')), { type: 'signal', phase: 'announce' }]);
+    expect(last).not.toContainEqual({ type: 'drained' });
+    expect(s.handle(child(1, res(1)))).not.toContainEqual({ type: 'drained' });
+    // Held requests do not count: they have not reached any server.
+    s.handle(client(req(3, 'tools/call')));
+    const a = s.handle(child(1, res(2)));
+    expect(a).toContainEqual({ type: 'drained' });
+    // Once per announce.
+    expect(s.handle(client(note('notifications/progress')))).not.toContainEqual({ type: 'drained' });
+  });
+
+  it('a server that dies while draining counts as drained', () => {
+    const { s } = run([...started, client(req(1, 'tools/call')), { type: 'signal', phase: 'announce' }]);
+    const a = s.handle({ type: 'child-exit', child: 1, code: 1 });
+    expect(a).toContainEqual({ type: 'drained' });
+    expect(a.some((x) => x.type === 'exit')).toBe(false);
+  });
+
   it('revoke holds for the short time', () => {
     const a = run([...started, { type: 'signal', phase: 'announce', revoke: true }]).last;
     expect(a).toContainEqual({ type: 'set-timer', name: 'hold', ms: 4000 });

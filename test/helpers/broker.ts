@@ -5,7 +5,9 @@ import { Context } from '../../src/context.js';
 import { BrokerRegistry, newSlotName } from '../../src/broker/registry.js';
 import { FileTokenStore, BACKEND_META } from '../../src/broker/store.js';
 import { Secret } from '../../src/secret.js';
-import { CLI, ROOT, type TempHome } from './home.js';
+import { readFile } from 'node:fs/promises';
+import { CLI, ROOT, makeHome, type TempHome } from './home.js';
+import type { FakeCertorix } from '../fake/certorix.js';
 
 export const LOCAL_SERVER = path.join(ROOT, 'dist/test/fake/local-server.js');
 export const CLAUDE_DESKTOP = '.config/Claude/claude_desktop_config.json';
@@ -102,6 +104,51 @@ export function callLoop(c: Client, opts: { slowEvery?: number; slowMs?: number 
       running = false;
       await loop;
       return { ok, failed, failures, fps, maxMs };
+    },
+  };
+}
+
+/**
+ * One test's world: a temp HOME in broker mode, a token of its own account on the shared fake
+ * API, and `n` real clients started from the converted entry as the config file holds it.
+ */
+export interface BrokerWorld {
+  h: TempHome;
+  email: string;
+  tok: string;
+  slot: string;
+  entry: StdioEntry;
+  clients: RunningClient[];
+  /** The account's one live token on the fake API. */
+  live(): string;
+  close(): Promise<void>;
+}
+
+let worldSeq = 0;
+export async function brokerWorld(api: FakeCertorix, n: number): Promise<BrokerWorld> {
+  const email = `broker${process.pid}-${++worldSeq}@example.com`;
+  const h = await makeHome(api.url);
+  const tok = api.addToken({ email, role: 'editor', ageDays: 10 });
+  const { slot } = await convertedHome(h, tok, api.url);
+  const config = JSON.parse(await readFile(h.path(CLAUDE_DESKTOP), 'utf8')) as { mcpServers: { certorix: StdioEntry } };
+  const entry = config.mcpServers.certorix;
+  const clients: RunningClient[] = [];
+  for (let i = 0; i < n; i++) clients.push(await startClient(entry));
+  return {
+    h,
+    email,
+    tok,
+    slot,
+    entry,
+    clients,
+    live() {
+      const l = api.liveTokens(email);
+      if (l.length !== 1) throw new Error(`expected one live token for ${email}, got ${l.length}`);
+      return l[0]!.token;
+    },
+    async close() {
+      for (const c of clients.splice(0)) await c.client.close().catch(() => undefined);
+      await h.cleanup();
     },
   };
 }

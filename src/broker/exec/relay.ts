@@ -15,6 +15,8 @@ export interface RelayOptions {
   env: NodeJS.ProcessEnv;
   token: () => Promise<Secret>;
   log: (level: 'info' | 'warn' | 'error', msg: string) => void;
+  /** After an announce, once no call is in flight (the rotating process waits for it). */
+  onDrained?: () => void;
   session?: Partial<SessionOptions>;
   input?: NodeJS.ReadableStream;
   output?: NodeJS.WritableStream;
@@ -152,6 +154,9 @@ export function startRelay(o: RelayOptions): Relay {
       }
       case 'log':
         o.log(a.level, a.msg);
+        break;
+      case 'drained':
+        o.onDrained?.();
         break;
       case 'exit':
         for (const t of timers.values()) clearTimeout(t);

@@ -5,7 +5,9 @@
  * actions and feeds the events back. Tested with tables in test/broker/session.test.ts.
  *
  * A rotation, make-before-break:
- *   running ──announce──▶ held (new client requests queue; in-flight ones go on)
+ *   running ──announce──▶ held (new client requests queue; in-flight ones go on; `drained`
+ *     is reported when none is left, and the rotation waits for it, bounded, before it
+ *     calls regenerate: those calls finish with the old token, still valid)
  *     held ──stored──▶ starting child n+1 (replay initialize under a private id)
  *     starting ──initialize answered, same protocol──▶ notifications/initialized,
  *       logging/setLevel and resource subscriptions re-applied, held requests routed to
@@ -50,6 +52,8 @@ export type SessionAction =
   | { type: 'set-timer'; name: TimerName; ms: number; child?: number }
   | { type: 'clear-timer'; name: TimerName; child?: number }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; msg: string }
+  /** After an announce: no call is in flight at the running child any more (the rotation may go on). */
+  | { type: 'drained' }
   | { type: 'exit'; code: number };
 
 interface Child {
@@ -76,6 +80,7 @@ export class RelaySession {
   #next: number | null = null;
   #lastId = 0;
   #holding = false;
+  #awaitDrain = false;
   #held: Held[] = [];
   #clientEnded = false;
   #exitCode = 0;
@@ -237,6 +242,7 @@ export class RelaySession {
       if (c.inflight.delete(k)) {
         if (this.#init && idKey(this.#init.id) === k && msg.protocolVersion !== undefined) this.#protocolVersion = msg.protocolVersion;
         out.push({ type: 'to-client', line });
+        this.checkDrained(out);
         if (c.draining && c.inflight.size === 0) this.endDrained(c, out);
         return;
       }
@@ -266,6 +272,8 @@ export class RelaySession {
       this.#holding = true;
       out.push({ type: 'log', level: 'info', msg: 'token rotation announced: holding new requests' });
       out.push({ type: 'set-timer', name: 'hold', ms: revoke ? this.opts.revokeHoldMs : this.opts.holdMs });
+      this.#awaitDrain = true;
+      this.checkDrained(out);
       return;
     }
     if (phase === 'aborted') {
@@ -277,6 +285,7 @@ export class RelaySession {
       return;
     }
     // stored
+    this.#awaitDrain = false;
     if (this.#holding && this.#next === null) out.push({ type: 'clear-timer', name: 'hold' });
     if (this.#next !== null) {
       // A second rotation while a child is starting: that child may hold the older token.
@@ -316,8 +325,18 @@ export class RelaySession {
     this.release(out);
   }
 
+  /** Drained is reported once per announce, when the running child has nothing in flight. */
+  private checkDrained(out: SessionAction[]): void {
+    if (!this.#awaitDrain || this.#next !== null) return;
+    const c = this.#children.get(this.#current);
+    if (c && c.alive && c.inflight.size > 0) return;
+    this.#awaitDrain = false;
+    out.push({ type: 'drained' });
+  }
+
   private release(out: SessionAction[]): void {
     this.#holding = false;
+    this.#awaitDrain = false;
     const held = this.#held;
     this.#held = [];
     for (const h of held) this.send(h.line, h.msg, out);
@@ -379,6 +398,7 @@ export class RelaySession {
     this.failInflight(c, 'The Certorix MCP server ended before answering.', out);
     for (const [k, v] of this.#serverReqs) if (v.child === child) this.#serverReqs.delete(k);
     if (c.draining) out.push({ type: 'clear-timer', name: 'drain', child });
+    if (child === this.#current) this.checkDrained(out);
     if (child === this.#next) {
       this.failSwap(`it exited with code ${code ?? 'null'} during start-up`, out);
     } else if (child === this.#current && wasAlive && !this.#clientEnded && !this.#holding) {

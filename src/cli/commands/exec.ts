@@ -15,9 +15,17 @@ export async function run(values: Values, positionals: string[] = []): Promise<n
   const stateDir = typeof values['state-dir'] === 'string' ? values['state-dir'] : defaultStateDir(currentPathEnv());
   const log = (level: string, msg: string) => process.stderr.write(scrubSecrets(`${new Date().toISOString()} mcp-token-rotator exec ${slot}: ${level}: ${msg}`) + '\n');
 
-  const [{ tokenSource }, { startRelay }, { watchSignal, readSignal }] = await Promise.all([import('../../broker/exec/token.js'), import('../../broker/exec/relay.js'), import('../../broker/signal.js')]);
+  const [{ tokenSource }, { startRelay }, { watchSignal, readSignal }, { registerWrapper }] = await Promise.all([
+    import('../../broker/exec/token.js'),
+    import('../../broker/exec/relay.js'),
+    import('../../broker/signal.js'),
+    import('../../broker/presence.js'),
+  ]);
   const source = tokenSource(stateDir, slot, (m) => log('info', m));
   const seen = await readSignal(stateDir);
+  let generation = seen?.generation ?? 0;
+  // Registered before the first token: a rotation announced from now on waits for this wrapper.
+  const presence = await registerWrapper(stateDir, slot, generation);
   // The first token before anything else: a wrapper that cannot get one says why and exits.
   const first = await source.get();
   let given = false;
@@ -35,11 +43,21 @@ export async function run(values: Values, positionals: string[] = []): Promise<n
       return source.get();
     },
     log,
+    onDrained: () => void presence.drained(generation),
   });
-  const watcher = await watchSignal(stateDir, slot, (doc) => relay.signal(doc.phase, doc.revoke), { seen });
+  const watcher = await watchSignal(
+    stateDir,
+    slot,
+    (doc) => {
+      generation = doc.generation;
+      relay.signal(doc.phase, doc.revoke);
+    },
+    { seen },
+  );
   const code = await relay.done;
   watcher.close();
   source.close();
+  presence.remove();
   // Whatever is still queued for stdout goes out before the process ends.
   await new Promise<void>((r) => (process.stdout.writableLength ? process.stdout.once('drain', () => r()) : r()));
   process.exit(code);

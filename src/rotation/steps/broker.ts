@@ -13,6 +13,11 @@ export const announceStep: StepHandler<'announce'> = async (ex) => {
   await ex.ctx.provider();
   await b.signal.announce();
   b.announced = true;
+  // Calls already at a server finish with the old token, which works until the regenerate
+  // call: wait until the wrappers report none in flight (bounded; shorter for revoke-now).
+  const { waitForDrain } = await import('../../broker/presence.js');
+  const d = await waitForDrain(ex.ctx.paths.dir, b.slots, b.signal.generation, b.signal.revoke ? 1000 : 5000);
+  if (d.pending) ex.log.warn({ wrappers: d.pending, ms: d.ms }, 'some broker wrappers still had calls in flight; rotating anyway');
   return 'next';
 };
 
