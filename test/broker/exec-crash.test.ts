@@ -1,10 +1,13 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeCertorix, type FakeCertorix } from '../fake/certorix.js';
 import { runCli, type TempHome } from '../helpers/home.js';
-import { brokerWorld, callLoop, type BrokerWorld, type RunningClient } from '../helpers/broker.js';
+import { brokerWorld, callLoop, startClient, type BrokerWorld, type RunningClient } from '../helpers/broker.js';
+import { spawnDaemon } from '../helpers/daemon.js';
+import { callDaemon } from '../../src/ipc/client.js';
+import { statePaths } from '../../src/paths.js';
 import { fingerprint } from '../../src/fingerprint.js';
 
-// A CLI SIGKILLed mid-rotation (src/rotation/failpoints.ts) with wrappers running.
+// revoke-now through the daemon, and a CLI SIGKILLed mid-rotation (src/rotation/failpoints.ts), with wrappers running.
 let api: FakeCertorix;
 beforeAll(async () => {
   api = await startFakeCertorix();
@@ -16,6 +19,7 @@ afterAll(async () => {
 let w: BrokerWorld | undefined;
 let h: TempHome | undefined;
 let clients: RunningClient[] = [];
+let setupSlot = '';
 afterEach(async () => {
   await w?.close();
   w = undefined;
@@ -26,6 +30,7 @@ async function setup(n: number) {
   w = await brokerWorld(api, n);
   h = w.h;
   clients = w.clients;
+  setupSlot = w.slot;
   return w;
 }
 
@@ -33,7 +38,37 @@ function liveToken(_email: string): string {
   return w!.live();
 }
 
-describe('exec wrappers through a crashed rotation', () => {
+describe('exec wrappers through revoke-now and crashed rotations', () => {
+  it('revoke-now through the daemon: 0 failed calls; wrappers started while the daemon runs get the token from it', async () => {
+    const { email, tok, entry } = await setup(1);
+    const d = spawnDaemon(h!.env);
+    try {
+      await d.waitFor((l) => l.msg === 'daemon started');
+      // What a wrapper asks the daemon (it has the full session environment; the wrapper may not).
+      const got = await callDaemon(statePaths(h!.stateDir).socket, { method: 'broker-token', params: { slot: setupSlot } }, { timeoutMs: 5000 });
+      expect(got).toMatchObject({ ok: true, result: { token: tok } });
+      const unknown = await callDaemon(statePaths(h!.stateDir).socket, { method: 'broker-token', params: { slot: 'certorix-00000000' } }, { timeoutMs: 5000 });
+      expect(unknown).toMatchObject({ ok: false, error: { code: 'E_BROKER' } });
+      // This one asks the daemon (over the control socket) for its first token.
+      clients.push(await startClient(entry));
+      const loops = clients.map((c) => callLoop(c.client));
+      await new Promise((r) => setTimeout(r, 300));
+      const r = await runCli(['revoke-now', '--yes', '--json'], { env: h!.env });
+      expect(r.code, r.stderr).toBe(0);
+      await new Promise((r) => setTimeout(r, 700));
+      const stats = await Promise.all(loops.map((l) => l.stop()));
+      const fresh = liveToken(email);
+      expect(fresh).not.toBe(tok);
+      for (const s of stats) {
+        expect(s.failures).toEqual([]);
+        expect(s.fps.has(fingerprint(fresh))).toBe(true);
+      }
+      for (const c of clients) expect(c.closed()).toBe(false);
+    } finally {
+      await d.stop();
+    }
+  }, 150_000);
+
   it('a CLI killed right after the new token is journaled: the next command stores it and the wrappers swap', async () => {
     const { email, tok } = await setup(1);
     const c = clients[0]!;
@@ -54,7 +89,7 @@ describe('exec wrappers through a crashed rotation', () => {
     }
     expect(text).toBe(`${email} ${fingerprint(fresh)}`);
     expect(c.closed()).toBe(false);
-  }, 60_000);
+  }, 150_000);
 
   it('a CLI killed right after the store step: the wrappers already serve the new token', async () => {
     const { email, tok } = await setup(1);
@@ -73,5 +108,5 @@ describe('exec wrappers through a crashed rotation', () => {
     expect(s.stderr).toContain('Finished an interrupted rotation');
     const res = (await c.client.callTool({ name: 'whoami' })) as { content: Array<{ text: string }> };
     expect(res.content[0]!.text).toBe(`${email} ${fingerprint(fresh)}`);
-  }, 60_000);
+  }, 150_000);
 });
