@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { readdirSync, readFileSync } from 'node:fs';
 import { startFakeCertorix, type FakeCertorix } from '../fake/certorix.js';
 import { runCli, type TempHome } from '../helpers/home.js';
 import { brokerWorld, callLoop, type BrokerWorld, type RunningClient } from '../helpers/broker.js';
@@ -39,6 +40,25 @@ describe('exec wrapper with real SDK clients', () => {
     const r = (await c.client.callTool({ name: 'whoami' })) as { content: Array<{ text: string }> };
     expect(r.content[0]!.text).toBe(`${email} ${fingerprint(tok)}`);
     expect(c.stderr()).not.toContain(tok);
+    // Closing the client ends the wrapper and the server behind it: no orphan.
+    if (process.platform === 'linux') {
+      const wrapper = c.pid as number;
+      const kids = readdirSync(`/proc/${wrapper}/task`).flatMap((t) => readFileSync(`/proc/${wrapper}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+      expect(kids).toHaveLength(1);
+      await c.client.close();
+      const gone = (pid: number) => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      };
+      const t0 = Date.now();
+      while (!(gone(kids[0]!) && gone(wrapper)) && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
+      expect(gone(kids[0]!)).toBe(true);
+      expect(gone(wrapper)).toBe(true);
+    }
   });
 
   it('rotate (CLI, no daemon): 0 failed calls, clients never restarted, servers on the new token', async () => {

@@ -28,6 +28,8 @@ export interface Relay {
   /** Feed a rotation signal (from the generation-file watcher). */
   signal(phase: 'announce' | 'stored' | 'aborted', revoke: boolean): void;
   readonly session: RelaySession;
+  /** The wrapper was told to stop (SIGTERM): the servers get SIGTERM now, SIGKILL after termMs. */
+  terminate(signal: NodeJS.Signals): void;
   /** Resolves with the exit code once the client is gone and every child has ended. */
   readonly done: Promise<number>;
 }
@@ -179,5 +181,16 @@ export function startRelay(o: RelayOptions): Relay {
     session,
     done,
     signal: (phase, revoke) => feed({ type: 'signal', phase, revoke }),
+    terminate(signal) {
+      feed({ type: 'client-end' });
+      for (const c of children.values()) {
+        const p = c.proc;
+        if (!p || p.exitCode !== null || p.signalCode !== null) continue;
+        p.kill(signal);
+        setTimeout(() => {
+          if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+        }, termMs).unref();
+      }
+    },
   };
 }

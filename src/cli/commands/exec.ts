@@ -45,6 +45,8 @@ export async function run(values: Values, positionals: string[] = []): Promise<n
     log,
     onDrained: () => void presence.drained(generation),
   });
+  // The client ends a server with SIGTERM after closing stdin: pass it on, so no server is orphaned.
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => relay.terminate(sig));
   const watcher = await watchSignal(
     stateDir,
     slot,
