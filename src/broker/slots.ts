@@ -2,7 +2,7 @@ import type { Context } from '../context.js';
 import type { ScanResult } from '../scan.js';
 import type { Secret } from '../secret.js';
 import { BrokerRegistry } from './registry.js';
-import { openTokenStore } from './store.js';
+import { openTokenStore, type TokenStore } from './store.js';
 
 export type SlotToken = [fingerprint: string, secret: Secret, slots: string[]];
 
@@ -16,8 +16,9 @@ export async function slotTokens(ctx: Context): Promise<SlotToken[]> {
   if (!rows.length) return [];
   const byFp = new Map<string, string[]>();
   for (const r of rows) byFp.set(r.fingerprint, [...(byFp.get(r.fingerprint) ?? []), r.slot]);
-  const store = await openTokenStore(ctx);
+  let store: TokenStore | undefined;
   try {
+    store = await openTokenStore(ctx);
     const out: SlotToken[] = [];
     for (const [fp, slots] of byFp) {
       for (const slot of slots) {
@@ -30,8 +31,12 @@ export async function slotTokens(ctx: Context): Promise<SlotToken[]> {
       }
     }
     return out;
+  } catch (e) {
+    // A locked or missing keychain must not stop the rotation of tokens that are in configs.
+    ctx.log.error({ err: (e as Error).message }, `the broker token store cannot be read; tokens that live only in broker slots are skipped: ${(e as Error).message}`);
+    return [];
   } finally {
-    store.close?.();
+    store?.close?.();
   }
 }
 
