@@ -64,10 +64,10 @@ export class UsageError extends RotatorError {
 
 export class SettingsError extends RotatorError {
   readonly issues: string[];
-  constructor(file: string, issues: string[]) {
+  constructor(file: string, issues: string[], hint?: string) {
     super('E_SETTINGS', `Invalid settings in ${file}:\n${issues.map((i) => `  - ${i}`).join('\n')}`, {
       file,
-      hint: `Fix the field(s) above in ${file} (or pass another file with --config), then run the command again.`,
+      hint: hint ?? `Fix the field(s) above in ${file} (or pass another file with --config), then run the command again.`,
     });
     this.name = 'SettingsError';
     this.issues = issues;

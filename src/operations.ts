@@ -1,10 +1,10 @@
 import type { Context } from './context.js';
 import { ApiError, RotatorError, UsageError } from './errors.js';
-import { ageDays } from './rotation/policy.js';
+import { isDue } from './rotation/policy.js';
 import { rotateTokens, type RotationResult } from './rotation/run.js';
 import { findTokens, inspectTokens, recordScan } from './scan.js';
 import type { Secret } from './secret.js';
-import { addSlotTokens } from './broker/slots.js';
+import { withSlotTokens } from './broker/locations.js';
 import type { EventSource } from './store/store.js';
 import type { WireRotation, RotateResponse } from './ipc/protocol.js';
 
@@ -29,7 +29,7 @@ export async function rotateOp(ctx: Context, p: RotateOpParams): Promise<RotateR
   const warnings: string[] = [];
   let targets = p.fingerprints ?? [];
   if (!p.fingerprints?.length) {
-    const scan = await findTokens(ctx).then((s) => addSlotTokens(ctx, s));
+    const scan = await findTokens(ctx).then((s) => withSlotTokens(ctx, s));
     if (!p.dryRun) {
       recordScan(ctx, scan);
       // Age decides --if-due; ask the API about tokens never checked.
@@ -41,7 +41,7 @@ export async function rotateOp(ctx: Context, p: RotateOpParams): Promise<RotateR
       const row = ctx.store.getToken(k);
       if (row && row.state !== 'active') return false; // retired (a stale copy) or invalid (needs set-token)
       if (!p.ifDue) return true;
-      return row !== null && ageDays(row, now) >= ctx.settings.warnAfterDays;
+      return row !== null && isDue(row, now, ctx.settings.warnAfterDays);
     });
     for (const k of scan.tokens.keys()) {
       if (ctx.store.getToken(k)?.state === 'invalid') warnings.push(invalidWarning(k));
@@ -53,7 +53,7 @@ export async function rotateOp(ctx: Context, p: RotateOpParams): Promise<RotateR
 }
 
 export async function revokeNowOp(ctx: Context): Promise<RotateResponse> {
-  const scan = await findTokens(ctx).then((s) => addSlotTokens(ctx, s));
+  const scan = await findTokens(ctx).then((s) => withSlotTokens(ctx, s));
   recordScan(ctx, scan);
   const warnings: string[] = [];
   const targets: string[] = [];
@@ -80,7 +80,7 @@ export async function setTokenOp(ctx: Context, secret: Secret, fp?: string): Pro
     }
     throw e;
   }
-  const scan = await findTokens(ctx).then((s) => addSlotTokens(ctx, s));
+  const scan = await findTokens(ctx).then((s) => withSlotTokens(ctx, s));
   recordScan(ctx, scan);
   let target = fp;
   if (!target) {

@@ -1,5 +1,6 @@
 import type { Context } from './context.js';
 import { ageDays, publicState, type PublicState } from './rotation/policy.js';
+import { brokerLocations } from './broker/locations.js';
 
 export interface StatusToken {
   fingerprint: string;
@@ -7,7 +8,8 @@ export interface StatusToken {
   role: string | null;
   createdAt: string | null;
   firstSeenAt: string;
-  ageDays: number;
+  /** Whole days from createdAt; null while the API has not told the creation date. */
+  ageDays: number | null;
   state: PublicState;
   locations: Array<{ path: string; client: string }>;
 }
@@ -21,7 +23,8 @@ export function buildStatus(ctx: Context): StatusToken[] {
   const store = ctx.store;
   const rotating = ctx.journal.openFingerprints();
   const locs = new Map<string, Array<{ path: string; client: string }>>();
-  for (const l of store.listLocations()) {
+  // Broker mode: a converted entry is still where the token is used, though no config holds it.
+  for (const l of [...store.listLocations(), ...brokerLocations(store)]) {
     let list = locs.get(l.fingerprint);
     if (!list) locs.set(l.fingerprint, (list = []));
     if (!list.some((x) => x.path === l.path)) list.push({ path: l.path, client: l.client });

@@ -11,7 +11,7 @@ export interface CommandSpec {
   usage: string;
   details: string;
   options: NonNullable<ParseArgsConfig['options']>;
-  /** Takes arguments besides options (everything after "--" is always one). */
+  /** Takes positional arguments (subcommands; everything after "--"). */
   positionals?: boolean;
   load(): Promise<CommandModule>;
 }
@@ -45,7 +45,8 @@ JSON: { "configs": [...], "tokens": [...], "warnings": [...] }. Exit 0, or 2 if 
 Exit codes (monitoring style): 0 all fine, 1 a token is due (age >= warnAfterDays),
 2 a token is invalid or a rotation is unfinished.
 JSON: { "tokens": [ { "fingerprint", "provider", "role", "createdAt", "firstSeenAt", "ageDays",
-"state": "ok"|"due"|"invalid"|"rotating", "locations": [ { "path", "client" } ] } ] }`,
+"state": "ok"|"due"|"invalid"|"rotating", "locations": [ { "path", "client" } ] } ] }
+"ageDays" is null (the table shows ?) until the API has told the creation date: run "scan", or the daemon.`,
     options: {},
     load: () => import('./commands/status.js'),
   },
@@ -94,7 +95,8 @@ with GET /v1/token before any file is touched, then replaces the old token in ev
     summary: 'Run the service in the foreground: schedule, watch configs, control socket. SIGTERM stops it.',
     usage: 'daemon',
     details: `Logs are pino JSON lines on stdout. While it runs, rotate, revoke-now and set-token go through its
-control socket, so only one process writes.`,
+control socket, so only one process writes. It checks every token with the API at start, after a wake
+and at least daily. SIGTERM/SIGINT stop it (exit 0); SIGHUP reloads the settings, rescans and re-checks.`,
     options: {},
     load: () => import('./commands/daemon.js'),
   },
@@ -113,6 +115,25 @@ control socket, so only one process writes.`,
     details: `  --dry-run        Print the commands; run nothing.`,
     options: { 'dry-run': { type: 'boolean' } },
     load: () => import('./commands/service.js').then((m) => ({ run: m.runUninstall })),
+  },
+  {
+    name: 'broker',
+    summary: 'Broker mode: move tokens out of the configs into the keychain; rotations then need no client restart.',
+    usage: 'broker enable|disable|status [--dry-run]',
+    details: `  enable           Convert every entry it can: stdio servers run through "exec", Claude Code
+                   remote entries get a headersHelper, other remote entries point at the
+                   daemon's local endpoint (only while the daemon runs or the service is
+                   installed). The token goes to the keychain (or a 0600 file). Entries that
+                   cannot be converted (shell files, .env, ...) stay plaintext and say why.
+  disable          Put every converted entry back as it was, with the current token.
+  status           Each entry's mode (broker-exec, broker-headers, broker-endpoint,
+                   plaintext and why), the token store, and whether the endpoint is up.
+  --dry-run        enable/disable: plan and print; write nothing.
+Exit 0 on success; 2 when a config could not be converted or restored (the others were),
+or (status) when entries use a local endpoint that is down.`,
+    options: { 'dry-run': { type: 'boolean' } },
+    positionals: true,
+    load: () => import('./commands/broker.js'),
   },
   {
     name: 'exec',

@@ -2,6 +2,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EXIT, RotatorError, UsageError, errorMessage } from '../errors.js';
 import { err } from './output.js';
+import { dropCoreDumpMemory } from '../process/core-dumps.js';
 import { COMMANDS, type CommandSpec, globalHelp, commandHelp } from './commands.js';
 
 const GLOBAL_OPTIONS = {
@@ -81,6 +82,9 @@ async function version(): Promise<string> {
   const pkg = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }
+
+// Before any token is read: no process memory in a core dump (see src/process/core-dumps.ts).
+dropCoreDumpMemory();
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -18,6 +18,10 @@ export const CRASH_POINTS = [
   'after-files-recorded',
   'after-verified',
   'after-finish',
+  // broker enable / disable
+  'broker-after-store',
+  'broker-after-entries-recorded',
+  'broker-after-file-written',
 ] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 

@@ -2,6 +2,7 @@ import type { Context } from '../context.js';
 import { FileLock } from '../lock.js';
 import { cleanPreflightLeftovers } from './preflight-marker.js';
 import type { RotationResult } from './run.js';
+import { escapeControls } from '../terminal.js';
 
 /**
  * Contract guarantee 2: every start of any command or of the daemon first finishes what
@@ -30,7 +31,7 @@ export async function recoverIfNeeded(ctx: Context, opts: { wait?: boolean } = {
           : r.status === 'failed'
             ? `An interrupted rotation of token ${r.fingerprint} could not be finished: ${r.error?.describe() ?? 'unknown error'}`
             : `An interrupted rotation of token ${r.fingerprint} is still pending: ${r.error?.describe() ?? 'try again later'}`;
-      process.stderr.write(msg + '\n');
+      process.stderr.write(escapeControls(msg) + '\n');
     }
     return results;
   } finally {

@@ -10,6 +10,8 @@ export interface RotationResult {
   restart: string[];
   error?: RotatorError;
   hooks?: HookResult[];
+  /** Things the user should know about a rotation that succeeded (a file's mode narrowed). */
+  warnings?: string[];
 }
 
 

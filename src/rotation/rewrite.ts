@@ -23,6 +23,8 @@ export interface RewriteInput {
   planned: ConfigSnapshot | undefined;
   /** Pre-verified content for the planned snapshot; used on the first attempt only. */
   template?: PlannedTemplate | undefined;
+  /** Told of a rewritten file whose mode had to be narrowed (it could not keep its group). */
+  onWarning?: (message: string) => void;
 }
 
 /**
@@ -71,7 +73,17 @@ export async function rewriteFile(ctx: Context, f: JournalFile, r: RewriteInput)
     }
     try {
       await withClientLock(spec.lockDir, snap.realPath, () =>
-        writeFileAtomic(snap.realPath, Buffer.from(next.text, 'utf8'), { mode: snap.stat.mode, uid: snap.stat.uid, gid: snap.stat.gid, expected: snap.bytes, skipDirSync: true }),
+        writeFileAtomic(snap.realPath, Buffer.from(next.text, 'utf8'), {
+          mode: snap.stat.mode,
+          uid: snap.stat.uid,
+          gid: snap.stat.gid,
+          expected: snap.bytes,
+          skipDirSync: true,
+          onWarning: (m) => {
+            ctx.log.warn({ file: f.path }, m);
+            r.onWarning?.(m);
+          },
+        }),
       );
       return { path: f.path, realPath: snap.realPath, before: snap.bytes, oldToken, format };
     } catch (e) {
@@ -110,7 +122,7 @@ export async function backupRewritten(ctx: Context, done: Rewritten[], live: str
   }
 }
 
-async function withClientLock<T>(enabled: boolean, file: string, fn: () => Promise<T>): Promise<T> {
+export async function withClientLock<T>(enabled: boolean, file: string, fn: () => Promise<T>): Promise<T> {
   if (!enabled) return fn();
   const lockfile = await import('proper-lockfile');
   // Same convention as Cline and Roo (proper-lockfile): a "<file>.lock" directory.

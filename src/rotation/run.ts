@@ -5,7 +5,7 @@ import { readConfigFile } from '../clients/discover.js';
 import { removeStaleTemps } from '../clients/write.js';
 import { RotatorError } from '../errors.js';
 import { Secret } from '../secret.js';
-import { addSlotTokens } from '../broker/slots.js';
+import { withSlotTokens } from '../broker/locations.js';
 import { findTokens, recordScan, type ScanResult } from '../scan.js';
 import type { EventSource } from '../store/store.js';
 import type { JournalRow } from '../store/journal.js';
@@ -37,7 +37,7 @@ export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOpti
   const lock = new FileLock(ctx.paths.lock);
   if (!opts.dryRun) await lock.acquire({ timeoutMs: 30_000, what: 'rotating tokens' });
   try {
-    const scan = await findTokens(ctx).then((s) => addSlotTokens(ctx, s));
+    const scan = await findTokens(ctx).then((s) => withSlotTokens(ctx, s));
     if (!opts.dryRun) recordScan(ctx, scan);
     const results: RotationResult[] = [];
     // Preflight all first: a broken config shows up before any token is touched.

@@ -185,6 +185,41 @@ export class Store {
     return null;
   }
 
+  /** The token's lineage: itself, what it replaced (back to the first) and what replaced it. */
+  lineage(fp: string): string[] {
+    return this.db
+      .prepare(
+        `WITH RECURSIVE
+           up(fp) AS (SELECT ? UNION SELECT t.fingerprint FROM tokens t JOIN up ON t.replaced_by = up.fp),
+           down(fp) AS (SELECT ? UNION SELECT t.replaced_by FROM tokens t JOIN down ON t.fingerprint = down.fp WHERE t.replaced_by IS NOT NULL)
+         SELECT fp FROM up UNION SELECT fp FROM down`,
+      )
+      .pluck()
+      .all(fp, fp) as string[];
+  }
+
+  /**
+   * Where a token's lineage lived, as recorded when it was rotated: the files of every
+   * rotation, adoption and heal of any token in the lineage, and of every journaled rotation
+   * (finished or not) of one. Heal writes only there.
+   */
+  lineagePaths(fp: string): Set<string> {
+    const fps = this.lineage(fp);
+    const marks = fps.map(() => '?').join(', ');
+    const out = new Set<string>();
+    const events = this.db
+      .prepare(`SELECT files FROM events WHERE type IN ('rotated', 'adopted', 'healed') AND (fingerprint IN (${marks}) OR new_fingerprint IN (${marks}))`)
+      .pluck()
+      .all(...fps, ...fps) as string[];
+    for (const f of events) for (const p of JSON.parse(f) as string[]) out.add(p);
+    const journal = this.db
+      .prepare(`SELECT files FROM rotations WHERE old_fingerprint IN (${marks}) OR new_fingerprint IN (${marks})`)
+      .pluck()
+      .all(...fps, ...fps) as string[];
+    for (const f of journal) for (const j of JSON.parse(f) as Array<{ path: string }>) out.add(j.path);
+    return out;
+  }
+
   // ---- configs and locations
   /** Replaces everything recorded for one config in one transaction. */
   recordConfig(cfg: Omit<ConfigRow, 'scannedAt'>, locations: Omit<LocationRow, 'path'>[], now: string): void {

@@ -1,6 +1,7 @@
 import { UsageError } from '../../errors.js';
 import { isFingerprint } from '../../fingerprint.js';
 import { tildify } from '../../paths.js';
+import { termSafe } from '../../terminal.js';
 import type { RotateResponse } from '../../ipc/protocol.js';
 import type { Values } from '../commands.js';
 import { err, out, printJson } from '../output.js';
@@ -39,11 +40,12 @@ export function report(res: RotateResponse, json: boolean, dryRun: boolean, home
   for (const r of res.rotations) {
     if (r.status === 'planned') {
       say(`Would rotate token ${r.fingerprint} and rewrite ${r.files.length} file(s):`);
-      for (const f of r.files) say(`  ${tildify(f.path, home)}  (${f.client})`);
+      for (const f of r.files) say(`  ${termSafe(tildify(f.path, home))}  (${f.client})`);
     } else if (r.status === 'rotated') {
       say(`Rotated token ${r.fingerprint} -> ${r.newFingerprint}; rewrote ${r.files.length} file(s):`);
-      for (const f of r.files) say(`  ${tildify(f.path, home)}  (${f.client})`);
+      for (const f of r.files) say(`  ${termSafe(tildify(f.path, home))}  (${f.client})`);
       if (r.error) say(`  warning: ${r.error.message}${r.error.hint ? `\n    -> ${r.error.hint}` : ''}`);
+      for (const w of r.warnings ?? []) err(`  warning: ${w}`);
       if (r.restart.length) {
         say('  To pick up the new token:');
         for (const h of r.restart) say(`    - ${h}`);

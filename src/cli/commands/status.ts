@@ -2,7 +2,7 @@ import { buildStatus, type StatusToken } from '../../status.js';
 import { statusExitCode } from '../../rotation/policy.js';
 import { tildify } from '../../paths.js';
 import type { Values } from '../commands.js';
-import { out, printJson, table } from '../output.js';
+import { err, out, printJson, table } from '../output.js';
 import { withContext } from '../session.js';
 
 export function renderTokens(tokens: StatusToken[], home: string): string {
@@ -10,11 +10,15 @@ export function renderTokens(tokens: StatusToken[], home: string): string {
   const rows = tokens.map((t) => [
     t.fingerprint,
     t.role ?? '?',
-    `${t.ageDays}d`,
+    t.ageDays === null ? '?' : `${t.ageDays}d`,
     t.state,
     t.locations.map((l) => `${tildify(l.path, home)} (${l.client})`).join(', ') || '-',
   ]);
   return table(['FINGERPRINT', 'ROLE', 'AGE', 'STATE', 'WHERE'], rows);
+}
+
+export function unknownAgeLine(n: number): string {
+  return `${n} token(s) of unknown age (?): the API has not told their creation date yet. Run "mcp-token-rotator scan" (asks the API now), or start the daemon (it asks at start and keeps asking).`;
 }
 
 export async function run(values: Values): Promise<number> {
@@ -34,6 +38,8 @@ export async function run(values: Values): Promise<number> {
       if (bad.length) out(`\n${bad.length} token(s) invalid: regenerate in the Certorix web UI (MCP / API page), then pipe the new token to "mcp-token-rotator set-token".`);
       if (tokens.some((t) => t.state === 'rotating')) out('\nA rotation is unfinished; any command finishes it once the API is reachable.');
     }
+    const unknown = tokens.filter((t) => t.ageDays === null && t.state !== 'invalid').length;
+    if (unknown) (values.json ? err : out)(`${values.json ? '' : '\n'}${unknownAgeLine(unknown)}`);
     return statusExitCode(tokens.map((t) => t.state));
   });
 }

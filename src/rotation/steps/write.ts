@@ -24,7 +24,14 @@ export const writeStep: StepHandler<'write'> = async (ex, row) => {
   const rewritten: Rewritten[] = [];
   const outcomes = await Promise.all(
     pending.map((f) =>
-      rewriteFile(ctx, f, { oldSecret: ex.oldSecret, oldFingerprint: row.oldFingerprint, newSecret, planned: ex.snapshots.get(f.path)?.snapshot, template: ex.snapshots.get(f.path)?.template }).then(
+      rewriteFile(ctx, f, {
+        oldSecret: ex.oldSecret,
+        oldFingerprint: row.oldFingerprint,
+        newSecret,
+        planned: ex.snapshots.get(f.path)?.snapshot,
+        template: ex.snapshots.get(f.path)?.template,
+        onWarning: (m) => (result.warnings ??= []).push(m),
+      }).then(
         (w) => {
           if (w) rewritten.push(w);
           failpoint('after-file-written');
