@@ -11,6 +11,7 @@ import { Context } from '../../dist/src/context.js';
 import { BrokerRegistry, newSlotName } from '../../dist/src/broker/registry.js';
 import { FileTokenStore, BACKEND_META } from '../../dist/src/broker/store.js';
 import { Secret } from '../../dist/src/secret.js';
+import { spawn } from 'node:child_process';
 import { CLI, timeCli } from './cli.mjs';
 import { memOf, cpuOf, clockTicks } from './proc.mjs';
 import { now, summarize, sleep } from './stats.mjs';
@@ -91,9 +92,8 @@ export async function measureBroker({ api, calls = 600, block = 50, rounds = 5, 
       starts.push(c.connectMs);
       await c.client.close();
     }
-    const holds = [];
     let failed = 0;
-    for (let i = 0; i < rounds; i++) {
+    const holdRound = async () => {
       let running = true;
       let max = 0;
       const loop = (async () => {
@@ -114,10 +114,25 @@ export async function measureBroker({ api, calls = 600, block = 50, rounds = 5, 
       await sleep(1500);
       running = false;
       await loop;
-      holds.push(max);
       // The server behind the wrapper now uses the new token.
       const who = await wrapped.client.callTool({ name: 'whoami' });
       if (who.isError) failed++;
+      return max;
+    };
+    // A CLI `rotate` with no daemon (a fresh process doing the whole rotation next to the new
+    // server's start), then the same forwarded to a running daemon (warm: the service case).
+    const holds = [];
+    for (let i = 0; i < rounds; i++) holds.push(await holdRound());
+    const daemon = spawn(process.execPath, [CLI, 'daemon'], { env: h.env, stdio: ['ignore', 'pipe', 'ignore'] });
+    let dout = '';
+    daemon.stdout.on('data', (b) => (dout += b));
+    for (let t0 = now(); !dout.includes('daemon started') && now() - t0 < 30_000; ) await sleep(50);
+    const daemonHolds = [];
+    try {
+      for (let i = 0; i < rounds; i++) daemonHolds.push(await holdRound());
+    } finally {
+      daemon.kill('SIGTERM');
+      await new Promise((r) => daemon.once('close', r));
     }
 
     // 3. idle wrapper: RSS and CPU, against the server it wraps.
@@ -138,6 +153,7 @@ export async function measureBroker({ api, calls = 600, block = 50, rounds = 5, 
       overheadMs: wrapped50 - direct50,
       start: summarize(starts),
       hold: summarize(holds),
+      daemonHold: summarize(daemonHolds),
       failed,
       idle: { rssKb: mem.rssKb, serverRssKb: smem?.rssKb ?? NaN, cpuSeconds: c1.seconds - c0.seconds, serverCpuSeconds: s1 && s0 ? s1.seconds - s0.seconds : NaN, windowMs: idleWindowMs, clkTck: clockTicks() },
     };
