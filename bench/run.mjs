@@ -5,7 +5,7 @@
 //   node bench/run.mjs                  the whole run (about 2-3 minutes on 2 cores)
 //   node bench/run.mjs --quick          fewer repetitions and a 15 s idle window (a smoke test;
 //                                       its numbers are not the ones to quote)
-//   node bench/run.mjs --only=window,cli   some sections: window, idle, cli, scale, endpoint
+//   node bench/run.mjs --only=window,cli   some sections: window, idle, cli, scale, broker, endpoint
 //   (a --quick or --only run writes bench/results.partial.md; only a full run writes results.md)
 //   BENCH_TMPDIR=/path                  where the temp HOMEs go (default os.tmpdir()); it must be
 //                                       a real disk: on tmpfs fsync costs nothing
@@ -224,6 +224,21 @@ if (want('endpoint')) {
 - Hold: in-process endpoint; per round, announce, one call sent at once, regenerate at the fake API, store write (fsync), stored. The call's extra delay is against a baseline call of ${fmtMs(e.hold.baseline)}.
 - RSS: five samples, 1 s apart, after ${e.rss.settleMs / 1000} s idle and before any call; all three processes started together. Two daemon processes of the same build differ by up to ~10 MiB from run to run (allocator arenas touched at start), so read the "without broker mode" row as a bound, not a measure.`,
   );
+}
+
+// ------------------------------------------------------------------ 5. broker mode, stdio
+if (want('broker')) {
+  if (process.platform !== 'linux') log('[broker] skipped: needs /proc (Linux)');
+  else {
+    const { measureBroker } = await import('./lib/broker.mjs');
+    log(`[broker] exec relay: ${QUICK ? 200 : 600} calls direct vs wrapped, ${QUICK ? 2 : 5} rotations, idle wrapper...`);
+    const b = await measureBroker({ api: await fake(), calls: QUICK ? 200 : 600, rounds: QUICK ? 2 : 5, idleSettleMs: QUICK ? 3000 : 10_000, idleWindowMs: QUICK ? 5000 : 20_000 });
+    row('exec relay overhead per call, p50 (wrapped - direct)', fmtMs(b.overheadMs), `direct p50 ${fmtMs(b.direct.median)}, wrapped ${fmtMs(b.wrapped.median)} (n=${b.direct.n})`, fmtX(x(b.wrapped.median, b.direct.median)), '<= 1 ms', b.overheadMs <= 1);
+    row(`Swap hold: longest call during a CLI \`rotate\` (${b.failed} failed)`, spread(b.hold), `server start + handshake ${spread(b.start)}`, fmtX(x(b.hold.median, b.start.median)), '<= 1.5x', x(b.hold.median, b.start.median) <= 1.5 && b.failed === 0);
+    row(`Swap hold: longest call during \`rotate\` through a running daemon`, spread(b.daemonHold), `server start + handshake ${fmtMs(b.start.median)}`, fmtX(x(b.daemonHold.median, b.start.median)), '<= 1.5x', x(b.daemonHold.median, b.start.median) <= 1.5 && b.failed === 0);
+    row('Idle exec wrapper RSS', fmtMiB(b.idle.rssKb), `the server it wraps ${fmtMiB(b.idle.serverRssKb)}`, fmtX(x(b.idle.rssKb, b.idle.serverRssKb)), '', undefined);
+    row(`Idle exec wrapper CPU over ${(b.idle.windowMs / 1000).toFixed(0)} s`, `${b.idle.cpuSeconds.toFixed(2)} s`, `the server ${b.idle.serverCpuSeconds.toFixed(2)} s`, '-', '< 0.05 s', b.idle.cpuSeconds < 0.05);
+  }
 }
 
 if (api) await api.close();

@@ -6,6 +6,7 @@ import { isDue } from './rotation/policy.js';
 import { rotateTokens, type RotationResult } from './rotation/run.js';
 import { findTokens, inspectTokens, recordScan, type FoundToken } from './scan.js';
 import type { Secret } from './secret.js';
+import { withSlotTokens } from './broker/locations.js';
 import type { EventSource } from './store/store.js';
 import type { WireRotation, RotateResponse } from './ipc/protocol.js';
 
@@ -36,7 +37,7 @@ export async function rotateOp(ctx: Context, p: RotateOpParams): Promise<RotateR
   const warnings: string[] = [];
   let targets = p.fingerprints ?? [];
   if (!p.fingerprints?.length) {
-    const scan = await findTokens(ctx);
+    const scan = await findTokens(ctx).then((s) => withSlotTokens(ctx, s));
     if (!p.dryRun) {
       recordScan(ctx, scan);
       // Age decides --if-due; ask the API about tokens never checked.
@@ -66,7 +67,7 @@ export async function rotateOp(ctx: Context, p: RotateOpParams): Promise<RotateR
  * config holds any more cannot be revoked from here (their value is gone): they are named.
  */
 export async function revokeNowOp(ctx: Context): Promise<RotateResponse> {
-  const scan = await findTokens(ctx);
+  const scan = await findTokens(ctx).then((s) => withSlotTokens(ctx, s));
   recordScan(ctx, scan);
   const warnings: string[] = [];
   const notices: string[] = [];
@@ -146,7 +147,7 @@ export async function setTokenOp(ctx: Context, secret: Secret, fp?: string): Pro
     }
     throw e;
   }
-  const scan = await findTokens(ctx);
+  const scan = await findTokens(ctx).then((s) => withSlotTokens(ctx, s));
   recordScan(ctx, scan);
   let target = fp;
   if (!target) {

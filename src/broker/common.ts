@@ -13,14 +13,14 @@ import type { ConfigSnapshot } from '../clients/discover.js';
 import { writeFileAtomic } from '../clients/write.js';
 import { clientById } from '../clients/catalog.js';
 import { withClientLock } from '../rotation/rewrite.js';
-import { FileTokenStore, type TokenStore } from './store.js';
+import { openTokenStore, type TokenStore } from './store.js';
 import type { BrokerTarget } from './convert/convert.js';
 import { shellJoin, defaultBin, unitPathFor } from '../service/service.js';
 import type { EntryKind } from './registry.js';
 
-/** The token store of this state dir. One line to switch to broker-core's `openTokenStore(ctx)`. */
+/** The token store of this state dir (the backend chosen and pinned at the first call). */
 export async function openBrokerStore(ctx: Context): Promise<TokenStore> {
-  return Promise.resolve(new FileTokenStore(ctx.paths.dir));
+  return openTokenStore(ctx);
 }
 
 export type BrokerMode = 'broker-exec' | 'broker-headers' | 'broker-endpoint' | 'plaintext';

@@ -5,6 +5,7 @@
  */
 import type { Context } from '../context.js';
 import type { Store } from '../store/store.js';
+import type { ScanResult } from '../scan.js';
 import type { Secret } from '../secret.js';
 
 export interface BrokerLocation {
@@ -26,9 +27,29 @@ export async function slotTokens(ctx: Context, except: ReadonlyMap<string, unkno
   if (!slots.length) return out;
   const { openBrokerStore } = await import('./common.js');
   const store = await openBrokerStore(ctx);
-  for (const s of slots) {
-    const t = await store.read(s.slot).catch(() => null);
-    if (t && t.fingerprint === s.fingerprint) out.set(s.fingerprint, t);
+  try {
+    for (const s of slots) {
+      const t = await store.read(s.slot).catch(() => null);
+      if (t && t.fingerprint === s.fingerprint) out.set(s.fingerprint, t);
+    }
+  } finally {
+    // The keychain's helper process: the daemon calls this at every rescan.
+    store.close?.();
   }
   return out;
+}
+
+/**
+ * A scan plus the tokens that live only in broker slots (no config holds them after
+ * `broker enable`), as tokens with no config sites, so they are rotated like any other.
+ * A store that cannot be read skips them with an error line rather than stopping the
+ * rotation of the tokens that are in configs. Idempotent.
+ */
+export async function withSlotTokens(ctx: Context, scan: ScanResult): Promise<ScanResult> {
+  try {
+    for (const [fp, secret] of await slotTokens(ctx, scan.tokens)) scan.tokens.set(fp, { secret, sites: [] });
+  } catch (e) {
+    ctx.log.error({ err: (e as Error).message }, `the broker token store cannot be read; tokens that live only in broker slots are skipped: ${(e as Error).message}`);
+  }
+  return scan;
 }

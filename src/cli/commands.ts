@@ -11,7 +11,7 @@ export interface CommandSpec {
   usage: string;
   details: string;
   options: NonNullable<ParseArgsConfig['options']>;
-  /** Takes positional arguments (subcommands). */
+  /** Takes positional arguments (subcommands; everything after "--"). */
   positionals?: boolean;
   load(): Promise<CommandModule>;
 }
@@ -140,6 +140,20 @@ or (status) when entries use a local endpoint that is down.`,
     options: { 'dry-run': { type: 'boolean' } },
     positionals: true,
     load: () => import('./commands/broker.js'),
+  },
+  {
+    name: 'exec',
+    summary: 'Broker mode: run a local MCP server with the current token, carrying the session across rotations.',
+    usage: 'exec <slot> [--state-dir DIR] -- <command> [args...]',
+    details: `Written into converted client entries by "broker enable"; not meant to be typed. Starts
+<command> with the slot's token in CERTORIX_API_TOKEN (from the daemon, or the token store when
+none runs) and relays the MCP messages on stdin/stdout. On a rotation it holds new calls, starts
+the server again with the new token, replays the session's handshake and sends the held calls
+there; the client is never restarted. Its own messages go to stderr only.
+  --state-dir DIR  The state directory the entry was converted with (default: the per-OS one).`,
+    options: { 'state-dir': { type: 'string' } },
+    positionals: true,
+    load: () => import('./commands/exec.js'),
   },
   {
     name: 'doctor',

@@ -13,6 +13,7 @@ export const CRASH_POINTS = [
   'after-intent',
   'after-regenerate-response',
   'after-new-token',
+  'after-broker-stored',
   'after-file-written',
   'after-files-recorded',
   'after-verified',

@@ -17,6 +17,12 @@
  *
  * A transient failure leaves the step where it is: the next start of any command replays
  * it (the regenerate call with the same Idempotency-Key, or the files not yet written).
+ *
+ * Broker mode adds two actions when the token has slots (running wrappers follow it):
+ * `announce` before the regenerate call (wrappers hold new requests), and `store` as the
+ * first thing after the new token is journaled, before any config write or other API call
+ * (the token store gets the new token and wrappers swap their server). Both are idempotent
+ * and kept in memory only: a resumed rotation simply does them again.
  */
 import type { JournalStep, JournalFile } from '../store/journal.js';
 
@@ -24,9 +30,13 @@ export interface MachineState {
   step: JournalStep;
   files: JournalFile[];
   hasNewToken: boolean;
+  /** Broker steps still to do in this run (absent: the token has no slots). */
+  broker?: { announce: boolean; store: boolean };
 }
 
 export type Action =
+  | { type: 'announce' }
+  | { type: 'store' }
   | { type: 'regenerate' }
   | { type: 'write'; files: string[] }
   | { type: 'verify' }
@@ -37,13 +47,15 @@ export type Action =
 export function nextAction(s: MachineState): Action {
   switch (s.step) {
     case 'intent':
-      return { type: 'regenerate' };
+      return s.broker?.announce ? { type: 'announce' } : { type: 'regenerate' };
     case 'regenerated': {
       if (!s.hasNewToken) return { type: 'regenerate' }; // cannot happen after a durable commit; replay is the safe answer
+      if (s.broker?.store) return { type: 'store' };
       const pending = s.files.filter((f) => !f.written && !f.unholdable).map((f) => f.path);
       if (pending.length) return { type: 'write', files: pending };
-      // Every config refused the token: nothing holds it, so there is nothing to verify.
-      if (s.files.length && s.files.every((f) => f.unholdable)) return { type: 'abandon' };
+      // Every config refused the token and no broker slot holds it: nothing holds it, so
+      // there is nothing to verify. (With slots, the store holds it and wrappers use it.)
+      if (!s.broker && s.files.length && s.files.every((f) => f.unholdable)) return { type: 'abandon' };
       return { type: 'verify' };
     }
     case 'verified':

@@ -5,6 +5,7 @@ import { readConfigFile } from '../clients/discover.js';
 import { removeStaleTemps } from '../clients/write.js';
 import { RotatorError } from '../errors.js';
 import { Secret } from '../secret.js';
+import { withSlotTokens } from '../broker/locations.js';
 import { findTokens, recordScan, type ScanResult } from '../scan.js';
 import type { EventSource } from '../store/store.js';
 import type { JournalRow } from '../store/journal.js';
@@ -20,6 +21,7 @@ import { writeStep } from './steps/write.js';
 import { verifyStep } from './steps/verify.js';
 import { finishStep } from './steps/finish.js';
 import { abandonStep } from './steps/abandon.js';
+import { announceStep, storeStep } from './steps/broker.js';
 
 export { fillTemplate, planRotation, type FilePlan, type PlannedTemplate, type RotationPlan } from './plan.js';
 export { restartHints, type RotationResult } from './result.js';
@@ -36,7 +38,7 @@ export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOpti
   const lock = new FileLock(ctx.paths.lock);
   if (!opts.dryRun) await lock.acquire({ timeoutMs: 30_000, what: 'rotating tokens' });
   try {
-    const scan = await findTokens(ctx);
+    const scan = await findTokens(ctx).then((s) => withSlotTokens(ctx, s));
     if (!opts.dryRun) recordScan(ctx, scan);
     const results: RotationResult[] = [];
     // Preflight all first: a broken config shows up before any token is touched.
@@ -96,6 +98,8 @@ export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOpti
  * handler journals its outcome before returning, so a crash anywhere resumes from the journal.
  */
 const STEPS: { [T in Exclude<Action['type'], 'none'>]: StepHandler<T> } = {
+  announce: announceStep,
+  store: storeStep,
   regenerate: regenerateStep,
   write: writeStep,
   verify: verifyStep,
@@ -125,6 +129,7 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
     snapshots: new Map((opts.plan?.files ?? []).map((f) => [f.path, f])),
     rediscovered: !!opts.plan,
     liveTokens: opts.scan?.tokens,
+    broker: null,
   };
   if (!opts.plan) {
     // Resuming after a crash: a write that was in flight left its temp file behind.
@@ -133,11 +138,21 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
       for (const t of await removeStaleTemps(real)) ex.log.info({ file: t }, 'removed a temp file left by an interrupted write');
     }
   }
-  for (let guard = 0; guard < 20; guard++) {
-    const action = nextAction(machineState(row));
-    if (action.type === 'none') break;
-    if ((await runStep(ex, row, action)) === 'stop') return ex.result;
-    row = ctx.journal.get(id) as JournalRow;
+  if (row.step === 'intent' || row.step === 'regenerated') {
+    const { startBrokerRun } = await import('../broker/rotation.js');
+    ex.broker = await startBrokerRun(ctx, row, ex.log);
   }
-  return ex.result;
+  try {
+    for (let guard = 0; guard < 20; guard++) {
+      const action = nextAction(machineState(row, ex.broker));
+      if (action.type === 'none') break;
+      if ((await runStep(ex, row, action)) === 'stop') return ex.result;
+      row = ctx.journal.get(id) as JournalRow;
+    }
+    return ex.result;
+  } finally {
+    // Announced but no new token stored (refused, failed, crashed step): wrappers stop holding.
+    if (ex.broker?.announced && !ex.broker.stored) await ex.broker.signal.aborted();
+    ex.broker?.store.close?.();
+  }
 }

@@ -18,6 +18,12 @@ describe('rotation state machine: next action', () => {
     ['verified -> finish', { step: 'verified', files: [f('a', true)], hasNewToken: true }, { type: 'finish' }],
     ['finished -> nothing', { step: 'finished', files: [], hasNewToken: false }, { type: 'none' }],
     ['failed -> nothing', { step: 'failed', files: [f('a')], hasNewToken: false }, { type: 'none' }],
+    ['broker: intent -> announce before the regenerate call', { step: 'intent', files: [], hasNewToken: false, broker: { announce: true, store: true } }, { type: 'announce' }],
+    ['broker: announced -> regenerate', { step: 'intent', files: [], hasNewToken: false, broker: { announce: false, store: true } }, { type: 'regenerate' }],
+    ['broker: regenerated -> store before any write', { step: 'regenerated', files: [f('a')], hasNewToken: true, broker: { announce: false, store: true } }, { type: 'store' }],
+    ['broker: resumed with all files written -> store again before verify', { step: 'regenerated', files: [f('a', true)], hasNewToken: true, broker: { announce: true, store: true } }, { type: 'store' }],
+    ['broker: stored -> write', { step: 'regenerated', files: [f('a')], hasNewToken: true, broker: { announce: false, store: false } }, { type: 'write', files: ['a'] }],
+    ['broker: stored, no files (the token lives only in slots) -> verify', { step: 'regenerated', files: [], hasNewToken: true, broker: { announce: true, store: false } }, { type: 'verify' }],
   ])('%s', (_name, state, action) => {
     expect(nextAction(state)).toEqual(action);
   });

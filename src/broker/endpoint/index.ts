@@ -3,7 +3,7 @@ import type { DaemonCore, DaemonService } from '../../daemon/core.js';
 import type { BrokerTokenParams } from '../../ipc/protocol.js';
 import { RotatorError } from '../../errors.js';
 import type { Secret } from '../../secret.js';
-import { FileTokenStore, type TokenStore } from '../store.js';
+import type { TokenStore } from '../store.js';
 import type { Endpoint } from './server.js';
 import { SlotTokens } from './tokens.js';
 
@@ -26,17 +26,14 @@ export interface BrokerService {
   stop(): Promise<void>;
 }
 
-type StoreModule = typeof import('../store.js') & { openTokenStore?: (ctx: Context) => Promise<TokenStore> };
-
 /**
  * The store opened on first use, not at daemon start: opening it pins and probes the backend
  * (a keychain round trip), which a daemon whose user never enables broker mode must not do.
- * `openTokenStore(ctx)` (the pinned backend) where this build has it, else the file store.
  */
 function lazyStore(ctx: Context): TokenStore {
   let opened: Promise<TokenStore> | undefined;
   const open = (): Promise<TokenStore> =>
-    (opened ??= import('../store.js').then((m: StoreModule) => (m.openTokenStore ? m.openTokenStore(ctx) : new FileTokenStore(ctx.paths.dir))).catch((e: unknown) => {
+    (opened ??= import('../store.js').then((m) => m.openTokenStore(ctx)).catch((e: unknown) => {
       opened = undefined;
       throw e;
     }));

@@ -41,10 +41,11 @@ export function report(res: RotateResponse, json: boolean, dryRun: boolean, home
   const say = json ? err : out;
   for (const r of res.rotations) {
     if (r.status === 'planned') {
-      say(`Would rotate token ${r.fingerprint} and rewrite ${r.files.length} file(s):`);
+      // No file: the token lives only in broker slots (the store and the exec wrappers follow it).
+      say(r.files.length ? `Would rotate token ${r.fingerprint} and rewrite ${r.files.length} file(s):` : `Would rotate token ${r.fingerprint} (broker mode: no config holds it; the token store gets the new one).`);
       for (const f of r.files) say(`  ${termSafe(tildify(f.path, home))}  (${f.client})`);
     } else if (r.status === 'rotated') {
-      say(`Rotated token ${r.fingerprint} -> ${r.newFingerprint}; rewrote ${r.files.length} file(s):`);
+      say(r.files.length ? `Rotated token ${r.fingerprint} -> ${r.newFingerprint}; rewrote ${r.files.length} file(s):` : `Rotated token ${r.fingerprint} -> ${r.newFingerprint} (broker mode: no config holds it; the token store and the running servers have the new one).`);
       for (const f of r.files) say(`  ${termSafe(tildify(f.path, home))}  (${f.client})`);
       if (r.error) say(`  warning: ${r.error.message}${r.error.hint ? `\n    -> ${r.error.hint}` : ''}`);
       for (const w of r.warnings ?? []) err(`  warning: ${w}`);
