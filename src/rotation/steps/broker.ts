@@ -15,8 +15,12 @@ export const announceStep: StepHandler<'announce'> = async (ex) => {
   b.announced = true;
   // Calls already at a server finish with the old token, which works until the regenerate
   // call: wait until the wrappers report none in flight (bounded; shorter for revoke-now).
+  // Both kinds of client at once: exec wrappers (their drain reports) and the daemon's local
+  // endpoint in this process (its requests on the wire).
   const { waitForDrain } = await import('../../broker/presence.js');
-  const d = await waitForDrain(ex.ctx.paths.dir, b.slots, b.signal.generation, b.signal.revoke ? 1000 : 5000);
+  const { drainInFlight } = await import('../../broker/events.js');
+  const maxMs = b.signal.revoke ? 1000 : 5000;
+  const [d] = await Promise.all([waitForDrain(ex.ctx.paths.dir, b.slots, b.signal.generation, maxMs), drainInFlight(b.slots, maxMs)]);
   if (d.pending) ex.log.warn({ wrappers: d.pending, ms: d.ms }, 'some broker wrappers still had calls in flight; rotating anyway');
   return 'next';
 };
