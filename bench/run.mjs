@@ -5,7 +5,7 @@
 //   node bench/run.mjs                  the whole run (about 2-3 minutes on 2 cores)
 //   node bench/run.mjs --quick          fewer repetitions and a 15 s idle window (a smoke test;
 //                                       its numbers are not the ones to quote)
-//   node bench/run.mjs --only=window,cli   some sections: window, idle, cli, scale
+//   node bench/run.mjs --only=window,cli   some sections: window, idle, cli, scale, broker, endpoint
 //   (a --quick or --only run writes bench/results.partial.md; only a full run writes results.md)
 //   BENCH_TMPDIR=/path                  where the temp HOMEs go (default os.tmpdir()); it must be
 //                                       a real disk: on tmpfs fsync costs nothing
@@ -199,6 +199,46 @@ if (want('scale')) {
     row(`CLI \`${cmd} --json\` with 100,000 events`, spread(L), `100 events ${spread(S)}`, fmtX(x(L.median, S.median)), '<= 1.1x', x(L.median, S.median) <= 1.1);
   }
   details.push(`### Scale\n\n- 1,000 project configs: discoverConfigs ${spread(d.discover)}, findTokens ${spread(d.find)}, \`scan --offline\` ${spread(d.scanOffline)}, first \`scan --offline\` (empty state) ${fmtMs(d.firstScanOfflineMs)}.\n- 100,000 events: ${(e.dbBytesLarge / 1048576).toFixed(1)} MiB database, inserted in ${fmtMs(e.insertMs)}; \`history --json\` shows ${e.historyShown} (its default limit).`);
+}
+
+// ------------------------------------------------------------------ 5. broker endpoint and headers helper
+if (want('endpoint')) {
+  const { measureEndpoint } = await import('./lib/endpoint.mjs');
+  log('endpoint: overhead, hold during a rotation, idle RSS, headers helper ...');
+  const e = await measureEndpoint({ calls: QUICK ? 100 : 400, holdRounds: QUICK ? 5 : 11, settleMs: QUICK ? 5_000 : P.idleSettleMs, helperRuns: P.cliRuns });
+  const o = e.overhead;
+  const over50 = o.via.p50 - o.direct.p50;
+  row('Endpoint overhead per MCP call, p50 (via daemon endpoint - direct)', fmtMs(over50), `direct ${fmtMs(o.direct.p50)} (n=${o.n})`, fmtX(x(o.via.p50, o.direct.p50)), '<= 1 ms', over50 <= 1);
+  row('  endpoint p99 against direct p99', fmtMs(o.via.p99), `direct ${fmtMs(o.direct.p99)}`, fmtX(x(o.via.p99, o.direct.p99)), '<= 2x', x(o.via.p99, o.direct.p99) <= 2);
+  const ip = e.hold.inProcess;
+  row('  same, endpoint in the client\'s process (its own cost, no process hop)', fmtMs(ip.via.median - ip.direct.median), `direct ${fmtMs(ip.direct.median)} (n=${ip.direct.n})`, fmtX(x(ip.via.median, ip.direct.median)), '', undefined);
+  row('Hold of a call sent during a rotation (extra delay)', spread(e.hold.delay), `rotation announce->stored ${spread(e.hold.rotation)}`, fmtX(x(e.hold.delay.median, e.hold.rotation.median)), '', undefined);
+  row('Idle daemon RSS, endpoint listening', spread(e.rss.daemon, fmtMiB), `node + undici ${fmtMiB(e.rss.bare.median)}`, fmtX(x(e.rss.daemon.median, e.rss.bare.median)), '<= 1.2x', x(e.rss.daemon.median, e.rss.bare.median) <= 1.2);
+  row('  same daemon without broker mode (what the endpoint adds)', spread(e.rss.noBroker, fmtMiB), `endpoint on ${fmtMiB(e.rss.daemon.median)}`, fmtX(x(e.rss.daemon.median, e.rss.noBroker.median)), '', undefined);
+  row('  daemon RSS after the overhead calls', fmtMiB(e.rss.afterTraffic), `node + undici ${fmtMiB(e.rss.bare.median)}`, fmtX(x(e.rss.afterTraffic, e.rss.bare.median)), '', undefined);
+  row('CLI `headers <slot>` (cold start + store read)', spread(e.helper.helper), `node -e '' ${fmtMs(e.helper.node.median)}`, fmtX(x(e.helper.helper.median, e.helper.node.median)), '< 10 s (Claude Code)', e.helper.helper.max < 10_000);
+  details.push(
+    `### Broker endpoint
+
+- Overhead: ${o.n} interleaved \`tools/call\` pairs on two long-lived sessions, one direct to the stand-in remote server, one through the spawned daemon's endpoint. p50 ${fmtMs(o.direct.p50)} direct, ${fmtMs(o.via.p50)} via; p99 ${fmtMs(o.direct.p99)} direct, ${fmtMs(o.via.p99)} via.
+- Hold: in-process endpoint; per round, announce, one call sent at once, regenerate at the fake API, store write (fsync), stored. The call's extra delay is against a baseline call of ${fmtMs(e.hold.baseline)}.
+- RSS: five samples, 1 s apart, after ${e.rss.settleMs / 1000} s idle and before any call; all three processes started together. Two daemon processes of the same build differ by up to ~10 MiB from run to run (allocator arenas touched at start), so read the "without broker mode" row as a bound, not a measure.`,
+  );
+}
+
+// ------------------------------------------------------------------ 5. broker mode, stdio
+if (want('broker')) {
+  if (process.platform !== 'linux') log('[broker] skipped: needs /proc (Linux)');
+  else {
+    const { measureBroker } = await import('./lib/broker.mjs');
+    log(`[broker] exec relay: ${QUICK ? 200 : 600} calls direct vs wrapped, ${QUICK ? 2 : 5} rotations, idle wrapper...`);
+    const b = await measureBroker({ api: await fake(), calls: QUICK ? 200 : 600, rounds: QUICK ? 2 : 5, idleSettleMs: QUICK ? 3000 : 10_000, idleWindowMs: QUICK ? 5000 : 20_000 });
+    row('exec relay overhead per call, p50 (wrapped - direct)', fmtMs(b.overheadMs), `direct p50 ${fmtMs(b.direct.median)}, wrapped ${fmtMs(b.wrapped.median)} (n=${b.direct.n})`, fmtX(x(b.wrapped.median, b.direct.median)), '<= 1 ms', b.overheadMs <= 1);
+    row(`Swap hold: longest call during a CLI \`rotate\` (${b.failed} failed)`, spread(b.hold), `server start + handshake ${spread(b.start)}`, fmtX(x(b.hold.median, b.start.median)), '<= 1.5x', x(b.hold.median, b.start.median) <= 1.5 && b.failed === 0);
+    row(`Swap hold: longest call during \`rotate\` through a running daemon`, spread(b.daemonHold), `server start + handshake ${fmtMs(b.start.median)}`, fmtX(x(b.daemonHold.median, b.start.median)), '<= 1.5x', x(b.daemonHold.median, b.start.median) <= 1.5 && b.failed === 0);
+    row('Idle exec wrapper RSS', fmtMiB(b.idle.rssKb), `the server it wraps ${fmtMiB(b.idle.serverRssKb)}`, fmtX(x(b.idle.rssKb, b.idle.serverRssKb)), '', undefined);
+    row(`Idle exec wrapper CPU over ${(b.idle.windowMs / 1000).toFixed(0)} s`, `${b.idle.cpuSeconds.toFixed(2)} s`, `the server ${b.idle.serverCpuSeconds.toFixed(2)} s`, '-', '< 0.05 s', b.idle.cpuSeconds < 0.05);
+  }
 }
 
 if (api) await api.close();

@@ -3,6 +3,7 @@ import { createLogger, type Logger } from './log.js';
 import { currentPathEnv, stateDir, statePaths, type PathEnv, type StatePaths } from './paths.js';
 import { Store } from './store/store.js';
 import { Journal } from './store/journal.js';
+import { setLocateDefaults } from './clients/formats.js';
 import type { Provider } from './api/provider.js';
 
 export interface ContextOptions {
@@ -17,8 +18,10 @@ export interface ContextOptions {
 /** What every command needs, built once per process; the store opens lazily. */
 export class Context {
   readonly pathEnv: PathEnv;
-  readonly settings: Settings;
+  #settings: Settings;
   readonly settingsFile: string;
+  readonly #configFile: string | undefined;
+  readonly #providerInjected: boolean;
   readonly paths: StatePaths;
   #log: Logger | undefined;
   readonly now: () => Date;
@@ -28,13 +31,39 @@ export class Context {
 
   constructor(opts: ContextOptions = {}) {
     this.pathEnv = opts.pathEnv ?? currentPathEnv();
+    this.#configFile = opts.configFile;
     const loaded = loadSettings({ ...(opts.configFile ? { file: opts.configFile } : {}), pathEnv: this.pathEnv });
-    this.settings = loaded.settings;
+    this.#settings = loaded.settings;
     this.settingsFile = loaded.file;
+    // Every locate in this process (scan, preflight, edit checks, read-back) sees the same hosts.
+    setLocateDefaults({ mcpHosts: this.settings.mcpHosts });
     this.paths = statePaths(stateDir(this.pathEnv));
     this.#log = opts.logger;
     this.now = opts.now ?? (() => new Date());
     this.#provider = opts.provider;
+    this.#providerInjected = opts.provider !== undefined;
+  }
+
+  get settings(): Settings {
+    return this.#settings;
+  }
+
+  /**
+   * The daemon's SIGHUP: read the settings file again. A bad file throws (SettingsError)
+   * and the settings in force stay; a changed API URL or timeout gets a new HTTP client.
+   */
+  async reloadSettings(): Promise<Settings> {
+    const loaded = loadSettings({ ...(this.#configFile ? { file: this.#configFile } : {}), pathEnv: this.pathEnv });
+    const before = this.#settings;
+    this.#settings = loaded.settings;
+    // The locators read mcpHosts from a module default set once per settings load.
+    setLocateDefaults({ mcpHosts: loaded.settings.mcpHosts });
+    if (!this.#providerInjected && (before.apiUrl !== loaded.settings.apiUrl || before.requestTimeoutMs !== loaded.settings.requestTimeoutMs)) {
+      const old = this.#provider;
+      this.#provider = undefined;
+      await old?.close().catch(() => undefined);
+    }
+    return loaded.settings;
   }
 
   /** CLI commands log errors only (their messages are for humans); the daemon passes its own. */

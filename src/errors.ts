@@ -12,9 +12,11 @@ export type ErrorCode =
   | 'E_CONFIG_UNWRITABLE'
   | 'E_CONFIG_CHANGED'
   | 'E_CONFIG_READ'
+  | 'E_CONFIG_CANNOT_HOLD'
   | 'E_TOKEN_INVALID'
   | 'E_TOKEN_FORBIDDEN'
   | 'E_TOKEN_UNKNOWN'
+  | 'E_ACCOUNT_CHANGE'
   | 'E_API'
   | 'E_API_TRANSIENT'
   | 'E_INSECURE_URL'
@@ -64,10 +66,10 @@ export class UsageError extends RotatorError {
 
 export class SettingsError extends RotatorError {
   readonly issues: string[];
-  constructor(file: string, issues: string[]) {
+  constructor(file: string, issues: string[], hint?: string) {
     super('E_SETTINGS', `Invalid settings in ${file}:\n${issues.map((i) => `  - ${i}`).join('\n')}`, {
       file,
-      hint: `Fix the field(s) above in ${file} (or pass another file with --config), then run the command again.`,
+      hint: hint ?? `Fix the field(s) above in ${file} (or pass another file with --config), then run the command again.`,
     });
     this.name = 'SettingsError';
     this.issues = issues;

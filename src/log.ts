@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import type { Logger, LoggerOptions } from 'pino';
 import type pinoType from 'pino';
 import { scrubSecrets } from './secret.js';
+import { termSafe } from './terminal.js';
 
 // Loaded on first use: a command that logs nothing should not pay for pino.
 let pinoFn: typeof pinoType | undefined;
@@ -56,9 +57,9 @@ export function prettySink(out: { write(s: string): unknown }): { write(line: st
       }
       const { time, level, msg, name: _n, pid: _p, ...rest } = o;
       const extras = Object.entries(rest)
-        .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+        .map(([k, v]) => `${k}=${typeof v === 'string' ? termSafe(v) : JSON.stringify(v)}`)
         .join(' ');
-      out.write(`${String(time ?? '').slice(11, 19)} ${(LEVELS[level as number] ?? String(level)).padEnd(5)} ${String(msg ?? '')}${extras ? `  ${extras}` : ''}\n`);
+      out.write(`${String(time ?? '').slice(11, 19)} ${(LEVELS[level as number] ?? String(level)).padEnd(5)} ${termSafe(String(msg ?? ''))}${extras ? `  ${extras}` : ''}\n`);
     },
   };
 }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
 import path from 'node:path';
 
@@ -50,8 +49,9 @@ export function statePaths(dir: string) {
     db: path.join(dir, 'rotator.db'),
     lock: path.join(dir, 'rotation.lock'),
     daemonLock: path.join(dir, 'daemon.lock'),
-    // Windows has no Unix sockets in a directory: a named pipe unique to this state dir.
-    socket: process.platform === 'win32' ? `\\\\.\\pipe\\mcp-token-rotator-${createHash('sha256').update(dir).digest('hex').slice(0, 16)}` : path.join(dir, 'control.sock'),
+    // Windows has no Unix sockets in a directory: there this file records the daemon's
+    // random pipe name (src/ipc/endpoint.ts), so another user cannot squat a guessable one.
+    socket: process.platform === 'win32' ? path.join(dir, 'control.pipe') : path.join(dir, 'control.sock'),
     backups: path.join(dir, 'backups'),
   };
 }

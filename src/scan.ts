@@ -66,6 +66,13 @@ export function recordScan(ctx: Context, result: ScanResult): { newFingerprints:
 export interface InspectOutcome {
   fingerprint: string;
   ok: boolean;
+  /**
+   * ok: the API answered 200 (facts recorded); invalid: it refused the token (401);
+   * unreachable: a transient failure (network, timeout, 429, 5xx) worth retrying later;
+   * error: any other refusal. `wasInvalid` tells a fresh 401 from a known one.
+   */
+  kind: 'ok' | 'invalid' | 'unreachable' | 'error';
+  wasInvalid?: boolean;
   error?: string;
 }
 
@@ -92,13 +99,14 @@ export async function inspectTokens(ctx: Context, tokens: Iterable<[string, Secr
           checkedAt: ctx.nowIso(),
           state: 'active',
         });
-        out.push({ fingerprint: fp, ok: true });
+        out.push({ fingerprint: fp, ok: true, kind: 'ok' });
       } catch (e) {
         if (e instanceof ApiError && e.kind === 'invalid-token') {
           ctx.store.updateTokenInfo(fp, { checkedAt: ctx.nowIso(), state: 'invalid' });
-          out.push({ fingerprint: fp, ok: false, error: `token ${fp} is invalid or revoked (401)` });
+          out.push({ fingerprint: fp, ok: false, kind: 'invalid', wasInvalid: row?.state === 'invalid', error: `token ${fp} is invalid or revoked (401)` });
         } else {
-          out.push({ fingerprint: fp, ok: false, error: e instanceof Error ? e.message : String(e) });
+          const kind = e instanceof ApiError && !e.transient ? 'error' : 'unreachable';
+          out.push({ fingerprint: fp, ok: false, kind, error: e instanceof Error ? e.message : String(e) });
         }
       }
     }
@@ -118,11 +126,11 @@ export async function runScan(ctx: Context, opts: { network?: boolean } = {}): P
   const result = await findTokens(ctx);
   recordScan(ctx, result);
   const warnings: string[] = [];
-  if (opts.network !== false && result.tokens.size) {
-    const outcomes = await inspectTokens(
-      ctx,
-      [...result.tokens].map(([fp, t]) => [fp, t.secret] as [string, Secret]),
-    );
+  // Tokens that broker mode keeps only in its store are tracked all the same.
+  const { slotTokens } = await import('./broker/locations.js');
+  const brokered = opts.network !== false ? await slotTokens(ctx, result.tokens) : new Map<string, Secret>();
+  if (opts.network !== false && result.tokens.size + brokered.size) {
+    const outcomes = await inspectTokens(ctx, [...[...result.tokens].map(([fp, t]) => [fp, t.secret] as [string, Secret]), ...brokered]);
     for (const o of outcomes) if (!o.ok && o.error) warnings.push(o.error);
   }
   for (const [fp] of result.tokens) {
@@ -131,7 +139,7 @@ export async function runScan(ctx: Context, opts: { network?: boolean } = {}): P
       const cur = ctx.store.currentSuccessor(fp);
       warnings.push(
         `token ${fp} was retired${cur ? ` and replaced by ${cur}` : ''}, but a config still holds it; ` +
-          `run "mcp-token-rotator daemon" (it heals such files) or "mcp-token-rotator set-token" with the current token.`,
+          `run "mcp-token-rotator daemon" (it heals such files where the token lived before, if private and outside git) or "mcp-token-rotator set-token" with the current token.`,
       );
     }
   }

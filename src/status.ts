@@ -1,5 +1,6 @@
 import type { Context } from './context.js';
 import { ageDays, publicState, type PublicState } from './rotation/policy.js';
+import { brokerLocations } from './broker/locations.js';
 
 export interface StatusToken {
   fingerprint: string;
@@ -7,7 +8,8 @@ export interface StatusToken {
   role: string | null;
   createdAt: string | null;
   firstSeenAt: string;
-  ageDays: number;
+  /** Whole days from createdAt; null while the API has not told the creation date. */
+  ageDays: number | null;
   state: PublicState;
   locations: Array<{ path: string; client: string }>;
 }
@@ -21,7 +23,8 @@ export function buildStatus(ctx: Context): StatusToken[] {
   const store = ctx.store;
   const rotating = ctx.journal.openFingerprints();
   const locs = new Map<string, Array<{ path: string; client: string }>>();
-  for (const l of store.listLocations()) {
+  // Broker mode: a converted entry is still where the token is used, though no config holds it.
+  for (const l of [...store.listLocations(), ...brokerLocations(store)]) {
     let list = locs.get(l.fingerprint);
     if (!list) locs.set(l.fingerprint, (list = []));
     if (!list.some((x) => x.path === l.path)) list.push({ path: l.path, client: l.client });
@@ -44,4 +47,21 @@ export function buildStatus(ctx: Context): StatusToken[] {
     });
   }
   return out;
+}
+
+/** A token set-token replaced while the API still accepted it: not held by any config, not dead. */
+export interface StillAliveToken {
+  fingerprint: string;
+  replacedBy: string | null;
+  replacedAt: string | null;
+  /** When the API last accepted it. */
+  aliveAt: string;
+}
+
+/**
+ * Listed apart from `tokens` (which are the tokens the configs hold, in the contract's
+ * states): the user has to revoke these in the web UI, since this tool no longer has them.
+ */
+export function buildStillAlive(ctx: Context): StillAliveToken[] {
+  return ctx.store.listStillAlive().map((t) => ({ fingerprint: t.fingerprint, replacedBy: t.replacedBy, replacedAt: t.retiredAt, aliveAt: t.stillAliveAt as string }));
 }

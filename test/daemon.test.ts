@@ -64,7 +64,8 @@ describe('daemon', () => {
     h = await makeHome(api.url);
     const email = `d${++seq}@example.com`;
     const tok = api.addToken({ email, ageDays: 5 });
-    await h.write('.cursor/mcp.json', cursorConfig(tok));
+    // Private (0600): heal writes the current token only into files others cannot read.
+    await h.write('.cursor/mcp.json', cursorConfig(tok), 0o600);
     d = spawnDaemon(h.env);
     await d.waitFor((l) => l.msg === 'daemon started');
 

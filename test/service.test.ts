@@ -70,6 +70,8 @@ describe('templates', () => {
       'RestartSec=10',
       'KillSignal=SIGTERM',
       'TimeoutStopSec=15',
+      'ExecReload=/bin/kill -HUP $MAINPID',
+      'LimitCORE=0',
       'NoNewPrivileges=yes',
       'UMask=0077',
       'ProtectSystem=strict',
@@ -204,6 +206,8 @@ describe('renderUnit: launchd', () => {
     expect(doc.StandardOutPath).toBe(vars.logDir + '/mcp-token-rotator.log');
     expect(doc.StandardErrorPath).toBe(vars.logDir + '/mcp-token-rotator.err.log');
     expect(doc.Umask).toBe(0o077);
+    expect(doc.HardResourceLimits).toEqual({ Core: 0 });
+    expect(doc.SoftResourceLimits).toEqual({ Core: 0 });
     expect((doc.EnvironmentVariables as Record<string, string>).PATH).toContain('/usr/bin');
   });
 

@@ -17,3 +17,21 @@ export type BrokerEvent =
 class BrokerBus extends EventEmitter<{ event: [BrokerEvent] }> {}
 
 export const brokerBus = new BrokerBus();
+
+/**
+ * Requests already on the wire for the announced slots finish with the old token before
+ * regenerate kills it: the rotating code awaits `drainInFlight` between `announce` and the
+ * regenerate call, with a bound (short for `revoke-now`: a leak does not wait). The daemon's
+ * local endpoint registers here; with nothing registered it resolves at once.
+ */
+export type Drainer = (slots: string[], maxMs: number) => Promise<void>;
+const drainers = new Set<Drainer>();
+
+export function onDrain(d: Drainer): () => void {
+  drainers.add(d);
+  return () => void drainers.delete(d);
+}
+
+export async function drainInFlight(slots: string[], maxMs: number): Promise<void> {
+  await Promise.all([...drainers].map((d) => d(slots, maxMs).catch(() => undefined)));
+}

@@ -2,6 +2,7 @@ import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { RotatorError } from '../errors.js';
 import { Secret } from '../secret.js';
+import type { Context } from '../context.js';
 
 /**
  * Broker mode's token store: where the current token of each slot lives while no config
@@ -17,6 +18,10 @@ export interface TokenStore {
   read(slot: string): Promise<Secret | null>;
   write(slot: string, token: Secret): Promise<void>;
   remove(slot: string): Promise<void>;
+  /** Starts a helper process ahead of need, if the backend has one. */
+  warm?(): void;
+  /** Ends a helper process, if the backend has one. */
+  close?(): void;
 }
 
 export const STORE_FILE = 'broker-tokens.json';
@@ -93,5 +98,76 @@ export class FileTokenStore implements TokenStore {
     } finally {
       await dir.close();
     }
+  }
+}
+
+/** DB meta key holding the backend chosen at the first enable; every later process uses it. */
+export const BACKEND_META = 'broker.store.backend';
+
+/** Pure: which backend to use, given the pin, the setting and whether a keychain answered. */
+export function chooseBackend(pinned: string | null, setting: 'auto' | 'keychain' | 'file', keychainOk: () => boolean): StoreBackend | { error: string } {
+  if (pinned === 'keychain' || pinned === 'file') return pinned;
+  if (setting === 'file') return 'file';
+  if (keychainOk()) return 'keychain';
+  return setting === 'keychain' ? { error: 'no keychain answered' } : 'file';
+}
+
+/**
+ * The token store for this state dir. The first call chooses (settings `broker.store`; `auto`
+ * probes the keychain with a write, read-back and delete, and falls back to the file) and
+ * pins the choice in the DB, so a wrapper started later with a minimal environment, where
+ * the keychain may not be reachable, fails loudly instead of silently reading another store.
+ */
+export async function openTokenStore(ctx: Context): Promise<TokenStore> {
+  const { KeychainTokenStore } = await import('./keychain.js');
+  const pinned = ctx.store.getMeta(BACKEND_META);
+  const setting = ctx.settings.broker?.store ?? 'auto';
+  let probeReason = '';
+  let keychain: InstanceType<typeof KeychainTokenStore> | undefined;
+  let keychainOk = false;
+  if (pinned !== 'keychain' && pinned !== 'file' && setting !== 'file') {
+    keychain = new KeychainTokenStore({ timeoutMs: 3000 });
+    const r = await keychain.probe();
+    keychainOk = r.ok;
+    if (!r.ok) {
+      probeReason = r.reason;
+      keychain.close();
+    }
+  }
+  const chosen = chooseBackend(pinned, setting, () => keychainOk);
+  if (typeof chosen === 'object') {
+    throw new RotatorError('E_BROKER_STORE', `Settings ask for the keychain ("broker": {"store": "keychain"}) but none answered: ${probeReason}`, {
+      hint: 'Start or unlock your keychain (on Linux a Secret Service such as gnome-keyring; the kernel keyring is never used), or set "broker": {"store": "auto"} or "file" in the settings.',
+    });
+  }
+  if (pinned === null) {
+    ctx.store.setMeta(BACKEND_META, chosen);
+    if (setting === 'auto' && chosen === 'file' && probeReason) ctx.log.warn({ reason: probeReason }, 'no keychain answered; broker tokens go to the 0600 file in the state directory');
+  }
+  if (chosen === 'keychain') return keychain && keychainOk ? keychain : new KeychainTokenStore();
+  return new FileTokenStore(ctx.paths.dir);
+}
+
+/** For processes with no Context (the exec wrapper, headers): the pinned backend, no probe. */
+export async function openTokenStoreFor(stateDir: string, backend: StoreBackend): Promise<TokenStore> {
+  if (backend === 'file') return new FileTokenStore(stateDir);
+  const { KeychainTokenStore } = await import('./keychain.js');
+  return new KeychainTokenStore();
+}
+
+/** The pinned backend, read-only from the state dir's DB (null before any enable). */
+export async function readPinnedBackend(stateDir: string): Promise<StoreBackend | null> {
+  const { default: Database } = await import('better-sqlite3');
+  let db;
+  try {
+    db = new Database(path.join(stateDir, 'rotator.db'), { readonly: true, fileMustExist: true });
+  } catch {
+    return null;
+  }
+  try {
+    const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(BACKEND_META) as { value: string } | undefined;
+    return row?.value === 'keychain' || row?.value === 'file' ? row.value : null;
+  } finally {
+    db.close();
   }
 }

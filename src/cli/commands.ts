@@ -12,12 +12,12 @@ export interface CommandSpec {
   usage: string;
   details: string;
   options: NonNullable<ParseArgsConfig['options']>;
-  /**
-   * Set when the command takes words besides options (main refuses them otherwise).
-   * `choices`: what the first word may be (shell completion offers them); `passthrough`: the
-   * words after `--` are another command line (completion completes that one).
-   */
-  positionals?: { choices?: readonly string[]; passthrough?: boolean };
+  /** Takes positional arguments (subcommands; everything after "--"). */
+  positionals?: boolean;
+  /** Shell completion: what the first positional may be (subcommands, a shell name). */
+  words?: readonly string[];
+  /** Shell completion: the words after "--" are another command line, completed as one. */
+  passthrough?: boolean;
   load(): Promise<CommandModule>;
 }
 
@@ -45,13 +45,17 @@ JSON: { "configs": [...], "tokens": [...], "warnings": [...] }. Exit 0, or 2 if 
   {
     name: 'status',
     summary: 'Show each token: fingerprint, role, age, state, where it is (offline, from what is recorded).',
-    usage: 'status',
+    usage: 'status [--forget FP]',
     details: `Works offline from what "scan" (or the daemon) recorded; the first run scans.
 Exit codes (monitoring style): 0 all fine, 1 a token is due (age >= warnAfterDays),
 2 a token is invalid or a rotation is unfinished.
 JSON: { "tokens": [ { "fingerprint", "provider", "role", "createdAt", "firstSeenAt", "ageDays",
-"state": "ok"|"due"|"invalid"|"rotating", "locations": [ { "path", "client" } ] } ] }`,
-    options: {},
+"state": "ok"|"due"|"invalid"|"rotating", "locations": [ { "path", "client" } ] } ],
+"replacedStillAlive": [ { "fingerprint", "replacedBy", "replacedAt", "aliveAt" } ] }: tokens set-token
+replaced while the API still accepted them; revoke them in the web UI (the exit code ignores them).
+"ageDays" is null (the table shows ?) until the API has told the creation date: run "scan", or the daemon.
+  --forget FP      You revoked FP in the web UI (or keep it on purpose): stop listing it there.`,
+    options: { forget: { type: 'string' } },
     load: () => import('./commands/status.js'),
   },
   {
@@ -69,7 +73,8 @@ JSON: { "tokens": [ { "fingerprint", "provider", "role", "createdAt", "firstSeen
     name: 'revoke-now',
     summary: '"Revoke all now" after a leak: regenerate every tracked token at once and rewrite every config.',
     usage: 'revoke-now --yes',
-    details: `Without --yes it asks on a terminal and refuses otherwise.
+    details: `Without --yes it asks on a terminal and refuses otherwise. A retired token that a config still
+holds is checked with GET /v1/token and regenerated too if it still works.
   --yes            Do not ask.`,
     options: { yes: { type: 'boolean', short: 'y' } },
     load: () => import('./commands/revoke-now.js'),
@@ -80,6 +85,8 @@ JSON: { "tokens": [ { "fingerprint", "provider", "role", "createdAt", "firstSeen
     usage: 'set-token [--fingerprint FP] < token.txt',
     details: `The token is read from stdin only (never from argv, which "ps" shows); it is checked
 with GET /v1/token before any file is touched, then replaces the old token in every config.
+The old token is checked too: if it still works it is kept out of backups and named (revoke it
+in the web UI). A token of another account needs --fingerprint, or a yes on a terminal.
   --fingerprint FP The token to replace (default: the only tracked token of the same account).`,
     options: { fingerprint: { type: 'string' } },
     load: () => import('./commands/set-token.js'),
@@ -99,7 +106,8 @@ with GET /v1/token before any file is touched, then replaces the old token in ev
     summary: 'Run the service in the foreground: schedule, watch configs, control socket. SIGTERM stops it.',
     usage: 'daemon',
     details: `Logs are pino JSON lines on stdout. While it runs, rotate, revoke-now and set-token go through its
-control socket, so only one process writes.`,
+control socket, so only one process writes. It checks every token with the API at start, after a wake
+and at least daily. SIGTERM/SIGINT stop it (exit 0); SIGHUP reloads the settings, rescans and re-checks.`,
     options: {},
     load: () => import('./commands/daemon.js'),
   },
@@ -120,6 +128,41 @@ control socket, so only one process writes.`,
     load: () => import('./commands/service.js').then((m) => ({ run: m.runUninstall })),
   },
   {
+    name: 'broker',
+    summary: 'Broker mode: move tokens out of the configs into the keychain; rotations then need no client restart.',
+    usage: 'broker enable|disable|status [--dry-run]',
+    details: `  enable           Convert every entry it can: stdio servers run through "exec", Claude Code
+                   remote entries get a headersHelper, other remote entries point at the
+                   daemon's local endpoint (only while the daemon runs or the service is
+                   installed). The token goes to the keychain (or a 0600 file). Entries that
+                   cannot be converted (shell files, .env, ...) stay plaintext and say why.
+  disable          Put every converted entry back as it was, with the current token.
+  status           Each entry's mode (broker-exec, broker-headers, broker-endpoint,
+                   plaintext and why), the token store, and whether the endpoint is up.
+  --dry-run        enable/disable: plan and print; write nothing.
+Exit 0 on success; 2 when a config could not be converted or restored (the others were),
+or (status) when entries use a local endpoint that is down.`,
+    options: { 'dry-run': { type: 'boolean' } },
+    positionals: true,
+    words: ['enable', 'disable', 'status'],
+    load: () => import('./commands/broker.js'),
+  },
+  {
+    name: 'exec',
+    summary: 'Broker mode: run a local MCP server with the current token, carrying the session across rotations.',
+    usage: 'exec <slot> [--state-dir DIR] -- <command> [args...]',
+    details: `Written into converted client entries by "broker enable"; not meant to be typed. Starts
+<command> with the slot's token in CERTORIX_API_TOKEN (from the daemon, or the token store when
+none runs) and relays the MCP messages on stdin/stdout. On a rotation it holds new calls, starts
+the server again with the new token, replays the session's handshake and sends the held calls
+there; the client is never restarted. Its own messages go to stderr only.
+  --state-dir DIR  The state directory the entry was converted with (default: the per-OS one).`,
+    options: { 'state-dir': { type: 'string' } },
+    positionals: true,
+    passthrough: true,
+    load: () => import('./commands/exec.js'),
+  },
+  {
     name: 'doctor',
     summary: 'Report what is unsafe: readable configs, configs in git, admin tokens, API reachability.',
     usage: 'doctor [--offline]',
@@ -127,6 +170,20 @@ control socket, so only one process writes.`,
 Exit 0 when nothing is unsafe, 2 otherwise.`,
     options: { offline: { type: 'boolean' } },
     load: () => import('./commands/doctor.js'),
+  },
+  {
+    name: 'headers',
+    summary: "Broker mode: Claude Code's headersHelper; prints {\"Authorization\":\"Bearer ...\"} for a broker slot.",
+    usage: 'headers <slot> [--state-dir DIR]',
+    details: `Written into Claude Code remote entries by "broker enable" as "headersHelper". Prints exactly one
+JSON object on stdout, {"Authorization":"Bearer <token>"}, and any message on stderr. The
+token comes from the daemon when it runs, else from the broker's token store. During a
+rotation it waits (a few seconds at most) for the new token before printing.
+  --state-dir DIR  The state directory holding the broker store (default: the per-OS path).
+Exit 0, or 2 with the reason on stderr.`,
+    options: { 'state-dir': { type: 'string' } },
+    positionals: true,
+    load: () => import('./commands/headers.js'),
   },
   {
     name: 'completion',
@@ -137,7 +194,8 @@ zsh:   source <(mcp-token-rotator completion zsh)      (or save it as _mcp-token
 fish:  mcp-token-rotator completion fish | source     (or save it in ~/.config/fish/completions/mcp-token-rotator.fish)
 Fingerprints for --fingerprint come from "status --json" (offline) when you press Tab.`,
     options: {},
-    positionals: { choices: ['bash', 'zsh', 'fish'] },
+    positionals: true,
+    words: ['bash', 'zsh', 'fish'],
     load: () => import('./commands/completion.js'),
   },
 ];

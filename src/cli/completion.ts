@@ -81,8 +81,8 @@ export function completionModel(specs: readonly CommandSpec[]): CompletionComman
       name: s.name,
       desc: firstSentence(s.summary),
       opts,
-      words: (s.positionals?.choices ?? []).filter((w) => WORD.test(w)),
-      passthrough: s.positionals?.passthrough === true,
+      words: (s.words ?? []).filter((w) => WORD.test(w)),
+      passthrough: s.passthrough === true,
     });
   }
   return cmds;

@@ -2,6 +2,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EXIT, RotatorError, UsageError, errorMessage } from '../errors.js';
 import { err } from './output.js';
+import { dropCoreDumpMemory } from '../process/core-dumps.js';
 import { COMMANDS, type CommandSpec, globalHelp, commandHelp } from './commands.js';
 
 const GLOBAL_OPTIONS = {
@@ -36,12 +37,10 @@ export async function main(argv: string[]): Promise<number> {
   let values: Record<string, string | boolean | undefined>;
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({
-      args: rest,
-      options: { ...GLOBAL_OPTIONS, ...spec.options },
-      strict: true,
-      allowPositionals: spec.positionals !== undefined,
-    }) as { values: Record<string, string | boolean | undefined>; positionals: string[] });
+    ({ values, positionals } = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...spec.options }, strict: true, allowPositionals: spec.positionals === true }) as {
+      values: Record<string, string | boolean | undefined>;
+      positionals: string[];
+    });
   } catch (e) {
     err(`${first}: ${(e as Error).message}`);
     err(usageLine(spec));
@@ -78,6 +77,9 @@ function reportError(e: unknown, json: boolean): number {
   if (json) process.stdout.write(JSON.stringify({ error: { code: 'E_INTERNAL', message: errorMessage(e) } }, null, 2) + '\n');
   return EXIT.failure;
 }
+
+// Before any token is read: no process memory in a core dump (see src/process/core-dumps.ts).
+dropCoreDumpMemory();
 
 main(process.argv.slice(2)).then(
   (code) => {

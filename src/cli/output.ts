@@ -1,20 +1,24 @@
 import { scrubSecrets } from '../secret.js';
+import { escapeControls, termSafe } from '../terminal.js';
 
 /** stdout carries only the JSON document (with --json) or the human report. */
 export function printJson(doc: unknown): void {
   process.stdout.write(scrubSecrets(JSON.stringify(doc, null, 2)) + '\n');
 }
 
+/** Human output: control characters a file name may carry are escaped, so it cannot rewrite the terminal. */
 export function out(line = ''): void {
-  process.stdout.write(scrubSecrets(line) + '\n');
+  process.stdout.write(escapeControls(scrubSecrets(line)) + '\n');
 }
 
 /** Messages (warnings, progress, errors) go to stderr so --json output stays parseable. */
 export function err(line: string): void {
-  process.stderr.write(scrubSecrets(line) + '\n');
+  process.stderr.write(escapeControls(scrubSecrets(line)) + '\n');
 }
 
-export function table(headers: string[], rows: string[][]): string {
+export function table(headers: string[], rawRows: string[][]): string {
+  // A cell is one value: a line break in a file name must not start a fake row.
+  const rows = rawRows.map((r) => r.map(termSafe));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const fmt = (r: string[]) =>
     r

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { ConfigFileError } from '../errors.js';
 import { expandHome, type PathEnv } from '../paths.js';
 import { CATALOG, clientForProjectPath, clientById, formatForPath, type ClientId, type ClientSpec } from './catalog.js';
-import { locateTokens, type FileFormat, type TokenSite } from './formats.js';
+import { isLimitError, locateTokens, type FileFormat, type TokenSite } from './formats.js';
 
 export interface ConfigCandidate {
   /** The path as the user knows it (a symlink stays a symlink). */
@@ -81,8 +81,24 @@ export interface ConfigSnapshot {
   stat: Stats;
 }
 
-/** Largest config we will read; a 10 MB ~/.claude.json is real, 64 MB is not. */
+/** Largest config we will read at all; a 10 MB ~/.claude.json is real, 64 MB is not. */
 const MAX_CONFIG_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Largest config of a kind we will parse. Claude Code's ~/.claude.json keeps history and
+ * grows to megabytes; every other config is a few KB, and a 10 MB one is a mistake or an
+ * attack (parsing cost memory in proportion). The yaml parser is the slowest by far
+ * (about 1 s per 100 KB on a busy machine), so YAML gets the tightest bound.
+ */
+export function maxConfigBytes(client: ClientId, format: FileFormat): number {
+  if (client === 'claude-code') return MAX_CONFIG_BYTES;
+  if (format === 'yaml') return 256 * 1024;
+  return 4 * 1024 * 1024;
+}
+
+function sizeText(bytes: number): string {
+  return bytes >= 1048576 ? `${(bytes / 1048576).toFixed(1)} MB` : `${Math.ceil(bytes / 1024)} KB`;
+}
 
 /** A config whose bytes are not UTF-8: refused, but its bytes are kept so a scan can tell whether it holds a token. */
 export class NotUtf8Error extends ConfigFileError {
@@ -117,7 +133,7 @@ export async function readConfigFile(p: string): Promise<ConfigSnapshot> {
     throw new ConfigFileError('E_CONFIG_READ', p, `${p} is not a regular file (it is a ${st.isDirectory() ? 'directory' : 'special file'}).`, 'Replace it with the client\'s JSON/TOML/YAML file, or remove it from extraConfigs.');
   }
   if (st.size > MAX_CONFIG_BYTES) {
-    throw new ConfigFileError('E_CONFIG_READ', p, `${p} is ${Math.round(st.size / 1048576)} MB, larger than the 64 MB a config may be.`, 'Check the file; it is left alone.');
+    throw new ConfigFileError('E_CONFIG_READ', p, `${p} is too large: ${sizeText(st.size)}, more than the ${sizeText(MAX_CONFIG_BYTES)} a config may be.`, 'Check the file; it is left alone, unread.');
   }
   let bytes: Buffer;
   try {
@@ -145,9 +161,20 @@ export interface ScannedConfig {
   snapshot?: ConfigSnapshot;
 }
 
-/** Reads and parses one config. Never throws: a broken file is a result, so it cannot block the others. */
+/**
+ * Reads and parses one config. Never throws: a broken, huge or hostile file is a result
+ * (its error), so it cannot block the others.
+ */
 export async function scanConfig(c: ConfigCandidate): Promise<ScannedConfig> {
   const spec = clientById(c.client);
+  try {
+    return await scanConfigUnguarded(c, spec);
+  } catch (e) {
+    return { candidate: c, spec, status: 'error', error: asConfigError(e, c.path), sites: [] };
+  }
+}
+
+async function scanConfigUnguarded(c: ConfigCandidate, spec: ClientSpec): Promise<ScannedConfig> {
   let snap: ConfigSnapshot;
   try {
     snap = await readConfigFile(c.path);
@@ -157,13 +184,26 @@ export async function scanConfig(c: ConfigCandidate): Promise<ScannedConfig> {
     if (e instanceof NotUtf8Error) return { candidate: c, spec, status: 'error', error: e, sites: [], snapshot: e.lossy };
     return { candidate: c, spec, status: 'error', error: asConfigError(e, c.path), sites: [] };
   }
+  const max = maxConfigBytes(c.client, c.format);
+  if (snap.bytes.length > max) {
+    // Not parsed, but its text is kept: a rotation's preflight refuses to leave a dead copy in it.
+    const err = new ConfigFileError(
+      'E_CONFIG_READ',
+      c.path,
+      `${c.path} is too large: ${sizeText(snap.bytes.length)}, more than the ${sizeText(max)} such a config may be; it was not parsed.`,
+      'Check the file (an MCP config is a few KB); it is left alone until it is smaller.',
+    );
+    return { candidate: c, spec, status: 'error', error: err, sites: [], snapshot: snap };
+  }
   const res = locateTokens(snap.text, c.format);
   if (res.errors.length) {
     const err = new ConfigFileError(
       'E_CONFIG_PARSE',
       c.path,
       `${c.path} cannot be parsed as ${c.format.toUpperCase()}: ${res.errors[0]}${res.errors.length > 1 ? ` (+${res.errors.length - 1} more)` : ''}.`,
-      'Fix the syntax (your client probably cannot read it either); the file is left alone until then.',
+      isLimitError(res.errors[0] ?? '')
+        ? 'It is beyond what an MCP config may be (see "One hostile or huge file" in the README); it is left alone.'
+        : 'Fix the syntax (your client probably cannot read it either); the file is left alone until then.',
     );
     return { candidate: c, spec, status: 'error', error: err, sites: [], snapshot: snap };
   }

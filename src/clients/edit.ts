@@ -15,10 +15,13 @@ import { decodeShellLiteral, type ShellFlavor } from './locate-shell.js';
 export class EditError extends Error {
   /** True when the old token is simply not there (already replaced, or removed by the user). */
   readonly notFound: boolean;
-  constructor(message: string, notFound = false) {
+  /** True when the config itself does not parse (the user can fix it); otherwise the new token is what cannot be written. */
+  readonly unparsable: boolean;
+  constructor(message: string, notFound = false, unparsable = false) {
     super(message);
     this.name = 'EditError';
     this.notFound = notFound;
+    this.unparsable = unparsable;
   }
 }
 
@@ -41,7 +44,7 @@ export function replaceToken(
 ): { text: string; replaced: number } {
   checkNewToken(newToken);
   const before = locateTokens(text, format);
-  if (before.errors.length > 0) throw new EditError(`cannot parse the config: ${before.errors.join('; ')}`);
+  if (before.errors.length > 0) throw new EditError(`cannot parse the config: ${before.errors.join('; ')}`, false, true);
   const matching = before.sites.filter((s) => s.token === oldToken);
   if (matching.length === 0) throw new EditError('the token to replace is not in this config', true);
 

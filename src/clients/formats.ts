@@ -38,6 +38,40 @@ export interface LocateResult {
   warnings: string[];
 }
 
+export interface LocateOptions {
+  /**
+   * Settings `mcpHosts`: more host names whose `Authorization: Bearer` values are Certorix
+   * tokens, besides hosts under certorix.com.
+   */
+  mcpHosts?: readonly string[];
+}
+
+/**
+ * The options of this process's settings. Every locate of a rotation (scan, preflight,
+ * the edit's own checks, read-back) must see the same hosts, or a header found by the scan
+ * would vanish at the edit; the context sets them once when the settings load.
+ */
+let processOptions: LocateOptions = {};
+export function setLocateDefaults(opts: LocateOptions): void {
+  processOptions = { mcpHosts: [...(opts.mcpHosts ?? [])] };
+}
+
+/**
+ * Bounds on what one file may produce: a config has a handful of token sites and a few
+ * warnings; thousands mean a hostile or generated file, refused rather than ground through.
+ */
+export const MAX_SITES = 1_000;
+export const MAX_WARNINGS = 20;
+/** Array items and header entries looked at in server entries (YAML aliases can share one big list among many). */
+const MAX_ENTRY_WORK = 2_000_000;
+
+class LimitError extends Error {}
+
+/** Errors that mean "beyond what a config may be" (a bound of this tool), not a syntax error. */
+export function isLimitError(message: string): boolean {
+  return /^(?:JSON nested \d+ levels|JSON holds about|more than \d+ token sites|too many server entries|nested too deeply)/.test(message);
+}
+
 export const TOKEN_ENV = 'CERTORIX_API_TOKEN';
 export { lineCol };
 
@@ -81,19 +115,25 @@ export interface TreeResult {
 const MEMO_MIN_LENGTH = 64 * 1024;
 const MEMO_ENTRIES = 3;
 const MEMO_TTL_MS = 10_000;
-const memo: Array<{ format: FileFormat; text: string; result: LocateResult }> = [];
+const memo: Array<{ format: FileFormat; hosts: string; text: string; result: LocateResult }> = [];
 let memoTimer: NodeJS.Timeout | undefined;
 
 function copyResult(r: LocateResult): LocateResult {
   return { sites: r.sites.map((s) => ({ ...s, keyPath: [...s.keyPath] })), errors: [...r.errors], warnings: [...r.warnings] };
 }
 
-export function locateTokens(text: string, format: FileFormat): LocateResult {
-  if (text.length < MEMO_MIN_LENGTH) return locateUncached(text, format);
-  const hit = memo.find((e) => e.format === format && e.text === text);
+/**
+ * Never throws: whatever a file holds (nesting past the stack, a parser's own failure), it
+ * becomes this file's error, so one hostile file cannot stop the others being handled.
+ */
+export function locateTokens(text: string, format: FileFormat, opts: LocateOptions = processOptions): LocateResult {
+  const hosts = normalizeHosts(opts.mcpHosts ?? []);
+  if (text.length < MEMO_MIN_LENGTH) return locateGuarded(text, format, hosts);
+  const key = hosts.join(',');
+  const hit = memo.find((e) => e.format === format && e.hosts === key && e.text === text);
   if (hit) return copyResult(hit.result);
-  const result = locateUncached(text, format);
-  memo.unshift({ format, text, result: copyResult(result) });
+  const result = locateGuarded(text, format, hosts);
+  memo.unshift({ format, hosts: key, text, result: copyResult(result) });
   memo.length = Math.min(memo.length, MEMO_ENTRIES);
   // A long-running daemon must not keep megabytes of config text alive.
   if (memoTimer) clearTimeout(memoTimer);
@@ -105,15 +145,36 @@ export function locateTokens(text: string, format: FileFormat): LocateResult {
   return result;
 }
 
-function locateUncached(text: string, format: FileFormat): LocateResult {
+function locateGuarded(text: string, format: FileFormat, hosts: string[]): LocateResult {
+  let r: LocateResult;
+  try {
+    r = locateUncached(text, format, hosts);
+  } catch (e) {
+    const reason =
+      e instanceof LimitError
+        ? e.message
+        : e instanceof RangeError && /call stack/i.test(e.message)
+          ? 'nested too deeply to read'
+          : `the parser failed (${e instanceof Error ? e.name : 'error'})`;
+    return { sites: [], errors: [reason], warnings: [] };
+  }
+  if (r.sites.length > MAX_SITES) return { sites: [], errors: [`more than ${MAX_SITES} token sites`], warnings: [] };
+  if (r.errors.length > MAX_WARNINGS) r.errors = [...r.errors.slice(0, MAX_WARNINGS), `(${r.errors.length - MAX_WARNINGS} more errors not shown)`];
+  if (r.warnings.length > MAX_WARNINGS) {
+    r.warnings = [...r.warnings.slice(0, MAX_WARNINGS), `(${r.warnings.length - MAX_WARNINGS} more warnings not shown)`];
+  }
+  return r;
+}
+
+function locateUncached(text: string, format: FileFormat, hosts: string[]): LocateResult {
   switch (format) {
     case 'json':
     case 'jsonc':
-      return fromTrees(text, locateJsonTree(text));
+      return fromTrees(text, locateJsonTree(text), hosts);
     case 'toml':
-      return fromTrees(text, locateTomlTree(text));
+      return fromTrees(text, locateTomlTree(text), hosts);
     case 'yaml':
-      return fromTrees(text, locateYamlTrees(text));
+      return fromTrees(text, locateYamlTrees(text), hosts);
     case 'shell':
     case 'fish':
     case 'dotenv':
@@ -125,14 +186,15 @@ function locateUncached(text: string, format: FileFormat): LocateResult {
   }
 }
 
-function fromTrees(text: string, tree: TreeResult): LocateResult {
+function fromTrees(text: string, tree: TreeResult, hosts: string[]): LocateResult {
   if (tree.errors.length > 0) return { sites: [], errors: tree.errors, warnings: tree.warnings };
   const sites: TokenSite[] = [];
   const errors: string[] = [];
   const warnings = [...tree.warnings];
   const seen = new Set<string>();
+  const budget = { work: MAX_ENTRY_WORK };
   for (const doc of tree.docs) {
-    for (const c of findSites(doc.root, doc.prefix, text, warnings)) {
+    for (const c of findSites(doc.root, doc.prefix, text, warnings, hosts, budget)) {
       const id = JSON.stringify(c.keyPath);
       if (seen.has(id)) continue;
       seen.add(id);
@@ -142,6 +204,7 @@ function fromTrees(text: string, tree: TreeResult): LocateResult {
         errors.push('cannot locate the position of a token value (unsupported syntax)');
         continue;
       }
+      if (sites.length >= MAX_SITES) throw new LimitError(`more than ${MAX_SITES} token sites`);
       sites.push({
         server: c.server,
         kind: c.kind,
@@ -179,12 +242,21 @@ const ARGS_PATHS: readonly string[][] = [['args'], ['command', 'args']];
 const ROOT_CONTAINERS = ['mcpServers', 'servers', 'context_servers', 'mcp_servers', 'extensions', 'mcp.servers'] as const;
 
 // `d` gives the capture's offsets, so the token's place in the value is exact, not re-searched.
+// No two adjacent quantifiers may match the same characters ("\s*(?:--header=)?\s*" did):
+// a failing match would then try every split of a long run, quadratic in the value's length.
 const BEARER = /^\s*bearer\s+(\S(?:.*\S)?)\s*$/dis;
-const ARG_HEADER = /^\s*(?:--header=)?\s*authorization\s*:\s*bearer\s+(\S(?:.*\S)?)\s*$/dis;
-const ARG_HEADER_NAME = /^\s*(?:--header=)?\s*authorization\s*:/i;
+const ARG_HEADER = /^\s*(?:--header=\s*)?authorization\s*:\s*bearer\s+(\S(?:.*\S)?)\s*$/dis;
+const ARG_HEADER_NAME = /^\s*(?:--header=\s*)?authorization\s*:/i;
 const VAR_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
-export function findSites(root: PNode, prefix: KeyPath, text: string, warnings: string[]): Candidate[] {
+export function findSites(
+  root: PNode,
+  prefix: KeyPath,
+  text: string,
+  warnings: string[],
+  hosts: readonly string[] = [],
+  budget: { work: number } = { work: MAX_ENTRY_WORK },
+): Candidate[] {
   const out: Candidate[] = [];
   if (root.t !== 'obj') return out;
   const containers: { path: KeyPath; node: PNode }[] = [];
@@ -204,7 +276,7 @@ export function findSites(root: PNode, prefix: KeyPath, text: string, warnings: 
   }
   for (const c of containers) {
     for (const e of entriesOf(c.node)) {
-      entrySites(e.server, [...prefix, ...c.path, e.key], e.node, text, warnings, out);
+      entrySites(e.server, [...prefix, ...c.path, e.key], e.node, { text, warnings, hosts, budget }, out);
     }
   }
   return out;
@@ -239,16 +311,40 @@ export function isTokenLike(value: string): boolean {
   return !/^\$[A-Za-z_][A-Za-z0-9_]*$/.test(v) && !/^%[A-Za-z_][A-Za-z0-9_]*%$/.test(v) && !/^\{env:[^}]+\}$/.test(v) && !/^\{\{.*\}\}$/.test(v);
 }
 
-export function isCertorixUrl(value: string): boolean {
+/** A host name as compared: lower case, no trailing dot, no IPv6 brackets. */
+export function normalizeHost(host: string): string {
+  let h = host.trim().toLowerCase();
+  if (h.startsWith('[') && h.endsWith(']')) h = h.slice(1, -1);
+  while (h.endsWith('.')) h = h.slice(0, -1);
+  return h;
+}
+
+function normalizeHosts(hosts: readonly string[]): string[] {
+  return [...new Set(hosts.map(normalizeHost).filter((h) => h !== ''))].sort();
+}
+
+/**
+ * Whether a URL goes to Certorix: a host under certorix.com, or one named exactly in
+ * settings `mcpHosts` (a regional or company gateway, a local stand-in). Only then is a
+ * bearer sent to it ours to rotate; a bearer for any other host is someone else's secret.
+ */
+export function isCertorixUrl(value: string, mcpHosts: readonly string[] = []): boolean {
   if (!/^https?:\/\//i.test(value.trim())) return false;
   let host: string;
   try {
-    host = new URL(value.trim()).hostname.toLowerCase();
+    host = normalizeHost(new URL(value.trim()).hostname);
   } catch {
     return false;
   }
-  if (host.endsWith('.')) host = host.slice(0, -1);
-  return host === 'certorix.com' || host.endsWith('.certorix.com');
+  if (host === 'certorix.com' || host.endsWith('.certorix.com')) return true;
+  return mcpHosts.some((h) => normalizeHost(h) === host);
+}
+
+/** Whether `s` ends, before `end` and ignoring whitespace, with "bearer" (any case); no slicing, so linear overall. */
+function bearerEndsAt(s: string, end: number): boolean {
+  let i = end;
+  while (i > 0 && /\s/.test(s[i - 1] ?? '')) i--;
+  return i >= 6 && s.slice(i - 6, i).toLowerCase() === 'bearer';
 }
 
 function trimmedRange(value: string): [number, number] {
@@ -262,8 +358,27 @@ function captureRange(re: RegExp, value: string): [number, number] | undefined {
   return idx ? [idx[0], idx[1]] : undefined;
 }
 
-function entrySites(server: string, path: KeyPath, entry: PNode, text: string, warnings: string[], out: Candidate[]): void {
+interface EntryCtx {
+  text: string;
+  warnings: string[];
+  hosts: readonly string[];
+  budget: { work: number };
+}
+
+/** What looking at a string costs: aliased values are looked at once per entry that shares them. */
+function cost(node: PNode): number {
+  return node.t === 'str' ? 1 + (node.value.length >> 6) : 1;
+}
+
+function spend(budget: { work: number }, n: number): void {
+  budget.work -= n;
+  if (budget.work < 0) throw new LimitError('too many server entries and arguments to search (YAML aliases?)');
+}
+
+function entrySites(server: string, path: KeyPath, entry: PNode, ctx: EntryCtx, out: Candidate[]): void {
+  const { text, warnings, hosts, budget } = ctx;
   if (entry.t !== 'obj') return;
+  spend(budget, 1);
   const push = (kind: SiteKind, keyPath: KeyPath, node: StrNode, range: [number, number]): void => {
     // "Bearer $TOKEN" and the like name a variable; only a literal token is ours to rotate.
     if (!isTokenLike(node.value.slice(range[0], range[1]))) return;
@@ -275,6 +390,7 @@ function entrySites(server: string, path: KeyPath, entry: PNode, text: string, w
     const env = getPath(entry, envPath);
     const v = env?.t === 'obj' ? env.entries.get(TOKEN_ENV) : undefined;
     if (!v) continue;
+    spend(budget, cost(v));
     if (v.t !== 'str') {
       warnings.push(`${TOKEN_ENV} value${where(text, v.pos)} is not a string; left alone`);
       continue;
@@ -284,10 +400,13 @@ function entrySites(server: string, path: KeyPath, entry: PNode, text: string, w
 
   // 2. headers, only towards Certorix: a bearer for another host is someone else's secret.
   const url = URL_KEYS.map((k) => entry.entries.get(k)).find((n): n is StrNode => n?.t === 'str');
-  if (url && isCertorixUrl(url.value)) {
+  if (url && isCertorixUrl(url.value, hosts)) {
     for (const hp of HEADER_CONTAINERS) {
       const headers = getPath(entry, hp);
       if (headers?.t !== 'obj') continue;
+      let n = 0;
+      for (const v of headers.entries.values()) n += cost(v);
+      spend(budget, n);
       for (const [name, v] of headers.entries) {
         if (name.toLowerCase() !== 'authorization' || v.t !== 'str' || !isTokenLike(v.value)) continue;
         const range = captureRange(BEARER, v.value);
@@ -301,10 +420,11 @@ function entrySites(server: string, path: KeyPath, entry: PNode, text: string, w
   for (const argsPath of ARGS_PATHS) {
     const args = getPath(entry, argsPath);
     if (args?.t !== 'arr') continue;
+    spend(budget, args.items.reduce((n, a) => n + cost(a), 0));
     const strs = args.items.filter((n): n is StrNode => n.t === 'str');
     const bridge =
       strs.some((n) => n.value.includes('mcp-remote')) || (command?.t === 'str' && command.value.includes('mcp-remote'));
-    if (!bridge || !strs.some((n) => isCertorixUrl(n.value))) continue;
+    if (!bridge || !strs.some((n) => isCertorixUrl(n.value, hosts))) continue;
     args.items.forEach((arg, i) => {
       if (arg.t !== 'str') return;
       if (!arg.value.includes('${')) {
@@ -317,11 +437,13 @@ function entrySites(server: string, path: KeyPath, entry: PNode, text: string, w
       // "Authorization:${AUTH_HEADER}" with the bearer in the entry's env.
       for (const m of arg.value.matchAll(VAR_REF)) {
         const name = m[1] ?? '';
-        const bearerBefore = /bearer\s*$/i.test(arg.value.slice(0, m.index ?? 0));
+        const bearerBefore = bearerEndsAt(arg.value, m.index ?? 0);
         for (const envPath of ENV_CONTAINERS) {
           const env = getPath(entry, envPath);
           const v = env?.t === 'obj' ? env.entries.get(name) : undefined;
-          if (v?.t !== 'str' || !isTokenLike(v.value)) continue;
+          if (v?.t !== 'str') continue;
+          spend(budget, cost(v));
+          if (!isTokenLike(v.value)) continue;
           let range: [number, number] | undefined;
           if (bearerBefore) range = trimmedRange(v.value);
           else range = captureRange(BEARER, v.value) ?? (/^\s*\S+\s*$/.test(v.value) ? trimmedRange(v.value) : undefined);

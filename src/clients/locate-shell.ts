@@ -81,7 +81,7 @@ function lineSite(line: string, flavor: ShellFlavor): Scan | 'unknown' | undefin
     const e = FISH_EXPORT.exec(line);
     if (e) return scanWord('fish', line, e[0].length);
     const m = FISH_SET.exec(line);
-    if (!m) return /\bset\b.*\bCERTORIX_API_TOKEN\b/.test(line) ? 'unknown' : mentionsAssignment(line);
+    if (!m) return setThenName(line) ? 'unknown' : mentionsAssignment(line);
     const opts = (m[1] ?? '').trim().split(/\s+/).filter(Boolean);
     if (opts.some((o) => FISH_NOT_ASSIGN.test(o))) return undefined;
     let i = m[0].length;
@@ -91,6 +91,16 @@ function lineSite(line: string, flavor: ShellFlavor): Scan | 'unknown' | undefin
   }
   const m = SH_ASSIGN.exec(line);
   return m ? scanWord('shell', line, m[0].length) : mentionsAssignment(line);
+}
+
+/**
+ * "set" as a word, and the name as a word somewhere after it. Written as two searches:
+ * the single pattern /\bset\b.*\bNAME\b/ retried ".*" from every "set" of a long line,
+ * quadratic in its length.
+ */
+function setThenName(line: string): boolean {
+  const at = line.search(/\bset\b/);
+  return at >= 0 && /\bCERTORIX_API_TOKEN\b/.test(line.slice(at + 3));
 }
 
 function mentionsAssignment(line: string): 'unknown' | undefined {

@@ -5,11 +5,21 @@
 import type { Document, Node, YAMLError } from 'yaml';
 import { yaml } from './lazy.js';
 import type { PNode, TreeDoc, TreeResult } from './formats.js';
+import { lineCol } from './locate-json.js';
 
 type AnyDoc = Document.Parsed;
 
+/**
+ * yaml's own duplicate-key check compares each key with every earlier one of its map,
+ * quadratic in the map's size (a 60 KB map of duplicates took 2 s); keys are checked here,
+ * once each, in `convert`.
+ */
+const PARSE_OPTIONS = { prettyErrors: true, uniqueKeys: false } as const;
+/** yaml's own guard for `toJS`: a document whose aliases would expand past this is refused. */
+const MAX_ALIAS_COUNT = 100;
+
 function parseDocs(text: string): AnyDoc[] {
-  const docs = yaml().parseAllDocuments(text, { prettyErrors: true });
+  const docs = yaml().parseAllDocuments(text, PARSE_OPTIONS);
   // An empty stream comes back as a non-array "EmptyStream".
   return Array.isArray(docs) ? docs : [];
 }
@@ -30,36 +40,78 @@ export function locateYamlTrees(text: string): TreeResult {
   }
   if (errors.length > 0) return { docs: [], errors, warnings };
   const out: TreeDoc[] = docs.map((doc, i) => {
-    const ctx: Ctx = { doc, aliases: 0 };
+    const ctx: Ctx = { text, targets: aliasTargets(doc), done: new Map(), errors };
     const root = convert(doc.contents, ctx, 0);
-    if (ctx.aliases > MAX_ALIASES) warnings.push(`YAML: too many aliases in document ${i + 1}; the excess was not searched`);
     return { root, prefix: docs.length > 1 ? [i] : [] };
   });
+  if (errors.length > 0) return { docs: [], errors, warnings };
   return { docs: out, errors: [], warnings };
 }
 
-// Aliases are expanded so a token reached through one is found; a "billion laughs" file
-// (aliases of aliases) must not make that expansion explode or recurse forever.
+// Aliases are followed so a token reached through one is found. Each anchored node is
+// converted once and shared by every alias of it, so a "billion laughs" file (aliases of
+// aliases) costs what its text costs, never its expansion; nothing is left unsearched.
 const MAX_DEPTH = 200;
-const MAX_ALIASES = 10_000;
 
 interface Ctx {
-  doc: AnyDoc;
-  aliases: number;
+  text: string;
+  /** Each alias's node: the last node before it with that anchor, as yaml resolves it. */
+  targets: Map<unknown, unknown>;
+  /** Anchored nodes already converted; `null` while converting (an alias inside its own anchor). */
+  done: Map<unknown, PNode | null>;
+  errors: string[];
+}
+
+/**
+ * One walk of the document in yaml's order (a node before its children): yaml's own
+ * `Alias.resolve` walks the whole document for every alias, quadratic in the aliases.
+ */
+function aliasTargets(doc: AnyDoc): Map<unknown, unknown> {
+  const last = new Map<string, unknown>();
+  const targets = new Map<unknown, unknown>();
+  yaml().visit(doc, {
+    Node: (_key, node) => {
+      if (yaml().isAlias(node)) targets.set(node, last.get(node.source));
+      else if (typeof node.anchor === 'string' && node.anchor !== '') last.set(node.anchor, node);
+    },
+  });
+  return targets;
 }
 
 function convert(node: unknown, ctx: Ctx, depth: number): PNode {
   if (depth > MAX_DEPTH) return { t: 'other' };
   if (yaml().isAlias(node)) {
-    if (++ctx.aliases > MAX_ALIASES) return { t: 'other' };
-    const target = node.resolve(ctx.doc);
+    const target = ctx.targets.get(node);
     return target ? convert(target, ctx, depth + 1) : { t: 'other' };
   }
+  const anchored = typeof (node as Node | null)?.anchor === 'string';
+  if (anchored) {
+    const seen = ctx.done.get(node);
+    if (seen !== undefined) return seen ?? { t: 'other' };
+    ctx.done.set(node, null);
+  }
+  const result = convertNode(node, ctx, depth);
+  if (anchored) ctx.done.set(node, result);
+  return result;
+}
+
+function convertNode(node: unknown, ctx: Ctx, depth: number): PNode {
   const pos = (node as Node | null)?.range?.[0];
   if (yaml().isMap(node)) {
     const entries = new Map<string, PNode>();
+    const keys = new Set<unknown>();
     for (const pair of node.items) {
       if (!yaml().isPair(pair)) continue;
+      if (yaml().isScalar(pair.key) || pair.key === null) {
+        const k: unknown = pair.key === null ? null : pair.key.value;
+        if (keys.has(k)) {
+          // As yaml's own uniqueKeys check reports it (clients reading the file refuse it too).
+          const at = yaml().isScalar(pair.key) && pair.key.range ? ` at ${lineCol(ctx.text, pair.key.range[0])}` : '';
+          ctx.errors.push(`YAML parse error${at}: DUPLICATE_KEY`);
+          continue;
+        }
+        keys.add(k);
+      }
       const key = yaml().isScalar(pair.key) ? String(pair.key.value) : pair.key === null ? '' : undefined;
       if (key === undefined) continue;
       entries.delete(key);
@@ -78,6 +130,6 @@ function convert(node: unknown, ctx: Ctx, depth: number): PNode {
 export function parseYamlValue(text: string): unknown {
   const docs = parseDocs(text);
   if (docs.some((d) => d.errors.length > 0)) throw new Error('YAML parse error');
-  const values = docs.map((d) => d.toJS() as unknown);
+  const values = docs.map((d) => d.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as unknown);
   return docs.length > 1 ? values : values[0];
 }

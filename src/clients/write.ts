@@ -24,6 +24,8 @@ export interface AtomicWriteOptions {
   expected?: Buffer;
   /** Skip the directory fsync (the caller batches one per directory). */
   skipDirSync?: boolean;
+  /** Told when the new file could not get the old owner or group, and what was done instead. */
+  onWarning?: (message: string) => void;
 }
 
 export class ConcurrentChangeError extends Error {
@@ -55,20 +57,29 @@ export interface PreparedWrite {
   /** Whether commit() or discard() ran (a prepared write is used once). */
   readonly done: boolean;
   /** Writes `data`, fsyncs, checks `expected`, renames over realPath. The temp file never stays behind. */
-  commit(data: Buffer, opts?: Pick<AtomicWriteOptions, 'expected' | 'skipDirSync'>): Promise<void>;
+  commit(data: Buffer, opts?: Pick<AtomicWriteOptions, 'expected' | 'skipDirSync' | 'onWarning'>): Promise<void>;
   /** Closes and removes the temp file (a prepared write that was not needed). */
   discard(): Promise<void>;
 }
 
-export async function prepareAtomicWrite(realPath: string, opts: Pick<AtomicWriteOptions, 'mode' | 'uid' | 'gid'>): Promise<PreparedWrite> {
+export async function prepareAtomicWrite(realPath: string, opts: Pick<AtomicWriteOptions, 'mode' | 'uid' | 'gid' | 'onWarning'>): Promise<PreparedWrite> {
   const tmp = tempPathFor(realPath);
   let fh: FileHandle | undefined;
+  // Said once the file is in place: a write that never happens narrowed nothing.
+  let warning: string | null = null;
   try {
-    // Created 0600; the old file's mode (given now, while the file is still empty) applies
-    // to the bytes written later, which is what the renamed file has anyway.
+    // Created 0600; the old file's owner and mode (given now, while the file is still empty)
+    // apply to the bytes written later, which is what the renamed file has anyway.
     fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-    await fh.chmod(opts.mode & 0o7777);
-    await chownIfNeeded(fh, opts.uid, opts.gid);
+    // Owner first, then the mode that is safe for the owner and group it really got.
+    const got = await chownIfNeeded(fh, opts.uid, opts.gid);
+    const mode = safeMode(opts.mode & 0o7777, opts.gid, got.gid);
+    await fh.chmod(mode);
+    if (mode !== (opts.mode & 0o7777)) {
+      warning =
+        `${realPath}: could not give the rewritten file its group back (gid ${opts.gid}; it got gid ${got.gid}), so its mode is ${octal(mode)} instead of ${octal(opts.mode & 0o7777)}: ` +
+        'the new group gets no more than others had. Restore the group with "chgrp" as its owner if a client needs it.';
+    }
   } catch (e) {
     if (fh) await fh.close().catch(() => undefined);
     await unlink(tmp).catch(() => undefined);
@@ -102,6 +113,7 @@ export async function prepareAtomicWrite(realPath: string, opts: Pick<AtomicWrit
         // 58 configs took about twice as long).
         await rename(tmp, realPath);
         renamed = true;
+        if (warning !== null) (c.onWarning ?? opts.onWarning)?.(warning);
         if (!c.skipDirSync) await fsyncDir(path.dirname(realPath));
       } catch (e) {
         if (e instanceof ConcurrentChangeError) throw e;
@@ -116,15 +128,33 @@ export async function prepareAtomicWrite(realPath: string, opts: Pick<AtomicWrit
   };
 }
 
-async function chownIfNeeded(fh: FileHandle, uid: number, gid: number): Promise<void> {
+const octal = (m: number) => m.toString(8).padStart(4, '0');
+
+/**
+ * Pure: the mode for a rewritten file that could not keep its group. Members of the group
+ * it got had only the "other" bits on the old file; they must not gain more, so its group
+ * bits become those the old group and others both had. An unchanged group keeps the mode.
+ */
+export function safeMode(mode: number, wantGid: number, gotGid: number): number {
+  if (wantGid === gotGid) return mode;
+  const group = (mode >> 3) & 0o7 & mode & 0o7;
+  return (mode & ~0o070) | (group << 3);
+}
+
+/** Gives the file the old owner and group where allowed; returns what it really has. */
+async function chownIfNeeded(fh: FileHandle, uid: number, gid: number): Promise<{ uid: number; gid: number }> {
   const st = await fh.stat();
-  if (st.uid === uid && st.gid === gid) return;
+  if (st.uid === uid && st.gid === gid) return { uid, gid };
   try {
     await fh.chown(uid, gid);
+    return { uid, gid };
   } catch (e) {
-    // Only root can give a file away; a file we own keeps our uid, and a group change we may not make is not a widening.
     if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
   }
+  // Only root can give a file away; the group alone may still be ours to set (a group we are in).
+  if (st.gid !== gid) await fh.chown(st.uid, gid).catch(() => undefined);
+  const now = await fh.stat();
+  return { uid: now.uid, gid: now.gid };
 }
 
 export async function fsyncDir(dir: string): Promise<void> {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,7 +53,15 @@ function buildSchema(z: typeof Zod) {
       /** Catalog clients to skip, by id (e.g. "goose"). */
       disableClients: z.array(z.string()).default([]),
       /** More host names whose `Authorization: Bearer` values are Certorix tokens (besides *.certorix.com). */
-      mcpHosts: z.array(z.string().min(1).max(253)).default([]),
+      mcpHosts: z
+        .array(
+          z
+            .string()
+            .min(1)
+            .max(253)
+            .refine(isHostName, { message: 'a host name only (no scheme, port or path), e.g. "mcp.example.com", "127.0.0.1" or "::1"' }),
+        )
+        .default([]),
       /** Broker mode (opt-in): where the token lives and the local endpoint's port. */
       broker: z
         .object({
@@ -224,9 +232,96 @@ export function loadSettings(opts: LoadSettingsOptions = {}): LoadedSettings {
     if (code === 'ENOENT' && !opts.file) text = undefined;
     else throw new SettingsError(file, [code === 'ENOENT' ? 'file not found' : `cannot read the file (${code ?? 'error'})`]);
   }
+  if (text !== undefined) {
+    const trust = settingsTrustIssues(settingsPathFacts(file, pe), process.getuid?.() ?? -1, pe.platform);
+    if (trust.issues.length) throw new SettingsError(file, trust.issues, trust.hint);
+  }
   const parsed = parseSettings(text, pe.env, fileSchemaCache(stateDir(pe)));
   if (!parsed.settings) throw new SettingsError(file, parsed.errors);
   return { settings: parsed.settings, file, exists: text !== undefined };
+}
+
+/** What the trust decision needs to know about the settings file or one directory above it. */
+export interface PathFacts {
+  path: string;
+  kind: 'file' | 'dir';
+  mode: number;
+  uid: number;
+}
+
+const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, '0');
+
+/**
+ * Pure: whether the settings may be trusted. They decide where tokens are sent (`apiUrl`)
+ * and which commands run (`hooks`), so a file that someone other than the user (or root)
+ * could change, directly or by replacing a directory entry above it, is refused like an
+ * invalid one. A sticky directory (/tmp) lets others add entries but not replace ours.
+ * Windows has no such modes: nothing is checked there (its ACLs are the profile's).
+ */
+export function settingsTrustIssues(facts: PathFacts[], uid: number, platform: PathEnv['platform']): { issues: string[]; hint: string } {
+  const issues: string[] = [];
+  const fixes: string[] = [];
+  if (platform === 'win32' || uid < 0) return { issues, hint: '' };
+  for (const f of facts) {
+    const what = f.kind === 'file' ? 'the settings file' : 'a directory above the settings file';
+    if (f.uid !== uid && f.uid !== 0) {
+      issues.push(`${what} ${f.path} is owned by another user (uid ${f.uid}; you are uid ${uid}), who could change where tokens are sent and which hooks run`);
+      fixes.push(f.kind === 'file' ? `make your own copy (cp "${f.path}" ~/my-settings.json, then pass it with --config)` : `move the settings file out of ${f.path}`);
+    }
+    const sticky = f.kind === 'dir' && (f.mode & 0o1000) !== 0;
+    if ((f.mode & 0o022) !== 0 && !sticky) {
+      const who = (f.mode & 0o002) !== 0 ? 'world-writable' : 'group-writable';
+      issues.push(`${what} ${f.path} is ${who} (mode ${octal(f.mode)}): others could change where tokens are sent and which hooks run`);
+      fixes.push(f.kind === 'file' ? `chmod 600 "${f.path}"` : `chmod go-w "${f.path}"`);
+    }
+  }
+  return { issues, hint: issues.length ? `Fix: ${fixes.join('; ')}; then run the command again. Settings only you can write are trusted.` : '' };
+}
+
+/**
+ * The settings file (through a symlink, the file it points at) and every directory above
+ * the path as given and above its real path, up to HOME (inclusive), or up to the root for
+ * a file outside HOME. Paths that cannot be read are skipped: the read itself reports them.
+ */
+export function settingsPathFacts(file: string, pe: PathEnv): PathFacts[] {
+  const out: PathFacts[] = [];
+  const seen = new Set<string>();
+  const add = (p: string, kind: PathFacts['kind']) => {
+    if (seen.has(p)) return;
+    seen.add(p);
+    try {
+      const st = statSync(p);
+      out.push({ path: p, kind, mode: st.mode, uid: st.uid });
+    } catch {
+      /* gone or unreadable: nothing to judge */
+    }
+  };
+  const homes = new Set([path.resolve(pe.home)]);
+  try {
+    homes.add(realpathSync(pe.home));
+  } catch {
+    /* no such HOME: walk to the root */
+  }
+  const walkUp = (from: string) => {
+    for (let d = path.dirname(from); ; d = path.dirname(d)) {
+      add(d, 'dir');
+      if (homes.has(d) || path.dirname(d) === d) break;
+    }
+  };
+  const abs = path.resolve(file);
+  add(abs, 'file');
+  walkUp(abs);
+  let real = abs;
+  try {
+    if (lstatSync(abs).isSymbolicLink()) real = realpathSync(abs);
+  } catch {
+    /* the read reports it */
+  }
+  if (real !== abs) {
+    add(real, 'file');
+    walkUp(real);
+  }
+  return out;
 }
 
 function formatIssue(issue: Zod.core.$ZodIssue): string {
@@ -237,6 +332,13 @@ function formatIssue(issue: Zod.core.$ZodIssue): string {
     return keys.map((k) => `field "${prefix}${k}": unknown setting (check the spelling; see the README's Settings section)`).join('; ');
   }
   return `field "${field}": ${issue.message}`;
+}
+
+/** A bare host name or IP address as `mcpHosts` compares it with a URL's host: "https://x" or "x:8080" would never match. */
+export function isHostName(h: string): boolean {
+  const v = h.trim();
+  if (/^\[?[0-9A-Fa-f:.]+\]?$/.test(v) && v.includes(':')) return true; // IPv6
+  return /^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_.])?$/.test(v) && !v.includes('..');
 }
 
 function balanced(g: string): boolean {

@@ -1,6 +1,7 @@
 import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import type { FSWatcher } from 'chokidar';
+import type { DaemonCore } from './core.js';
 
 /**
  * Watches the directories of every config the catalog or extraConfigs could name (not the
@@ -126,4 +127,28 @@ export async function startWatcher(plan: WatchPlan, onChange: (paths: string[]) 
       await Promise.all(watchers.map((w) => w.close()));
     },
   };
+}
+
+/**
+ * The daemon's watch: every catalog path and extraConfigs glob (as the settings in force
+ * say; `refresh` re-plans after a rescan or SIGHUP), a change rescans through the queue.
+ */
+export async function startConfigWatcher(core: DaemonCore, debounceMs: number): Promise<{ refresh(): void; close(): Promise<void> }> {
+  const { ctx, log } = core;
+  const { CATALOG } = await import('../clients/catalog.js');
+  const { expandHome } = await import('../paths.js');
+  const currentPlan = () => {
+    const disabled = new Set(ctx.settings.disableClients);
+    const files = CATALOG.filter((c) => !disabled.has(c.id)).flatMap((c) => c.paths(ctx.pathEnv));
+    return planWatch(files, ctx.settings.extraConfigs.map((g) => expandHome(g, ctx.pathEnv.home)), ctx.pathEnv.home);
+  };
+  const watcher = await startWatcher(
+    currentPlan(),
+    (paths) => {
+      if (core.stopping) return;
+      void core.enqueue(() => core.rescan('watch', paths)).catch((e: unknown) => log.error({ err: (e as Error).message }, 'rescan failed'));
+    },
+    { debounceMs },
+  );
+  return { refresh: () => watcher.update(currentPlan()), close: () => watcher.close().catch(() => undefined) };
 }

@@ -1,6 +1,7 @@
 import { connect } from 'node:net';
 import { RotatorError } from '../errors.js';
 import { encode, LineDecoder, type Request, type Response } from './protocol.js';
+import { clientEndpoint } from './endpoint.js';
 
 type Outgoing = Request extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
@@ -9,8 +10,11 @@ type Outgoing = Request extends infer R ? (R extends { id: number } ? Omit<R, 'i
  * or a stale one), so the caller can do the work itself under the same lock.
  */
 export async function callDaemon(socketPath: string, req: Outgoing, opts: { timeoutMs?: number } = {}): Promise<Response | null> {
+  // Windows: the pipe name the running daemon recorded; none recorded means no daemon.
+  const endpoint = await clientEndpoint(socketPath);
+  if (endpoint === null) return null;
   return new Promise((resolve, reject) => {
-    const sock = connect(socketPath);
+    const sock = connect(endpoint);
     const dec = new LineDecoder();
     let settled = false;
     const done = (fn: () => void) => {

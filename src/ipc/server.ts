@@ -1,7 +1,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { chmod, unlink } from 'node:fs/promises';
-import { encode, LineDecoder, parseRequest, type Request, type Response, type WireError } from './protocol.js';
+import { encode, LineDecoder, parseRequest, ProtocolError, type Request, type Response, type WireError } from './protocol.js';
 import { RotatorError } from '../errors.js';
+import { serverEndpoint } from './endpoint.js';
 
 export type Handler = (req: Request) => Promise<unknown>;
 
@@ -17,6 +18,8 @@ function wireError(e: unknown): WireError {
 /** Listens on the control socket; a stale socket file from a dead daemon is replaced. */
 export async function startControlServer(socketPath: string, handle: Handler): Promise<ControlServer> {
   await unlink(socketPath).catch(() => undefined);
+  // Unix: the socket file itself; Windows: a fresh random pipe name, recorded in socketPath.
+  const endpoint = await serverEndpoint(socketPath);
   const sockets = new Set<Socket>();
   const server: Server = createServer((sock) => {
     sockets.add(sock);
@@ -35,7 +38,9 @@ export async function startControlServer(socketPath: string, handle: Handler): P
         try {
           req = parseRequest(line);
         } catch (e) {
-          sock.write(encode({ id: -1, ok: false, error: { code: 'E_USAGE', message: (e as Error).message } }));
+          // The request's own id when it had one, so the caller gets this answer instead of waiting.
+          const id = e instanceof ProtocolError ? e.id : -1;
+          sock.write(encode({ id, ok: false, error: { code: 'E_USAGE', message: (e as Error).message, hint: 'Send what the CLI sends (see src/ipc/protocol.ts).' } }));
           continue;
         }
         handle(req).then(
@@ -54,7 +59,7 @@ export async function startControlServer(socketPath: string, handle: Handler): P
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     // The 0700 state directory already keeps others out; 0600 on the socket too.
-    server.listen(socketPath, () => resolve());
+    server.listen(endpoint, () => resolve());
   });
   if (process.platform !== 'win32') await chmod(socketPath, 0o600);
   return {

@@ -13,10 +13,15 @@ export const CRASH_POINTS = [
   'after-intent',
   'after-regenerate-response',
   'after-new-token',
+  'after-broker-stored',
   'after-file-written',
   'after-files-recorded',
   'after-verified',
   'after-finish',
+  // broker enable / disable
+  'broker-after-store',
+  'broker-after-entries-recorded',
+  'broker-after-file-written',
 ] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 

@@ -10,8 +10,19 @@
  *     ▼
  *   failed   (nothing was written; the old token is untouched or already known dead)
  *
+ * A config that cannot hold the new token (a tab, characters its format cannot carry) is
+ * marked unholdable and keeps the old one; the others are written and the rotation finishes.
+ * If no config can hold it, `abandon` ends the row as `failed`: replaying could never succeed,
+ * and a journal that keeps both tokens forever is worse than a token no file can carry.
+ *
  * A transient failure leaves the step where it is: the next start of any command replays
  * it (the regenerate call with the same Idempotency-Key, or the files not yet written).
+ *
+ * Broker mode adds two actions when the token has slots (running wrappers follow it):
+ * `announce` before the regenerate call (wrappers hold new requests), and `store` as the
+ * first thing after the new token is journaled, before any config write or other API call
+ * (the token store gets the new token and wrappers swap their server). Both are idempotent
+ * and kept in memory only: a resumed rotation simply does them again.
  */
 import type { JournalStep, JournalFile } from '../store/journal.js';
 
@@ -19,23 +30,33 @@ export interface MachineState {
   step: JournalStep;
   files: JournalFile[];
   hasNewToken: boolean;
+  /** Broker steps still to do in this run (absent: the token has no slots). */
+  broker?: { announce: boolean; store: boolean };
 }
 
 export type Action =
+  | { type: 'announce' }
+  | { type: 'store' }
   | { type: 'regenerate' }
   | { type: 'write'; files: string[] }
   | { type: 'verify' }
   | { type: 'finish' }
+  | { type: 'abandon' }
   | { type: 'none' };
 
 export function nextAction(s: MachineState): Action {
   switch (s.step) {
     case 'intent':
-      return { type: 'regenerate' };
+      return s.broker?.announce ? { type: 'announce' } : { type: 'regenerate' };
     case 'regenerated': {
       if (!s.hasNewToken) return { type: 'regenerate' }; // cannot happen after a durable commit; replay is the safe answer
-      const pending = s.files.filter((f) => !f.written).map((f) => f.path);
-      return pending.length ? { type: 'write', files: pending } : { type: 'verify' };
+      if (s.broker?.store) return { type: 'store' };
+      const pending = s.files.filter((f) => !f.written && !f.unholdable).map((f) => f.path);
+      if (pending.length) return { type: 'write', files: pending };
+      // Every config refused the token and no broker slot holds it: nothing holds it, so
+      // there is nothing to verify. (With slots, the store holds it and wrappers use it.)
+      if (!s.broker && s.files.length && s.files.every((f) => f.unholdable)) return { type: 'abandon' };
+      return { type: 'verify' };
     }
     case 'verified':
       return { type: 'finish' };
@@ -50,6 +71,8 @@ export type Outcome =
   | { type: 'regenerate-refused' } // 401 / 403 / 422: permanent, nothing happened that we know of
   | { type: 'transient' } // try again later, same step
   | { type: 'file-written'; path: string }
+  | { type: 'file-unholdable'; path: string; reason: string }
+  | { type: 'abandoned' }
   | { type: 'files-discovered'; paths: Array<{ path: string; client: string; format: string }> }
   | { type: 'verified' }
   | { type: 'finished' };
@@ -64,13 +87,17 @@ export function transition(s: MachineState, o: Outcome): MachineState {
       return s;
     case 'file-written':
       return { ...s, files: s.files.map((f) => (f.path === o.path ? { ...f, written: true } : f)) };
+    case 'file-unholdable':
+      return { ...s, files: s.files.map((f) => (f.path === o.path && !f.written ? { ...f, unholdable: o.reason } : f)) };
+    case 'abandoned':
+      return s.step === 'regenerated' && s.files.every((f) => f.unholdable) ? { ...s, step: 'failed' } : s;
     case 'files-discovered': {
       const known = new Set(s.files.map((f) => f.path));
       const added = o.paths.filter((p) => !known.has(p.path)).map((p) => ({ ...p, written: false }));
       return added.length ? { ...s, files: [...s.files, ...added] } : s;
     }
     case 'verified':
-      return s.step === 'regenerated' && s.files.every((f) => f.written) ? { ...s, step: 'verified' } : s;
+      return s.step === 'regenerated' && s.files.every((f) => f.written || f.unholdable) ? { ...s, step: 'verified' } : s;
     case 'finished':
       return s.step === 'verified' ? { ...s, step: 'finished' } : s;
   }

@@ -1,6 +1,11 @@
 /**
  * Pure decisions about a token's life, certbot's should_renew in spirit: inputs and
  * `now` in, a verdict out. Nothing here reads a clock, a file or the network.
+ *
+ * Age is a fact only the API knows (`created_at`). Until it has answered, the age is
+ * unknown (`null`), never a made-up 0; what is known is a lower bound, the days since this
+ * tool first saw the token, which is enough to call a token due (it is at least that old)
+ * but never enough to call it young.
  */
 
 export type PublicState = 'ok' | 'due' | 'invalid' | 'rotating';
@@ -15,17 +20,32 @@ export interface PolicyToken {
 
 const DAY = 86_400_000;
 
-/** Whole days since the token was created (per the API) or, failing that, first seen. */
-export function ageDays(t: Pick<PolicyToken, 'createdAt' | 'firstSeenAt'>, now: Date): number {
-  const from = Date.parse(t.createdAt ?? t.firstSeenAt);
-  if (Number.isNaN(from)) return 0;
+function daysSince(iso: string | null, now: Date): number | null {
+  if (iso === null) return null;
+  const from = Date.parse(iso);
+  if (Number.isNaN(from)) return null;
   return Math.max(0, Math.floor((now.getTime() - from) / DAY));
+}
+
+/** Whole days since the token was created, per the API; null while the API has not said. */
+export function ageDays(t: Pick<PolicyToken, 'createdAt'>, now: Date): number | null {
+  return daysSince(t.createdAt, now);
+}
+
+/** What is surely true: the age when known, else the days since first seen (a lower bound). */
+export function minAgeDays(t: Pick<PolicyToken, 'createdAt' | 'firstSeenAt'>, now: Date): number {
+  return ageDays(t, now) ?? daysSince(t.firstSeenAt, now) ?? 0;
+}
+
+/** Due: at least `warnAfterDays` old, by the known age or by the lower bound. */
+export function isDue(t: Pick<PolicyToken, 'createdAt' | 'firstSeenAt'>, now: Date, warnAfterDays: number): boolean {
+  return minAgeDays(t, now) >= warnAfterDays;
 }
 
 export function publicState(t: PolicyToken, now: Date, warnAfterDays: number, rotating: boolean): PublicState {
   if (rotating) return 'rotating';
   if (t.state === 'invalid') return 'invalid';
-  return ageDays(t, now) >= warnAfterDays ? 'due' : 'ok';
+  return isDue(t, now, warnAfterDays) ? 'due' : 'ok';
 }
 
 /** `status` exit code, monitoring style: 2 beats 1 beats 0. */
@@ -35,23 +55,38 @@ export function statusExitCode(states: PublicState[]): 0 | 1 | 2 {
   return 0;
 }
 
-export type Notice = { level: 'warn' | 'info'; kind: 'warn' | 'headsup'; ageDays: number; dueInDays: number };
+export type Notice = {
+  level: 'warn' | 'info';
+  kind: 'warn' | 'headsup';
+  /** null when the API has not told the creation date (the notice then rests on `minAgeDays`). */
+  ageDays: number | null;
+  minAgeDays: number;
+  dueInDays: number;
+};
 
 /**
  * Whether to warn (due) or give a heads-up (due soon) now: at most once a day per token,
- * so a daemon that checks hourly does not nag.
+ * so a daemon that checks hourly does not nag. A token of unknown age gets a warning only
+ * when even its lower bound is due, and never a heads-up (that would guess).
  */
 export function noticeFor(t: PolicyToken, now: Date, warnAfterDays: number, headsUpDays: number): Notice | null {
   if (t.state !== 'active') return null;
   const age = ageDays(t, now);
-  const dueIn = warnAfterDays - age;
+  const min = minAgeDays(t, now);
+  const dueIn = warnAfterDays - min;
   const recent = (at: string | null | undefined) => at != null && now.getTime() - Date.parse(at) < DAY;
-  if (age >= warnAfterDays) return recent(t.lastWarnedAt) ? null : { level: 'warn', kind: 'warn', ageDays: age, dueInDays: dueIn };
-  if (headsUpDays > 0 && dueIn <= headsUpDays) return recent(t.lastHeadsUpAt) ? null : { level: 'info', kind: 'headsup', ageDays: age, dueInDays: dueIn };
+  if (min >= warnAfterDays) return recent(t.lastWarnedAt) ? null : { level: 'warn', kind: 'warn', ageDays: age, minAgeDays: min, dueInDays: dueIn };
+  if (age === null) return null;
+  if (headsUpDays > 0 && dueIn <= headsUpDays) return recent(t.lastHeadsUpAt) ? null : { level: 'info', kind: 'headsup', ageDays: age, minAgeDays: min, dueInDays: dueIn };
   return null;
 }
 
 /** Should a scheduled (opt-in) rotation happen for this token now? */
 export function shouldAutoRotate(t: PolicyToken, now: Date, afterDays: number): boolean {
-  return t.state === 'active' && ageDays(t, now) >= afterDays;
+  return t.state === 'active' && isDue(t, now, afterDays);
+}
+
+/** A token whose creation date or role the API has not told yet: the daemon keeps asking. */
+export function factsUnknown(t: { createdAt: string | null; role: string | null; state: string }): boolean {
+  return t.state !== 'retired' && (t.createdAt === null || t.role === null);
 }

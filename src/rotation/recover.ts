@@ -1,6 +1,7 @@
 import type { Context } from '../context.js';
 import { cleanPreflightLeftovers } from './preflight-marker.js';
 import type { RotationResult } from './run.js';
+import { escapeControls } from '../terminal.js';
 
 /**
  * Contract guarantee 2: every start of any command or of the daemon first finishes what
@@ -31,7 +32,9 @@ export async function recoverIfNeeded(ctx: Context, opts: { wait?: boolean } = {
           : r.status === 'failed'
             ? `An interrupted rotation of token ${r.fingerprint} could not be finished: ${r.error?.describe() ?? 'unknown error'}`
             : `An interrupted rotation of token ${r.fingerprint} is still pending: ${r.error?.describe() ?? 'try again later'}`;
-      process.stderr.write(msg + '\n');
+      process.stderr.write(escapeControls(msg) + '\n');
+      for (const w of [...(r.warnings ?? []), ...(r.leftToFix ?? [])]) process.stderr.write(`warning: ${escapeControls(w)}\n`);
+      for (const n of r.notices ?? []) process.stderr.write(`note: ${escapeControls(n)}\n`);
     }
     return results;
   } finally {

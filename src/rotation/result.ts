@@ -10,6 +10,12 @@ export interface RotationResult {
   restart: string[];
   error?: RotatorError;
   hooks?: HookResult[];
+  /** Not failures, but the user must know them (operations.ts lifts them into the response). */
+  notices?: string[];
+  /** Left for the user to fix although the rotation finished (operations.ts lifts them into the response's warnings: exit 2). */
+  leftToFix?: string[];
+  /** Things the user should know about a rotation that succeeded (a file's mode narrowed). */
+  warnings?: string[];
 }
 
 

@@ -25,6 +25,8 @@ export interface RewriteInput {
   template?: PlannedTemplate | undefined;
   /** The temp file opened before the call for the planned snapshot; used with the template only. */
   prepared?: PreparedWrite | undefined;
+  /** Told of a rewritten file whose mode had to be narrowed (it could not keep its group). */
+  onWarning?: (message: string) => void;
 }
 
 /**
@@ -69,17 +71,26 @@ export async function rewriteFile(ctx: Context, f: JournalFile, r: RewriteInput)
     } catch (e) {
       // Already rewritten (a resumed rotation), or the user removed the token: nothing to do.
       if (e instanceof EditError && e.notFound) return null;
+      if (e instanceof EditError && !e.unparsable) {
+        // The file parses, so the token is what it cannot hold (a tab, characters its literal
+        // cannot carry): the same every time, so retrying could never help.
+        throw new ConfigFileError('E_CONFIG_CANNOT_HOLD', f.path, `${f.path} cannot hold the new token ${r.newSecret.fingerprint}: ${e.message}`, 'Remove that copy of the token, or rotate once more so Certorix issues a token it can hold.', e);
+      }
       throw new ConfigFileError('E_CONFIG_PARSE', f.path, `Cannot rewrite ${f.path}: ${(e as Error).message}`, 'Check the file (did its syntax break?); the rotation resumes on the next command.', e);
     }
     // The prepared temp file fits only the planned snapshot (its directory, mode and owner).
     const prepared = filled !== null && r.prepared && !r.prepared.done && r.prepared.realPath === snap.realPath ? r.prepared : undefined;
     if (!prepared) await r.prepared?.discard();
+    const onWarning = (m: string): void => {
+      ctx.log.warn({ file: f.path }, m);
+      r.onWarning?.(m);
+    };
     try {
       const data = Buffer.from(next.text, 'utf8');
       await withClientLock(spec.lockDir, snap.realPath, () =>
         prepared
-          ? prepared.commit(data, { expected: snap.bytes, skipDirSync: true })
-          : writeFileAtomic(snap.realPath, data, { mode: snap.stat.mode, uid: snap.stat.uid, gid: snap.stat.gid, expected: snap.bytes, skipDirSync: true }),
+          ? prepared.commit(data, { expected: snap.bytes, skipDirSync: true, onWarning })
+          : writeFileAtomic(snap.realPath, data, { mode: snap.stat.mode, uid: snap.stat.uid, gid: snap.stat.gid, expected: snap.bytes, skipDirSync: true, onWarning }),
       );
       return { path: f.path, realPath: snap.realPath, before: snap.bytes, oldToken, format };
     } catch (e) {
@@ -97,13 +108,16 @@ export async function rewriteFile(ctx: Context, f: JournalFile, r: RewriteInput)
  * rewrite is verified before it is written) and must not lengthen the window in which
  * clients hold a dead token. The old token in them is dead; other live tokens are blanked.
  */
-export async function backupRewritten(ctx: Context, done: Rewritten[], live: string[]): Promise<void> {
+export async function backupRewritten(ctx: Context, done: Rewritten[], live: string[], opts: { oldIsDead: boolean } = { oldIsDead: true }): Promise<void> {
   for (const d of done) {
+    // Only a token this tool saw die may stay in a backup; with set-token nothing here killed
+    // the old one (it may still work), so it is blanked like every other.
+    const blank = (t: string) => !opts.oldIsDead || t !== d.oldToken;
     // Every other token the file holds may be live (another account, or one an earlier
     // rotation of this run just wrote, which no scan has seen): blank it where it sits,
     // through its literal, so an escaped form ("a\"b") is caught too.
     let text = d.before.toString('utf8');
-    const others = new Set(locateTokens(text, d.format).sites.map((s) => s.token).filter((t) => t !== d.oldToken));
+    const others = new Set(locateTokens(text, d.format).sites.map((s) => s.token).filter(blank));
     for (const t of others) {
       try {
         text = replaceToken(text, d.format, t, 'REDACTED-BY-MCP-TOKEN-ROTATOR').text;
@@ -111,14 +125,14 @@ export async function backupRewritten(ctx: Context, done: Rewritten[], live: str
         /* left to the plain-text redaction below */
       }
     }
-    const redact = [...live, ...others].filter((v) => v !== d.oldToken);
+    const redact = [...live, ...others, d.oldToken].filter(blank);
     await backupConfig(ctx.paths.backups, d.path, Buffer.from(text, 'utf8'), { redact, keep: ctx.settings.backupsToKeep, now: ctx.now() }).catch((e: unknown) =>
       ctx.log.warn({ file: d.path, err: (e as Error).message }, 'could not keep a backup'),
     );
   }
 }
 
-async function withClientLock<T>(enabled: boolean, file: string, fn: () => Promise<T>): Promise<T> {
+export async function withClientLock<T>(enabled: boolean, file: string, fn: () => Promise<T>): Promise<T> {
   if (!enabled) return fn();
   const lockfile = await import('proper-lockfile');
   // Same convention as Cline and Roo (proper-lockfile): a "<file>.lock" directory.
@@ -135,6 +149,7 @@ async function withClientLock<T>(enabled: boolean, file: string, fn: () => Promi
 /** Read-back (contract guarantee 6): each file holds the new token and not the old one. */
 export async function verifyFiles(row: JournalRow): Promise<void> {
   for (const f of row.files) {
+    if (f.unholdable) continue; // keeps the old token by design; reported by the finish step
     let snap: ConfigSnapshot;
     try {
       snap = await readConfigFile(f.path);

@@ -5,6 +5,7 @@ import { readConfigFile } from '../clients/discover.js';
 import { removeStaleTemps } from '../clients/write.js';
 import { RotatorError } from '../errors.js';
 import { Secret } from '../secret.js';
+import { withSlotTokens } from '../broker/locations.js';
 import { findTokens, recordScan, type ScanResult } from '../scan.js';
 import type { EventSource } from '../store/store.js';
 import type { JournalRow } from '../store/journal.js';
@@ -21,6 +22,8 @@ import { regenerateStep } from './steps/regenerate.js';
 import { writeStep } from './steps/write.js';
 import { verifyStep } from './steps/verify.js';
 import { finishStep } from './steps/finish.js';
+import { abandonStep } from './steps/abandon.js';
+import { announceStep, storeStep } from './steps/broker.js';
 
 export { fillTemplate, planRotation, type FilePlan, type PlannedTemplate, type RotationPlan } from './plan.js';
 export { restartHints, type RotationResult } from './result.js';
@@ -38,7 +41,7 @@ export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOpti
   if (!opts.dryRun) await lock.acquire({ timeoutMs: 30_000, what: 'rotating tokens' });
   let marker: string | undefined;
   try {
-    const scan = await findTokens(ctx);
+    const scan = await findTokens(ctx).then((s) => withSlotTokens(ctx, s));
     if (!opts.dryRun) recordScan(ctx, scan);
     const results: RotationResult[] = [];
     // Preflight all first: a broken config shows up before any token is touched.
@@ -109,10 +112,13 @@ export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOpti
  * handler journals its outcome before returning, so a crash anywhere resumes from the journal.
  */
 const STEPS: { [T in Exclude<Action['type'], 'none'>]: StepHandler<T> } = {
+  announce: announceStep,
+  store: storeStep,
   regenerate: regenerateStep,
   write: writeStep,
   verify: verifyStep,
   finish: finishStep,
+  abandon: abandonStep,
 };
 
 function runStep(ex: Execution, row: JournalRow, action: Exclude<Action, { type: 'none' }>): Promise<Verdict> {
@@ -140,6 +146,7 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
     rediscovered: !!opts.plan,
     liveTokens: opts.scan?.tokens,
     prepared: opts.prepared ?? new Map(),
+    broker: null,
   };
   if (!opts.plan) {
     // Resuming after a crash: a write that was in flight left its temp file behind.
@@ -148,11 +155,21 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
       for (const t of await removeStaleTemps(real)) ex.log.info({ file: t }, 'removed a temp file left by an interrupted write');
     }
   }
-  for (let guard = 0; guard < 20; guard++) {
-    const action = nextAction(machineState(row));
-    if (action.type === 'none') break;
-    if ((await runStep(ex, row, action)) === 'stop') return ex.result;
-    row = ctx.journal.get(id) as JournalRow;
+  if (row.step === 'intent' || row.step === 'regenerated') {
+    const { startBrokerRun } = await import('../broker/rotation.js');
+    ex.broker = await startBrokerRun(ctx, row, ex.log);
   }
-  return ex.result;
+  try {
+    for (let guard = 0; guard < 20; guard++) {
+      const action = nextAction(machineState(row, ex.broker));
+      if (action.type === 'none') break;
+      if ((await runStep(ex, row, action)) === 'stop') return ex.result;
+      row = ctx.journal.get(id) as JournalRow;
+    }
+    return ex.result;
+  } finally {
+    // Announced but no new token stored (refused, failed, crashed step): wrappers stop holding.
+    if (ex.broker?.announced && !ex.broker.stored) await ex.broker.signal.aborted();
+    ex.broker?.store.close?.();
+  }
 }

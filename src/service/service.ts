@@ -6,6 +6,7 @@
  * runner so tests record commands instead of running them.
  */
 import { execFile } from 'node:child_process';
+import { childEnv } from '../process/child-env.js';
 import { existsSync } from 'node:fs';
 import { chmod, lstat, mkdir, readFile, readlink, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -29,7 +30,7 @@ export const execRunner: CommandRunner = (cmd) =>
   new Promise((resolve) => {
     const [file, ...args] = cmd;
     if (file === undefined) return resolve({ code: NOT_FOUND, stderr: 'empty command' });
-    execFile(file, args, { timeout: 60_000, windowsHide: true, maxBuffer: 1024 * 1024 }, (error, _stdout, stderr) => {
+    execFile(file, args, { timeout: 60_000, windowsHide: true, maxBuffer: 1024 * 1024, env: childEnv(process.env) }, (error, _stdout, stderr) => {
       if (!error) return resolve({ code: 0, stderr: String(stderr) });
       const e = error as NodeJS.ErrnoException & { code?: number | string; killed?: boolean };
       if (e.code === 'ENOENT') return resolve({ code: NOT_FOUND, stderr: `${file}: command not found` });

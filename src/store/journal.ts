@@ -12,6 +12,8 @@ export interface JournalFile {
   client: string;
   format: string;
   written: boolean;
+  /** Why this config cannot hold the new token (its characters); it keeps the old one. */
+  unholdable?: string;
 }
 
 export interface JournalRow {

@@ -111,4 +111,10 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX broker_entries_slot ON broker_entries(slot);
   CREATE UNIQUE INDEX broker_entries_route ON broker_entries(route_secret) WHERE route_secret IS NOT NULL;
   `,
+  /* 3 */ `
+  -- set-token replaced a token that the API still accepted: when it last did. The token
+  -- stays 'retired' (no config holds it) but is not dead; status lists it until it is seen
+  -- dead or rotated. NULL: not known to be alive.
+  ALTER TABLE tokens ADD COLUMN still_alive_at TEXT;
+  `,
 ];

@@ -1,5 +1,5 @@
 import type { DB } from './db.js';
-import { checkpoint, openDatabase } from './db.js';
+import { checkpoint, openDatabase, type CheckpointOptions, type CheckpointOutcome } from './db.js';
 
 export type TokenState = 'active' | 'invalid' | 'retired';
 export type EventSource = 'manual' | 'schedule' | 'revoke-now' | 'watch' | 'set-token';
@@ -19,6 +19,8 @@ export interface TokenRow {
   replacedBy: string | null;
   lastWarnedAt: string | null;
   lastHeadsUpAt: string | null;
+  /** Retired by set-token while the API still accepted it: when it last did (null: not known alive). */
+  stillAliveAt: string | null;
 }
 
 export interface LocationRow {
@@ -63,7 +65,7 @@ export interface TokenInfoUpdate {
 
 const TOKEN_COLS = `fingerprint, provider, account, token_id AS tokenId, role, created_at AS createdAt,
   first_seen_at AS firstSeenAt, last_seen_at AS lastSeenAt, last_checked_at AS lastCheckedAt, state,
-  retired_at AS retiredAt, replaced_by AS replacedBy, last_warned_at AS lastWarnedAt, last_headsup_at AS lastHeadsUpAt`;
+  retired_at AS retiredAt, replaced_by AS replacedBy, last_warned_at AS lastWarnedAt, last_headsup_at AS lastHeadsUpAt, still_alive_at AS stillAliveAt`;
 
 /** Typed queries over the SQLite file. No method ever receives a token value except the journal's. */
 export class Store {
@@ -75,7 +77,8 @@ export class Store {
     this.db = openDatabase(file);
     // A process killed between erasing a journal token and checkpointing leaves the old
     // page images in the WAL; folding it in at every open makes sure they do not stay.
-    checkpoint(this.db);
+    // Kept short: an open must not stall behind another process's long read.
+    checkpoint(this.db, { attempts: 2, waitMs: 500 });
   }
 
   close(): void {
@@ -86,8 +89,9 @@ export class Store {
     return this.db.transaction(fn)();
   }
 
-  checkpoint(): void {
-    checkpoint(this.db);
+  /** See db.ts: the outcome says whether the WAL really holds nothing of the journal any more. */
+  checkpoint(opts?: CheckpointOptions): CheckpointOutcome {
+    return checkpoint(this.db, opts);
   }
 
   // ---- meta
@@ -169,6 +173,16 @@ export class Store {
     this.db.prepare('UPDATE locations SET fingerprint = ? WHERE fingerprint = ?').run(newFp, oldFp);
   }
 
+  /** set-token left this token alive (at: when the API last accepted it), or it is known dead now (null). */
+  markStillAlive(fp: string, at: string | null): void {
+    this.db.prepare('UPDATE tokens SET still_alive_at = ? WHERE fingerprint = ?').run(at, fp);
+  }
+
+  /** Replaced tokens the API still accepted when last asked: the user has to revoke them. */
+  listStillAlive(): TokenRow[] {
+    return this.db.prepare(`SELECT ${TOKEN_COLS} FROM tokens WHERE state = 'retired' AND still_alive_at IS NOT NULL ORDER BY retired_at, fingerprint`).all() as TokenRow[];
+  }
+
   markWarned(fp: string, kind: 'warn' | 'headsup', at: string): void {
     const col = kind === 'warn' ? 'last_warned_at' : 'last_headsup_at';
     this.db.prepare(`UPDATE tokens SET ${col} = ? WHERE fingerprint = ?`).run(at, fp);
@@ -183,6 +197,41 @@ export class Store {
       cur = row;
     }
     return null;
+  }
+
+  /** The token's lineage: itself, what it replaced (back to the first) and what replaced it. */
+  lineage(fp: string): string[] {
+    return this.db
+      .prepare(
+        `WITH RECURSIVE
+           up(fp) AS (SELECT ? UNION SELECT t.fingerprint FROM tokens t JOIN up ON t.replaced_by = up.fp),
+           down(fp) AS (SELECT ? UNION SELECT t.replaced_by FROM tokens t JOIN down ON t.fingerprint = down.fp WHERE t.replaced_by IS NOT NULL)
+         SELECT fp FROM up UNION SELECT fp FROM down`,
+      )
+      .pluck()
+      .all(fp, fp) as string[];
+  }
+
+  /**
+   * Where a token's lineage lived, as recorded when it was rotated: the files of every
+   * rotation, adoption and heal of any token in the lineage, and of every journaled rotation
+   * (finished or not) of one. Heal writes only there.
+   */
+  lineagePaths(fp: string): Set<string> {
+    const fps = this.lineage(fp);
+    const marks = fps.map(() => '?').join(', ');
+    const out = new Set<string>();
+    const events = this.db
+      .prepare(`SELECT files FROM events WHERE type IN ('rotated', 'adopted', 'healed') AND (fingerprint IN (${marks}) OR new_fingerprint IN (${marks}))`)
+      .pluck()
+      .all(...fps, ...fps) as string[];
+    for (const f of events) for (const p of JSON.parse(f) as string[]) out.add(p);
+    const journal = this.db
+      .prepare(`SELECT files FROM rotations WHERE old_fingerprint IN (${marks}) OR new_fingerprint IN (${marks})`)
+      .pluck()
+      .all(...fps, ...fps) as string[];
+    for (const f of journal) for (const j of JSON.parse(f) as Array<{ path: string }>) out.add(j.path);
+    return out;
   }
 
   // ---- configs and locations

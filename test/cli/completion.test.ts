@@ -16,7 +16,9 @@ const EXTRA: CommandSpec = {
   usage: 'broker-x enable|disable [--state-dir DIR] -- CMD',
   details: '  --state-dir DIR  Where the state lives.\n  --dry-run        Plan only.',
   options: { 'state-dir': { type: 'string' }, 'dry-run': { type: 'boolean' } },
-  positionals: { choices: ['enable', 'disable'], passthrough: true },
+  positionals: true,
+  words: ['enable', 'disable'],
+  passthrough: true,
   load: () => Promise.reject(new Error('not loaded by completion')),
 };
 

@@ -42,10 +42,58 @@ async function main(): Promise<void> {
     await run('history');
     process.stdout.write(`\n~/.codex/config.toml now (the comment and layout are kept; the token is shown by fingerprint only in output):\n`);
     process.stdout.write(readFileSync(path.join(home, '.codex/config.toml'), 'utf8').replace(/"ctx_[^"]+"/, '"<new token>"'));
+    await brokerLeg(home, env, api.url, run);
   } finally {
     rmSync(home, { recursive: true, force: true });
     await api.close();
   }
+}
+
+/**
+ * Broker mode: a local server (the stand-in of Certorix's, test/fake/local-server.ts) run by a
+ * real MCP client from the entry `broker enable` wrote, calling a tool without pause through
+ * two rotations: no call fails and the client is never restarted.
+ */
+async function brokerLeg(home: string, env: Record<string, string>, apiUrl: string, run: (...args: string[]) => Promise<void>): Promise<void> {
+  const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
+  const { StdioClientTransport } = await import('@modelcontextprotocol/sdk/client/stdio.js');
+  const cfg = path.join(home, '.config/Claude/claude_desktop_config.json');
+  const doc = JSON.parse(readFileSync(cfg, 'utf8')) as { mcpServers: Record<string, { command: string; args: string[]; env: Record<string, string> }> };
+  const current = doc.mcpServers.certorix?.env.CERTORIX_API_TOKEN ?? '';
+  const localServer = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'local-server.js');
+  doc.mcpServers['certorix-local'] = { command: process.execPath, args: [localServer], env: { CERTORIX_API_TOKEN: current, CERTORIX_API_URL: apiUrl } };
+  writeFileSync(cfg, JSON.stringify(doc, null, 2) + '\n');
+  process.stdout.write(`\n--- Broker mode: the token leaves the configs; rotations need no client restart ---\n`);
+  await run('broker', 'enable');
+  const entry = (JSON.parse(readFileSync(cfg, 'utf8')) as typeof doc).mcpServers['certorix-local'] as { command: string; args: string[]; env: Record<string, string> };
+  process.stdout.write(`\nClaude Desktop's local server entry now (no token in it):\n${JSON.stringify(entry, null, 2)}\n`);
+  const client = new Client({ name: 'demo-client', version: '1.0.0' });
+  const transport = new StdioClientTransport({ command: entry.command, args: entry.args, env: entry.env, stderr: 'ignore' });
+  await client.connect(transport);
+  const pid = transport.pid;
+  let running = true;
+  let ok = 0;
+  let failed = 0;
+  const seen = new Set<string>();
+  const loop = (async () => {
+    while (running) {
+      const r = (await client.callTool({ name: 'whoami' }).catch(() => ({ isError: true, content: [] }))) as { isError?: boolean; content: Array<{ text?: string }> };
+      if (r.isError) failed++;
+      else {
+        ok++;
+        seen.add(r.content[0]?.text?.split(' ')[1] ?? '?');
+      }
+    }
+  })();
+  await run('rotate');
+  await run('rotate');
+  await new Promise((r) => setTimeout(r, 500));
+  running = false;
+  await loop;
+  process.stdout.write(`\nA real MCP client called the server ${ok + failed} times during two rotations: ${failed} failed; the server used tokens ${[...seen].join(', ')}; client process ${transport.pid === pid ? 'never restarted' : 'RESTARTED'}.\n`);
+  await client.close();
+  await run('broker', 'status');
+  await run('broker', 'disable');
 }
 
 void main();

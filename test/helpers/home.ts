@@ -75,7 +75,9 @@ export async function makeHome(apiUrl?: string): Promise<TempHome> {
     cleanup: () => rm(home, { recursive: true, force: true }),
   };
   // Fast retries so fault tests do not sleep for real backoff.
-  await h.settings({ retry: { attempts: 4, baseMs: 5, maxMs: 50 }, requestTimeoutMs: 2000 });
+  // The file token store: a test must not write to the desktop keychain of whoever runs it
+  // (test/broker/store.test.ts tests the keychain in a private D-Bus session).
+  await h.settings({ retry: { attempts: 4, baseMs: 5, maxMs: 50 }, requestTimeoutMs: 2000, broker: { store: 'file' } });
   return h;
 }
 

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { nextAction, transition, type MachineState } from '../../src/rotation/machine.js';
 
 const f = (path: string, written = false) => ({ path, client: 'cursor', format: 'json', written });
+/** A config that cannot hold the new token (e.g. a .env line and a token with every quote). */
+const u = (path: string) => ({ ...f(path), unholdable: 'characters a .env line cannot carry' });
 
 describe('rotation state machine: next action', () => {
   it.each<[string, MachineState, ReturnType<typeof nextAction>]>([
@@ -10,9 +12,18 @@ describe('rotation state machine: next action', () => {
     ['regenerated, half written -> write the rest', { step: 'regenerated', files: [f('a', true), f('b')], hasNewToken: true }, { type: 'write', files: ['b'] }],
     ['regenerated, all written -> verify', { step: 'regenerated', files: [f('a', true), f('b', true)], hasNewToken: true }, { type: 'verify' }],
     ['regenerated without a token (impossible) -> replay', { step: 'regenerated', files: [f('a')], hasNewToken: false }, { type: 'regenerate' }],
+    ['regenerated, one file cannot hold it, the rest pending -> write the rest', { step: 'regenerated', files: [u('a'), f('b')], hasNewToken: true }, { type: 'write', files: ['b'] }],
+    ['regenerated, the others written, one cannot hold it -> verify', { step: 'regenerated', files: [f('a', true), u('b')], hasNewToken: true }, { type: 'verify' }],
+    ['regenerated, no file can hold it -> abandon', { step: 'regenerated', files: [u('a'), u('b')], hasNewToken: true }, { type: 'abandon' }],
     ['verified -> finish', { step: 'verified', files: [f('a', true)], hasNewToken: true }, { type: 'finish' }],
     ['finished -> nothing', { step: 'finished', files: [], hasNewToken: false }, { type: 'none' }],
     ['failed -> nothing', { step: 'failed', files: [f('a')], hasNewToken: false }, { type: 'none' }],
+    ['broker: intent -> announce before the regenerate call', { step: 'intent', files: [], hasNewToken: false, broker: { announce: true, store: true } }, { type: 'announce' }],
+    ['broker: announced -> regenerate', { step: 'intent', files: [], hasNewToken: false, broker: { announce: false, store: true } }, { type: 'regenerate' }],
+    ['broker: regenerated -> store before any write', { step: 'regenerated', files: [f('a')], hasNewToken: true, broker: { announce: false, store: true } }, { type: 'store' }],
+    ['broker: resumed with all files written -> store again before verify', { step: 'regenerated', files: [f('a', true)], hasNewToken: true, broker: { announce: true, store: true } }, { type: 'store' }],
+    ['broker: stored -> write', { step: 'regenerated', files: [f('a')], hasNewToken: true, broker: { announce: false, store: false } }, { type: 'write', files: ['a'] }],
+    ['broker: stored, no files (the token lives only in slots) -> verify', { step: 'regenerated', files: [], hasNewToken: true, broker: { announce: true, store: false } }, { type: 'verify' }],
   ])('%s', (_name, state, action) => {
     expect(nextAction(state)).toEqual(action);
   });
@@ -29,6 +40,11 @@ describe('rotation state machine: transitions', () => {
     ['verify after all files are written', { step: 'regenerated', files: [f('a', true)], hasNewToken: true }, { type: 'verified' }, { step: 'verified' }],
     ['finish only from verified', { ...intent, step: 'regenerated', hasNewToken: true }, { type: 'finished' }, { step: 'regenerated' }],
     ['finish from verified', { step: 'verified', files: [f('a', true)], hasNewToken: true }, { type: 'finished' }, { step: 'finished' }],
+    ['verify with one file that cannot hold the token', { step: 'regenerated', files: [f('a', true), u('b')], hasNewToken: true }, { type: 'verified' }, { step: 'verified' }],
+    ['abandon when no file can hold it', { step: 'regenerated', files: [u('a'), u('b')], hasNewToken: true }, { type: 'abandoned' }, { step: 'failed' }],
+    ['no abandon while a file holds it', { step: 'regenerated', files: [f('a', true), u('b')], hasNewToken: true }, { type: 'abandoned' }, { step: 'regenerated' }],
+    ['a written file is never marked unholdable', { step: 'regenerated', files: [f('a', true)], hasNewToken: true }, { type: 'file-unholdable', path: 'a', reason: 'x' }, { files: [f('a', true)] }],
+    ['a pending file is', { step: 'regenerated', files: [f('a')], hasNewToken: true }, { type: 'file-unholdable', path: 'a', reason: 'x' }, { files: [{ ...f('a'), unholdable: 'x' }] }],
   ])('%s', (_name, state, outcome, expected) => {
     expect(transition(state, outcome)).toMatchObject(expected);
   });

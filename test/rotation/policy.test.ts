@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ageDays, noticeFor, publicState, shouldAutoRotate, statusExitCode, type PolicyToken } from '../../src/rotation/policy.js';
-import { decideTick } from '../../src/daemon/scheduler.js';
+import { ageDays, factsUnknown, isDue, minAgeDays, noticeFor, publicState, shouldAutoRotate, statusExitCode, type PolicyToken } from '../../src/rotation/policy.js';
 
 const NOW = new Date('2026-11-29T12:00:00Z');
 const daysAgo = (d: number, h = 0) => new Date(NOW.getTime() - d * 86_400_000 - h * 3_600_000).toISOString();
@@ -10,10 +9,29 @@ describe('policy', () => {
   it.each([
     [tok({ createdAt: daysAgo(95) }), 95],
     [tok({ createdAt: daysAgo(89, 23) }), 89],
-    [tok({ createdAt: null, firstSeenAt: daysAgo(12) }), 12],
+    [tok({ createdAt: null, firstSeenAt: daysAgo(12) }), null], // unknown until the API says: never a made-up 0
+    [tok({ createdAt: 'garbage' }), null],
     [tok({ createdAt: daysAgo(-1) }), 0], // a clock ahead of ours never gives a negative age
-  ])('age of %j is %i whole days', (t, d) => {
+  ])('age of %j is %s whole days', (t, d) => {
     expect(ageDays(t, NOW)).toBe(d);
+  });
+
+  it.each([
+    ['known age wins over first sight', tok({ createdAt: daysAgo(95), firstSeenAt: daysAgo(2) }), 95, true],
+    ['unknown age, first seen 93 days ago: at least 93, due', tok({ createdAt: null, firstSeenAt: daysAgo(93) }), 93, true],
+    ['unknown age, first seen today: at least 0, not due', tok({ createdAt: null, firstSeenAt: daysAgo(0) }), 0, false],
+  ])('lower bound: %s', (_n, t, min, due) => {
+    expect(minAgeDays(t, NOW)).toBe(min);
+    expect(isDue(t, NOW, 90)).toBe(due);
+  });
+
+  it.each([
+    [{ createdAt: null, role: 'editor', state: 'active' }, true],
+    [{ createdAt: daysAgo(3), role: null, state: 'active' }, true],
+    [{ createdAt: daysAgo(3), role: 'viewer', state: 'invalid' }, false],
+    [{ createdAt: null, role: null, state: 'retired' }, false], // history, not asked about
+  ])('facts unknown for %j: %s', (t, unknown) => {
+    expect(factsUnknown(t)).toBe(unknown);
   });
 
   it.each([
@@ -21,6 +39,8 @@ describe('policy', () => {
     [tok({ createdAt: daysAgo(89) }), false, 'ok'],
     [tok({ createdAt: daysAgo(10), state: 'invalid' }), false, 'invalid'],
     [tok({ createdAt: daysAgo(100), state: 'invalid' }), true, 'rotating'],
+    [tok({ createdAt: null, firstSeenAt: daysAgo(1) }), false, 'ok'],
+    [tok({ createdAt: null, firstSeenAt: daysAgo(120) }), false, 'due'],
   ] as const)('state of %j (rotating=%s) is %s', (t, rotating, state) => {
     expect(publicState(t, NOW, 90, rotating)).toBe(state);
   });
@@ -42,6 +62,9 @@ describe('policy', () => {
     ['5 days before due', tok({ createdAt: daysAgo(85) }), { level: 'info', kind: 'headsup', dueInDays: 5 }],
     ['heads-up given today', tok({ createdAt: daysAgo(85), lastHeadsUpAt: daysAgo(0, 3) }), null],
     ['young', tok({ createdAt: daysAgo(10) }), null],
+    ['unknown age, seen 95 days ago: warned as at least 95', tok({ createdAt: null, firstSeenAt: daysAgo(95) }), { kind: 'warn', ageDays: null, minAgeDays: 95 }],
+    ['unknown age, seen 85 days ago: no guessed heads-up', tok({ createdAt: null, firstSeenAt: daysAgo(85) }), null],
+    ['unknown age, seen today: nothing', tok({ createdAt: null }), null],
     ['invalid tokens are not nagged about age', tok({ createdAt: daysAgo(200), state: 'invalid' }), null],
   ])('notice: %s', (_n, t, expected) => {
     const n = noticeFor(t, NOW, 90, 7);
@@ -53,21 +76,5 @@ describe('policy', () => {
     expect(shouldAutoRotate(tok({ createdAt: daysAgo(91) }), NOW, 90)).toBe(true);
     expect(shouldAutoRotate(tok({ createdAt: daysAgo(50) }), NOW, 90)).toBe(false);
     expect(shouldAutoRotate(tok({ createdAt: daysAgo(91), state: 'retired' }), NOW, 90)).toBe(false);
-  });
-});
-
-describe('scheduler tick', () => {
-  const opts = { tickMs: 60_000, checkEveryMs: 3_600_000 };
-  it.each([
-    ['a normal tick before the hour', { lastTickAt: 0, nextCheckAt: 3_600_000 }, 60_000, false, undefined],
-    ['the hour is reached', { lastTickAt: 3_540_000, nextCheckAt: 3_600_000 }, 3_600_000, true, 'due'],
-    ['the laptop slept 2 h (clock jumped)', { lastTickAt: 60_000, nextCheckAt: 3_600_000 }, 60_000 + 7_200_000, true, 'wake'],
-    ['a slightly late tick is not a wake', { lastTickAt: 60_000, nextCheckAt: 3_600_000 }, 60_000 + 90_000, false, undefined],
-  ])('%s', (_n, state, now, check, reason) => {
-    const d = decideTick(state, now, opts);
-    expect(d.check).toBe(check);
-    expect(d.reason).toBe(reason);
-    expect(d.state.lastTickAt).toBe(now);
-    if (check) expect(d.state.nextCheckAt).toBe(now + opts.checkEveryMs);
   });
 });

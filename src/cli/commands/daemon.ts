@@ -4,12 +4,14 @@ import type { Values } from '../commands.js';
 
 export async function run(values: Values): Promise<number> {
   const logger = createLogger({ destination: 'stdout', level: process.env.MCP_TOKEN_ROTATOR_LOG_LEVEL ?? 'info', ...(process.stdout.isTTY ? { sink: prettySink(process.stdout) } : {}) });
+  const { installDaemonSignals } = await import('../../daemon/signals.js');
+  const signals = installDaemonSignals(logger);
   const ctx = new Context({ logger, ...(typeof values.config === 'string' ? { configFile: values.config } : {}) });
   const { startDaemon } = await import('../../daemon/daemon.js');
-  const d = await startDaemon(ctx);
-  const onSignal = (sig: NodeJS.Signals) => void d.stop(sig);
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
+  // Test knob: a faster scheduler tick and API backoff (the defaults are 60 s and 30 s).
+  const tickMs = Number(process.env.MCP_TOKEN_ROTATOR_TICK_MS) || undefined;
+  const d = await startDaemon(ctx, tickMs ? { tickMs, times: { backoffBaseMs: tickMs } } : {});
+  signals.attach(d);
   await d.done;
   return 0;
 }

@@ -1,6 +1,7 @@
 import { UsageError } from '../../errors.js';
 import { isFingerprint } from '../../fingerprint.js';
 import { tildify } from '../../paths.js';
+import { termSafe } from '../../terminal.js';
 import type { RotateResponse } from '../../ipc/protocol.js';
 import type { Values } from '../commands.js';
 import { err, out, printJson } from '../output.js';
@@ -22,6 +23,8 @@ export async function run(values: Values): Promise<number> {
 
 export function finish(values: Values, home: string, res: RotateResponse, dryRun: boolean, emptyMessage?: string): number {
   for (const w of res.warnings) err(`warning: ${w}`);
+  // Notices are not failures: the user must know them, nothing more.
+  for (const n of res.notices ?? []) err(`note: ${n}`);
   // Warnings name tokens that could not be rotated (invalid ones need the user): not a success.
   const skipped = res.warnings.length > 0;
   if (!res.rotations.length) {
@@ -34,16 +37,18 @@ export function finish(values: Values, home: string, res: RotateResponse, dryRun
 }
 
 export function report(res: RotateResponse, json: boolean, dryRun: boolean, home: string): void {
-  if (json) printJson({ dryRun, rotations: res.rotations });
+  if (json) printJson({ dryRun, rotations: res.rotations, ...(res.notices?.length ? { notices: res.notices } : {}) });
   const say = json ? err : out;
   for (const r of res.rotations) {
     if (r.status === 'planned') {
-      say(`Would rotate token ${r.fingerprint} and rewrite ${r.files.length} file(s):`);
-      for (const f of r.files) say(`  ${tildify(f.path, home)}  (${f.client})`);
+      // No file: the token lives only in broker slots (the store and the exec wrappers follow it).
+      say(r.files.length ? `Would rotate token ${r.fingerprint} and rewrite ${r.files.length} file(s):` : `Would rotate token ${r.fingerprint} (broker mode: no config holds it; the token store gets the new one).`);
+      for (const f of r.files) say(`  ${termSafe(tildify(f.path, home))}  (${f.client})`);
     } else if (r.status === 'rotated') {
-      say(`Rotated token ${r.fingerprint} -> ${r.newFingerprint}; rewrote ${r.files.length} file(s):`);
-      for (const f of r.files) say(`  ${tildify(f.path, home)}  (${f.client})`);
+      say(r.files.length ? `Rotated token ${r.fingerprint} -> ${r.newFingerprint}; rewrote ${r.files.length} file(s):` : `Rotated token ${r.fingerprint} -> ${r.newFingerprint} (broker mode: no config holds it; the token store and the running servers have the new one).`);
+      for (const f of r.files) say(`  ${termSafe(tildify(f.path, home))}  (${f.client})`);
       if (r.error) say(`  warning: ${r.error.message}${r.error.hint ? `\n    -> ${r.error.hint}` : ''}`);
+      for (const w of r.warnings ?? []) err(`  warning: ${w}`);
       if (r.restart.length) {
         say('  To pick up the new token:');
         for (const h of r.restart) say(`    - ${h}`);

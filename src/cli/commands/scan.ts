@@ -1,5 +1,6 @@
 import { runScan } from '../../scan.js';
 import { tildify } from '../../paths.js';
+import { termSafe } from '../../terminal.js';
 import type { Values } from '../commands.js';
 import { err, out, printJson } from '../output.js';
 import { withContext } from '../session.js';
@@ -18,7 +19,7 @@ export async function run(values: Values): Promise<number> {
       out(`Configs found: ${report.configs.length}`);
       for (const c of report.configs) {
         const what = c.status === 'error' ? 'ERROR (see above)' : c.tokens.length ? `tokens ${c.tokens.join(', ')}` : 'no Certorix token';
-        out(`  ${tildify(c.path, home)}  [${c.client}]  ${what}`);
+        out(`  ${termSafe(tildify(c.path, home))}  [${c.client}]  ${what}`);
       }
       out();
       out(renderTokens(report.tokens, home));

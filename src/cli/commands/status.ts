@@ -1,8 +1,10 @@
-import { buildStatus, type StatusToken } from '../../status.js';
+import { buildStatus, buildStillAlive, type StatusToken } from '../../status.js';
 import { statusExitCode } from '../../rotation/policy.js';
 import { tildify } from '../../paths.js';
 import type { Values } from '../commands.js';
-import { out, printJson, table } from '../output.js';
+import { err, out, printJson, table } from '../output.js';
+import { RotatorError, UsageError } from '../../errors.js';
+import { isFingerprint } from '../../fingerprint.js';
 import { withContext } from '../session.js';
 
 export function renderTokens(tokens: StatusToken[], home: string): string {
@@ -10,22 +12,40 @@ export function renderTokens(tokens: StatusToken[], home: string): string {
   const rows = tokens.map((t) => [
     t.fingerprint,
     t.role ?? '?',
-    `${t.ageDays}d`,
+    t.ageDays === null ? '?' : `${t.ageDays}d`,
     t.state,
     t.locations.map((l) => `${tildify(l.path, home)} (${l.client})`).join(', ') || '-',
   ]);
   return table(['FINGERPRINT', 'ROLE', 'AGE', 'STATE', 'WHERE'], rows);
 }
 
+export function unknownAgeLine(n: number): string {
+  return `${n} token(s) of unknown age (?): the API has not told their creation date yet. Run "mcp-token-rotator scan" (asks the API now), or start the daemon (it asks at start and keeps asking).`;
+}
+
 export async function run(values: Values): Promise<number> {
+  const forget = typeof values.forget === 'string' ? values.forget : undefined;
+  if (forget !== undefined && !isFingerprint(forget)) throw new UsageError(`--forget takes 12 hex characters as "status" shows, not "${forget}".`);
   return withContext(values, async (ctx) => {
+    if (forget !== undefined) {
+      // Only the user knows it was revoked in the web UI: this tool no longer has its value to ask.
+      if (!ctx.store.listStillAlive().some((t) => t.fingerprint === forget)) {
+        throw new RotatorError('E_TOKEN_UNKNOWN', `Token ${forget} is not listed as replaced but still alive.`, { hint: 'Run "mcp-token-rotator status" to see the list.' });
+      }
+      ctx.store.transaction(() => {
+        ctx.store.markStillAlive(forget, null);
+        ctx.store.addEvent({ at: ctx.nowIso(), type: 'still-alive-forgotten', fingerprint: forget, newFingerprint: null, source: 'manual', files: [], detail: 'the user said it is revoked (or kept on purpose)' });
+      });
+      err(`Token ${forget} is no longer listed as still alive.`);
+    }
     if (ctx.store.getMeta('lastScanAt') === null) {
       // First run: nothing recorded yet, so look at the files (offline) before answering.
       const { findTokens, recordScan } = await import('../../scan.js');
       recordScan(ctx, await findTokens(ctx));
     }
     const tokens = buildStatus(ctx);
-    if (values.json) printJson({ tokens });
+    const stillAlive = buildStillAlive(ctx);
+    if (values.json) printJson({ tokens, replacedStillAlive: stillAlive });
     else {
       out(renderTokens(tokens, ctx.pathEnv.home));
       const due = tokens.filter((t) => t.state === 'due');
@@ -33,7 +53,12 @@ export async function run(values: Values): Promise<number> {
       const bad = tokens.filter((t) => t.state === 'invalid');
       if (bad.length) out(`\n${bad.length} token(s) invalid: regenerate in the Certorix web UI (MCP / API page), then pipe the new token to "mcp-token-rotator set-token".`);
       if (tokens.some((t) => t.state === 'rotating')) out('\nA rotation is unfinished; any command finishes it once the API is reachable.');
+      for (const t of stillAlive) {
+        out(`\nToken ${t.fingerprint} was replaced${t.replacedBy ? ` by ${t.replacedBy}` : ''} but still worked at ${t.aliveAt}: revoke it in the Certorix web UI (MCP / API page) if it should stop working, then run "mcp-token-rotator status --forget ${t.fingerprint}".`);
+      }
     }
+    const unknown = tokens.filter((t) => t.ageDays === null && t.state !== 'invalid').length;
+    if (unknown) (values.json ? err : out)(`${values.json ? '' : '\n'}${unknownAgeLine(unknown)}`);
     return statusExitCode(tokens.map((t) => t.state));
   });
 }

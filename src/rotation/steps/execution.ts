@@ -7,6 +7,7 @@ import type { JournalRow } from '../../store/journal.js';
 import type { Action, MachineState } from '../machine.js';
 import type { FilePlan } from '../plan.js';
 import type { RotationResult } from '../result.js';
+import type { BrokerRun } from '../../broker/rotation.js';
 
 /** What one run of the executor carries from step to step (in memory only; the journal is the truth). */
 export interface Execution {
@@ -24,6 +25,8 @@ export interface Execution {
   liveTokens: Map<string, FoundToken> | undefined;
   /** Temp files opened before the regenerate call, by path (empty when resuming). */
   readonly prepared: Map<string, PreparedWrite>;
+  /** Broker mode: the slots following this token, their store and the signal (null: no slots). */
+  broker: BrokerRun | null;
 }
 
 /** `next`: the outcome is journaled, ask the machine again. `stop`: return the result as it is. */
@@ -31,6 +34,8 @@ export type Verdict = 'next' | 'stop';
 
 export type StepHandler<T extends Action['type']> = (ex: Execution, row: JournalRow, action: Extract<Action, { type: T }>) => Promise<Verdict>;
 
-export function machineState(row: JournalRow): MachineState {
-  return { step: row.step, files: row.files, hasNewToken: !!row.newToken };
+export function machineState(row: JournalRow, broker?: BrokerRun | null): MachineState {
+  const s: MachineState = { step: row.step, files: row.files, hasNewToken: !!row.newToken };
+  if (broker) s.broker = { announce: !broker.announced, store: !broker.stored };
+  return s;
 }

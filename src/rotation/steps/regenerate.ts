@@ -3,6 +3,7 @@ import { ApiError, RotatorError, setTokenHint } from '../../errors.js';
 import type { EventSource } from '../../store/store.js';
 import { failpoint } from '../failpoints.js';
 import type { StepHandler } from './execution.js';
+import { warnIfNotCheckpointed } from './finish.js';
 
 /**
  * `intent` -> `regenerated`: call regenerate with the journaled Idempotency-Key (a replay
@@ -27,7 +28,11 @@ export const regenerateStep: StepHandler<'regenerate'> = async (ex, row) => {
       },
     });
     failpoint('after-regenerate-response');
-    ctx.journal.recordNewToken(id, { token: res.token.reveal(), fingerprint: res.token.fingerprint, tokenId: res.id, createdAt: res.createdAt ?? null, now: ctx.nowIso() });
+    ctx.store.transaction(() => {
+      ctx.journal.recordNewToken(id, { token: res.token.reveal(), fingerprint: res.token.fingerprint, tokenId: res.id, createdAt: res.createdAt ?? null, now: ctx.nowIso() });
+      // Regenerating killed it: whatever set-token once saw of it, it is not alive any more.
+      ctx.store.markStillAlive(row.oldFingerprint, null);
+    });
     failpoint('after-new-token');
     log.info({ fingerprint: row.oldFingerprint, newFingerprint: res.token.fingerprint }, 'token regenerated');
     return 'next';
@@ -42,7 +47,7 @@ export const regenerateStep: StepHandler<'regenerate'> = async (ex, row) => {
         ctx.journal.finish(id, 'failed', ctx.nowIso(), e.message);
         ctx.store.addEvent({ at: ctx.nowIso(), type: 'rotation-failed', fingerprint: row.oldFingerprint, newFingerprint: null, source: row.source as EventSource, files: [], detail: e.message });
       });
-      ctx.store.checkpoint();
+      warnIfNotCheckpointed(ex, ctx.store.checkpoint());
       result.status = 'failed';
       result.error =
         e.kind === 'invalid-token' || e.kind === 'forbidden'

@@ -20,7 +20,7 @@ export const writeStep: StepHandler<'write'> = async (ex, row) => {
     return 'next';
   }
   const newSecret = new Secret(row.newToken as string);
-  const pending = row.files.filter((f) => !f.written);
+  const pending = row.files.filter((f) => !f.written && !f.unholdable);
   const rewritten: Rewritten[] = [];
   const outcomes = await Promise.all(
     pending.map((f) =>
@@ -31,6 +31,7 @@ export const writeStep: StepHandler<'write'> = async (ex, row) => {
         planned: ex.snapshots.get(f.path)?.snapshot,
         template: ex.snapshots.get(f.path)?.template,
         prepared: ex.prepared.get(f.path),
+        onWarning: (m) => (result.warnings ??= []).push(m),
       }).then(
         (w) => {
           if (w) rewritten.push(w);
@@ -41,14 +42,23 @@ export const writeStep: StepHandler<'write'> = async (ex, row) => {
       ),
     ),
   );
-  const failed = outcomes.filter((o): o is { file: JournalFile; error: unknown } => o !== null);
+  const failures = outcomes.filter((o): o is { file: JournalFile; error: unknown } => o !== null);
+  // A config that cannot hold this token never will: it is set aside (keeping the old token)
+  // instead of being retried forever; every other failure leaves the row for the next command.
+  const unholdable = failures.filter((x) => x.error instanceof RotatorError && x.error.code === 'E_CONFIG_CANNOT_HOLD');
+  const failed = failures.filter((x) => !unholdable.includes(x));
   await fsyncDirsOf(rewritten);
   let s = machineState(row);
-  for (const f of pending) if (!failed.some((x) => x.file === f)) s = transition(s, { type: 'file-written', path: f.path });
+  for (const f of pending) if (!failures.some((x) => x.file === f)) s = transition(s, { type: 'file-written', path: f.path });
+  for (const x of unholdable) {
+    s = transition(s, { type: 'file-unholdable', path: x.file.path, reason: (x.error as RotatorError).message });
+    log.warn({ fingerprint: row.oldFingerprint, newFingerprint: row.newFingerprint, file: x.file.path, err: (x.error as RotatorError).message }, 'a config cannot hold the new token; it keeps the old one');
+  }
   ctx.journal.setFiles(id, s.files, ctx.nowIso());
   failpoint('after-files-recorded');
   const live = [...(ex.liveTokens?.values() ?? [])].map((t) => t.secret.reveal());
-  await backupRewritten(ctx, rewritten, [...live, newSecret.reveal()]);
+  // set-token adopted a token made elsewhere: the old one was never seen to die.
+  await backupRewritten(ctx, rewritten, [...live, newSecret.reveal()], { oldIsDead: row.source !== 'set-token' });
   if (!failed.length) return 'next';
   const first = failed[0] as { file: JournalFile; error: unknown };
   const msg = first.error instanceof RotatorError ? first.error.message : (first.error as Error).message;

@@ -1,0 +1,253 @@
+// Broker mode's remote side: the daemon's local endpoint and the `headers` helper.
+//  - overhead: an MCP tools/call through the endpoint (the real daemon, spawned) against the
+//    same client calling the stand-in remote server directly, interleaved call by call;
+//  - hold: how long a call sent during a rotation is delayed, against the rotation's own
+//    duration (announce -> stored), in-process with the executor's steps simulated
+//    (announce, regenerate at the fake API, store write, stored);
+//  - idle RSS of the daemon with the endpoint listening, against a bare node process that
+//    has loaded undici (the floor: undici alone is about 20 MiB);
+//  - the headers helper: a cold CLI start plus a store read, against `node -e ''`.
+import { spawn, execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { makeHome } from './home.mjs';
+import { memOf } from './proc.mjs';
+import { now, sleep, summarize, quantile } from './stats.mjs';
+
+const d = (p) => new URL(`../../dist/${p}`, import.meta.url);
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CLI = fileURLToPath(d('src/cli/main.js'));
+const { startFakeCertorix } = await import(d('test/fake/certorix.js'));
+const { startFakeRemote } = await import(d('test/fake/remote-server.js'));
+const { Store } = await import(d('src/store/store.js'));
+const { BrokerRegistry } = await import(d('src/broker/registry.js'));
+const { FileTokenStore } = await import(d('src/broker/store.js'));
+const { Secret } = await import(d('src/secret.js'));
+const { fingerprint } = await import(d('src/fingerprint.js'));
+const { brokerBus } = await import(d('src/broker/events.js'));
+const { SlotTokens } = await import(d('src/broker/endpoint/tokens.js'));
+const { startEndpoint } = await import(d('src/broker/endpoint/server.js'));
+const { createLogger } = await import(d('src/log.js'));
+const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
+const { StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
+
+const SLOT = 'certorix-bbbbbbbb';
+const SECRET = 'YmVuY2gtZW5kcG9pbnQtc2Vj';
+
+async function freePort() {
+  const s = createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+function waitForLine(child, pred, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    let all = '';
+    const t = setTimeout(() => reject(new Error(`no matching line in ${timeoutMs} ms:\n${all}`)), timeoutMs);
+    child.stderr.on('data', (x) => (all += x));
+    child.stdout.on('data', (x) => {
+      buf += x;
+      all += x;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        try {
+          const o = JSON.parse(line);
+          if (pred(o)) {
+            clearTimeout(t);
+            resolve(o);
+          }
+        } catch {
+          /* not JSON */
+        }
+      }
+    });
+    child.once('exit', (c) => reject(new Error(`exited ${c}:\n${all}`)));
+  });
+}
+
+function stop(child) {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+async function connect(url, bearer) {
+  const client = new Client({ name: 'bench', version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(new URL(url), bearer ? { requestInit: { headers: { Authorization: `Bearer ${bearer}` } } } : undefined);
+  await client.connect(transport);
+  return { client, transport };
+}
+
+async function timeCall(client, text) {
+  const t = now();
+  await client.callTool({ name: 'echo', arguments: { text } });
+  return now() - t;
+}
+
+/** A HOME with one converted remote entry (registry row + token in the store) and the endpoint's port. */
+async function brokerHome(api, remote, port) {
+  const token = api.addToken({ email: `bench-${randomUUID()}@example.com`, role: 'editor' });
+  const h = await makeHome({ token, clients: false, apiUrl: api.url, settings: { broker: { port } } });
+  const store = new Store(h.db);
+  const reg = new BrokerRegistry(store);
+  const at = new Date().toISOString();
+  reg.addSlot(SLOT, fingerprint(token), at);
+  reg.addEntry({ path: `${h.home}/.cursor/mcp.json`, client: 'cursor', server: 'certorix', keyPath: 'mcpServers.certorix', kind: 'endpoint', slot: SLOT, originalText: '{}', convertedText: '{}', upstreamUrl: remote.mcpUrl, routeSecret: SECRET, enabledAt: at });
+  store.close();
+  await new FileTokenStore(h.stateDir).write(SLOT, new Secret(token));
+  return { h, token };
+}
+
+export async function measureEndpoint({ calls = 400, warmup = 50, holdRounds = 11, settleMs = 15_000, helperRuns = 15 } = {}) {
+  const api = await startFakeCertorix();
+  const remote = await startFakeRemote(api);
+  const port = await freePort();
+  const { h, token } = await brokerHome(api, remote, port);
+  // The same daemon without broker mode (its configs hold a token too, so it loads undici for
+  // the API checks like the other): what the endpoint itself adds.
+  const plain = await makeHome({ token: api.addToken({ email: `plain-${randomUUID()}@example.com` }), apiUrl: api.url });
+  const out = {};
+  const procs = [];
+  try {
+    const daemon = spawn(process.execPath, [CLI, 'daemon'], { env: h.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    procs.push(daemon);
+    const noBroker = spawn(process.execPath, [CLI, 'daemon'], { env: plain.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    procs.push(noBroker);
+    // The floor: a bare node that loaded undici, started at the same time.
+    const bare = spawn(process.execPath, ['-e', "require('undici');setInterval(()=>{},1e9)"], { cwd: ROOT, env: h.env, stdio: 'ignore' });
+    procs.push(bare);
+    await Promise.all([waitForLine(daemon, (o) => o.msg === 'broker endpoint listening', 30_000), waitForLine(noBroker, (o) => o.msg === 'daemon started', 30_000)]);
+
+    // ---- idle RSS: sampled over a few seconds after the settle, before any traffic
+    await sleep(settleMs);
+    const samples = { daemon: [], noBroker: [], bare: [] };
+    for (let i = 0; i < 5; i++) {
+      samples.daemon.push(memOf(daemon.pid).rssKb);
+      samples.noBroker.push(memOf(noBroker.pid).rssKb);
+      samples.bare.push(memOf(bare.pid).rssKb);
+      await sleep(1000);
+    }
+    out.rss = { daemon: summarize(samples.daemon), noBroker: summarize(samples.noBroker), bare: summarize(samples.bare), settleMs };
+
+    // ---- overhead: interleaved direct / via-endpoint calls on two long-lived sessions
+    const direct = await connect(remote.mcpUrl, token);
+    const via = await connect(`http://127.0.0.1:${port}/${SECRET}/certorix`);
+    const dt = [];
+    const vt = [];
+    for (let i = 0; i < warmup + calls; i++) {
+      const a = await timeCall(direct.client, `d${i}`);
+      const b = await timeCall(via.client, `v${i}`);
+      if (i >= warmup) {
+        dt.push(a);
+        vt.push(b);
+      }
+    }
+    await direct.client.close();
+    await via.client.close();
+    const ds = [...dt].sort((x, y) => x - y);
+    const vs = [...vt].sort((x, y) => x - y);
+    out.overhead = {
+      direct: { p50: quantile(ds, 0.5), p99: quantile(ds, 0.99) },
+      via: { p50: quantile(vs, 0.5), p99: quantile(vs, 0.99) },
+      n: calls,
+    };
+    out.rss.afterTraffic = memOf(daemon.pid).rssKb;
+  } finally {
+    for (const p of procs) await stop(p);
+  }
+
+  // ---- hold during a rotation (in-process: the bus is the daemon's own)
+  out.hold = await measureHold(api, remote, holdRounds);
+
+  // ---- headers helper: cold start + store read, against node -e ''
+  out.helper = await measureHelper(h, helperRuns);
+
+  await remote.close();
+  await api.close();
+  await h.cleanup();
+  await plain.cleanup();
+  return out;
+}
+
+async function measureHold(api, remote, rounds) {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const dir = await mkdtemp(`${process.env.BENCH_TMPDIR || tmpdir()}/mtr-bench-hold-`);
+  const store = new FileTokenStore(dir);
+  let current = api.addToken({ email: `hold-${randomUUID()}@example.com`, role: 'editor' });
+  await store.write(SLOT, new Secret(current));
+  const tokens = new SlotTokens(store);
+  const log = createLogger({ level: 'warn', sink: { write: () => undefined } });
+  const ep = await startEndpoint({ port: 0, lookup: (s) => (s === SECRET ? { name: 'certorix', slot: SLOT, upstreamUrl: remote.mcpUrl } : null), tokens, log });
+  const { client } = await connect(`${ep.origin}/${SECRET}/certorix`);
+  // The endpoint's own cost, without a second process to schedule: the same endpoint code
+  // in this process, against the same client calling the remote directly.
+  const direct = await connect(remote.mcpUrl, current);
+  const dIn = [];
+  const vIn = [];
+  for (let i = 0; i < 250; i++) {
+    const a = await timeCall(direct.client, `d${i}`);
+    const b = await timeCall(client, `v${i}`);
+    if (i >= 50) {
+      dIn.push(a);
+      vIn.push(b);
+    }
+  }
+  await direct.client.close();
+  const base = [];
+  for (let i = 0; i < 30; i++) base.push(await timeCall(client, `b${i}`));
+  const baseline = summarize(base.slice(10)).median;
+  const delays = [];
+  const durations = [];
+  let gen = 0;
+  try {
+    for (let r = 0; r < rounds; r++) {
+      const g = ++gen;
+      const old = current;
+      const t0 = now();
+      brokerBus.emit('event', { type: 'announce', generation: g, slots: [SLOT], fingerprint: fingerprint(old), revoke: false });
+      // A call sent right after the announcement: held until the new token is stored.
+      const held = timeCall(client, `h${r}`);
+      const res = await globalThis.fetch(`${api.url}/v1/token/regenerate`, { method: 'POST', headers: { authorization: `Bearer ${old}`, 'idempotency-key': randomUUID(), 'user-agent': 'bench (MCP)' } });
+      current = (await res.json()).token;
+      await store.write(SLOT, new Secret(current));
+      brokerBus.emit('event', { type: 'stored', generation: g, slots: [SLOT], fingerprint: fingerprint(old), newFingerprint: fingerprint(current) });
+      durations.push(now() - t0);
+      delays.push((await held) - baseline);
+      await sleep(50);
+    }
+  } finally {
+    await client.close();
+    await ep.close();
+    tokens.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+  return { delay: summarize(delays), rotation: summarize(durations), baseline, inProcess: { direct: summarize(dIn), via: summarize(vIn) } };
+}
+
+function runOnce(args, env) {
+  return new Promise((resolve, reject) => {
+    const t = now();
+    execFile(process.execPath, args, { env }, (e, stdout) => (e ? reject(e) : resolve({ ms: now() - t, stdout })));
+  });
+}
+
+async function measureHelper(h, runs) {
+  const helper = [];
+  const node = [];
+  for (let i = 0; i < runs; i++) {
+    node.push((await runOnce(['-e', ''], h.env)).ms);
+    const r = await runOnce([CLI, 'headers', SLOT, '--state-dir', h.stateDir], h.env);
+    if (!r.stdout.startsWith('{"Authorization":"Bearer ')) throw new Error('headers printed something else');
+    helper.push(r.ms);
+  }
+  return { helper: summarize(helper), node: summarize(node) };
+}

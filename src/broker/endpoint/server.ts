@@ -1,0 +1,255 @@
+/**
+ * The local endpoint's HTTP plumbing: a node:http server on 127.0.0.1 and undici towards the
+ * upstream. Every decision (access, headers, 401, redirects, hold) is in policy.ts and
+ * tokens.ts; this file applies them and streams bytes.
+ */
+import { createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { pipeline } from 'node:stream/promises';
+import { Agent, request } from 'undici';
+import type { Logger } from '../../log.js';
+import { RotatorError } from '../../errors.js';
+import { validateApiUrl } from '../../api/url.js';
+import {
+  authFailureMessage,
+  checkAccess,
+  forwardRequestHeaders,
+  forwardResponseHeaders,
+  isEventStream,
+  jsonRpcError,
+  parseRoute,
+  redirectMessage,
+  rewriteEndpointEvent,
+  upstreamAction,
+  upstreamTarget,
+} from './policy.js';
+import type { RouteEntry } from './routes.js';
+import type { SlotTokens } from './tokens.js';
+import { endpointEventRewriter } from './sse.js';
+
+export interface EndpointOptions {
+  port: number;
+  lookup: (secret: string) => RouteEntry | null;
+  tokens: SlotTokens;
+  log: Logger;
+  /** JSON-RPC messages are small; a POST body is buffered (for the retry after a 401) up to this. */
+  maxBodyBytes?: number;
+  connectTimeoutMs?: number;
+  /**
+   * Idle limit on a response stream (undici bodyTimeout, server socket timeout). 0, the
+   * default, means none: an MCP GET stream may stay quiet for hours. Tests set a small one to
+   * show that such a cut would be seen.
+   */
+  streamIdleTimeoutMs?: number;
+}
+
+export interface Endpoint {
+  port: number;
+  origin: string;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_MAX_BODY = 4 * 1024 * 1024;
+
+/** A short, one-way label for a session id in logs (the id itself is a header value). */
+const sessionLabel = (id: string | string[] | undefined): string | undefined =>
+  typeof id === 'string' && id !== '' ? createHash('sha256').update(id).digest('hex').slice(0, 8) : undefined;
+
+export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
+  const { lookup, tokens, log } = opts;
+  // 0 (tests): any free port, known once listening.
+  let port = opts.port;
+  const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  const idle = opts.streamIdleTimeoutMs ?? 0;
+  const agent = new Agent({
+    connect: { minVersion: 'TLSv1.3', timeout: opts.connectTimeoutMs ?? 15_000 },
+    // A POST may answer with one JSON body only when a long tool call ends, and a GET stream
+    // may be quiet for hours: no header or body deadline (undici's default cuts at 300 s).
+    headersTimeout: idle,
+    bodyTimeout: idle,
+  });
+  let origin = `http://127.0.0.1:${port}`;
+  const sockets = new Set<Socket>();
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const t0 = performance.now();
+    const method = req.method ?? 'GET';
+    const session = sessionLabel(req.headers['mcp-session-id']);
+    const finish = (status: number, body: string, type: string, fields: Record<string, unknown> = {}): void => {
+      if (!res.headersSent) {
+        res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+        res.end(body);
+      } else res.destroy();
+      log[status >= 500 ? 'warn' : 'debug']({ method, status, session, ms: Math.round(performance.now() - t0), ...fields }, 'endpoint request refused');
+    };
+
+    const access = checkAccess({ host: req.headers.host, origin: req.headers.origin, port });
+    if (!access.ok) return finish(access.status, 'Forbidden\n', 'text/plain', { reason: access.reason });
+    const rawUrl = req.url ?? '/';
+    // Origin-form only ("/path"); an absolute-form target is a proxy request, not ours.
+    if (!rawUrl.startsWith('/')) return finish(400, 'Bad request\n', 'text/plain');
+    const qAt = rawUrl.indexOf('?');
+    const pathname = qAt < 0 ? rawUrl : rawUrl.slice(0, qAt);
+    const search = qAt < 0 ? '' : rawUrl.slice(qAt);
+    // OAuth discovery is answered here: the endpoint is not an authorization server, and a
+    // client that finds one would start a login flow instead of using the broker.
+    if (pathname.startsWith('/.well-known/')) return finish(404, 'Not found\n', 'text/plain');
+    const route = parseRoute(pathname);
+    const entry = route ? lookup(route.secret) : null;
+    if (!route || !entry) return finish(404, 'Not found\n', 'text/plain');
+    const name = entry.name;
+    if (method !== 'GET' && method !== 'POST' && method !== 'DELETE') {
+      res.setHeader('allow', 'GET, POST, DELETE');
+      return finish(405, 'Method not allowed\n', 'text/plain', { route: name });
+    }
+
+    let target: URL;
+    try {
+      target = upstreamTarget(validateApiUrl(entry.upstreamUrl).href, route, search);
+    } catch {
+      return finish(502, jsonRpcError(null, `mcp-token-rotator: the recorded server URL for "${name}" cannot be used (https only, plain http only to loopback); run "mcp-token-rotator broker status".`), 'application/json', { route: name });
+    }
+
+    let body: Buffer | null = null;
+    if (method === 'POST') {
+      body = await readBody(req, maxBody);
+      if (body === null) return finish(413, jsonRpcError(null, `mcp-token-rotator: request body over ${maxBody} bytes`), 'application/json', { route: name });
+    } else req.resume();
+
+    const controller = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) controller.abort();
+    });
+
+    for (let attempt = 0; ; attempt++) {
+      const heldMs0 = performance.now();
+      const token = await tokens.get(entry.slot, { fresh: attempt > 0 });
+      const heldMs = Math.round(performance.now() - heldMs0);
+      if (controller.signal.aborted) return;
+      if (!token) {
+        return finish(502, jsonRpcError(body, `mcp-token-rotator: no token is stored for "${name}" (broker slot ${entry.slot}). Run "mcp-token-rotator broker status"; "broker disable" puts the token back in the config.`), 'application/json', { route: name, slot: entry.slot });
+      }
+      // On the wire with this token: a rotation lets it finish before regenerate kills it.
+      const sent = tokens.track(entry.slot);
+      controller.signal.addEventListener('abort', sent, { once: true });
+      let up: Awaited<ReturnType<typeof request>>;
+      try {
+        up = await request(target, {
+          dispatcher: agent,
+          method,
+          headers: forwardRequestHeaders(req.headers, token.reveal()),
+          body,
+          signal: controller.signal,
+        });
+      } catch (e) {
+        sent();
+        if (controller.signal.aborted) return;
+        const code = (e as { code?: string }).code ?? 'network error';
+        return finish(502, jsonRpcError(body, `mcp-token-rotator: could not reach the Certorix MCP server for "${name}" at ${target.origin} (${code}).`), 'application/json', { route: name, err: code });
+      }
+      const action = upstreamAction(up.statusCode, attempt);
+      // A GET stream is open now and may stay so for hours: it no longer holds a rotation back.
+      if (action !== 'pass' || method === 'GET') sent();
+      if (action === 'retry') {
+        await up.body.dump().catch(() => undefined);
+        log.info({ route: name, session, slot: entry.slot, fingerprint: token.fingerprint }, 'upstream refused the token (401); reloading it and retrying once');
+        continue;
+      }
+      if (action === 'fail-auth') {
+        await up.body.dump().catch(() => undefined);
+        return finish(502, jsonRpcError(body, authFailureMessage(name, entry.slot)), 'application/json', { route: name, slot: entry.slot, fingerprint: token.fingerprint, upstream: 401 });
+      }
+      if (action === 'fail-redirect') {
+        await up.body.dump().catch(() => undefined);
+        return finish(502, jsonRpcError(body, redirectMessage(name)), 'application/json', { route: name, upstream: up.statusCode });
+      }
+      const headers = forwardResponseHeaders(up.headers);
+      const stream = isEventStream(up.headers['content-type']);
+      res.writeHead(up.statusCode, headers);
+      if (stream) res.flushHeaders();
+      const localBase = `${origin}/${route.secret}/${encodeURIComponent(route.name)}`;
+      try {
+        if (stream && method === 'GET') {
+          await pipeline(up.body, endpointEventRewriter((d) => rewriteEndpointEvent(d, entry.upstreamUrl, localBase)), res);
+        } else {
+          await pipeline(up.body, res);
+        }
+      } catch {
+        // Client went away or upstream cut the stream: the response ends; nothing to answer.
+        res.destroy();
+      } finally {
+        sent();
+      }
+      log.debug({ route: name, method, session, status: up.statusCode, heldMs, ms: Math.round(performance.now() - t0), retried: attempt > 0 }, 'endpoint request');
+      return;
+    }
+  };
+
+  const server: Server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 5_000 }, (req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      log.error({ err: e instanceof Error ? e.message : String(e) }, 'endpoint request failed');
+      if (!res.headersSent) {
+        res.writeHead(502, { 'content-type': 'application/json' });
+        res.end(jsonRpcError(null, 'mcp-token-rotator: internal error in the local endpoint; see the daemon log.'));
+      } else res.destroy();
+    });
+  });
+  server.timeout = idle;
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EADDRINUSE') {
+        reject(
+          new RotatorError('E_BROKER', `The broker's local endpoint cannot listen on 127.0.0.1:${port}: the port is taken by another program.`, {
+            hint: `Stop the program using port ${port} (find it with "ss -ltnp 'sport = :${port}'" or "lsof -i :${port}"), then start the daemon again. Or set "broker": { "port": <free port> } in the settings file and run "mcp-token-rotator broker disable" then "broker enable", so the configs point at the new port.`,
+            cause: e,
+          }),
+        );
+      } else reject(e);
+    });
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  port = (server.address() as AddressInfo).port;
+  origin = `http://127.0.0.1:${port}`;
+  log.info({ port, origin }, 'broker endpoint listening');
+
+  return {
+    port,
+    origin,
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+      await agent.destroy().catch(() => undefined);
+    },
+  };
+}
+
+/** The whole body, or null past `cap` (answered 413, not forwarded; the rest is drained, not kept). */
+function readBody(req: IncomingMessage, cap: number): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (b: Buffer) => {
+      if (over) return;
+      size += b.length;
+      if (size > cap) {
+        over = true;
+        chunks.length = 0;
+        resolve(null);
+        return;
+      }
+      chunks.push(b);
+    });
+    req.on('end', () => {
+      if (!over) resolve(Buffer.concat(chunks));
+    });
+    req.on('error', reject);
+  });
+}

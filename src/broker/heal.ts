@@ -1,0 +1,132 @@
+/**
+ * Watch and heal, broker side: a client that restores its own plaintext copy of a converted
+ * entry (Claude Desktop rewriting its config from memory, a dotfiles sync) gets the entry
+ * converted back. Only when the plaintext token is the slot's current token or a retired
+ * ancestor of it: any other token is one the user put there on purpose, and swallowing it
+ * into the broker would lose it, so it is left alone and logged.
+ *
+ * Called at the start of the daemon's heal (rotation/heal.ts), before retired tokens are
+ * put back: a restored broker entry with a retired token is converted (dead token gone)
+ * rather than filled with a plaintext successor. Also returns the slots' current tokens, so
+ * plaintext entries elsewhere can be healed from the store when no config holds the token.
+ */
+import type { Context } from '../context.js';
+import { keyPathString, readConfigFile } from '../clients/discover.js';
+import type { KeyPath } from '../clients/formats.js';
+import { fingerprint } from '../fingerprint.js';
+import { FileLock } from '../lock.js';
+import { findTokens, type ScanResult } from '../scan.js';
+import type { Secret } from '../secret.js';
+import { BrokerRegistry, type BrokerEntryRow } from './registry.js';
+import { entryPathOf } from './convert/convert.js';
+import { planFile } from './convert/file.js';
+import { formatOf, PORT_META, targetFor, writeConfig } from './common.js';
+import { slotTokens } from './locations.js';
+import { reconcileBroker } from './reconcile.js';
+
+export interface BrokerHealOutcome {
+  scan: ScanResult;
+  remembered: ReadonlyMap<string, Secret>;
+  healed: string[];
+}
+
+/** Whether `fp` is `target` or one of its retired ancestors (following replaced_by). */
+function inLineage(ctx: Context, fp: string, target: string): boolean {
+  for (let cur: string | null = fp, i = 0; cur && i < 100; i++) {
+    if (cur === target) return true;
+    const row = ctx.store.getToken(cur);
+    if (!row || row.state !== 'retired') return false;
+    cur = row.replacedBy;
+  }
+  return false;
+}
+
+export async function healBrokerEntries(ctx: Context, scan: ScanResult, remembered: ReadonlyMap<string, Secret>): Promise<BrokerHealOutcome> {
+  const reg = new BrokerRegistry(ctx.store);
+  const rows = reg.entries();
+  if (!rows.length) return { scan, remembered, healed: [] };
+  const fromStore = await slotTokens(ctx);
+  const merged = new Map([...fromStore, ...remembered]);
+  // A cheap look first (no lock): does any converted entry hold a plaintext token again?
+  const dueIn = (sc: ScanResult, list: BrokerEntryRow[], warn: boolean) => {
+    const due = new Map<string, BrokerEntryRow[]>();
+    for (const r of list) {
+      const c = sc.configs.find((x) => x.candidate.path === r.path);
+      if (!c || c.status !== 'ok') continue;
+      const site = c.sites.find((s) => keyPathString(entryPathOf(s.keyPath)) === r.keyPath);
+      if (!site) continue;
+      const slotFp = reg.slot(r.slot)?.fingerprint;
+      const fp = fingerprint(site.token);
+      if (!slotFp || !inLineage(ctx, fp, slotFp)) {
+        if (warn) ctx.log.warn({ file: r.path, server: r.server, fingerprint: fp, slot: r.slot }, 'a converted entry holds a plaintext token of another lineage; left alone (run "broker enable" to convert it)');
+        continue;
+      }
+      due.set(r.path, [...(due.get(r.path) ?? []), r]);
+    }
+    return due;
+  };
+  if (!dueIn(scan, rows, false).size) return { scan, remembered: merged, healed: [] };
+  const lock = new FileLock(ctx.paths.lock);
+  await lock.acquire({ timeoutMs: 60_000, what: 'rotating tokens' });
+  const healed: string[] = [];
+  let fresh = scan;
+  try {
+    // Under the lock, from fresh rows and files: a broker disable that ran meanwhile put those
+    // entries back on purpose (its rows are gone), and a crashed one is reconciled first.
+    await reconcileBroker(ctx);
+    fresh = await findTokens(ctx);
+    const due = dueIn(fresh, reg.entries(), true);
+    const portMeta = ctx.store.getMeta(PORT_META);
+    const port = ctx.settings.broker.port ?? (portMeta ? Number(portMeta) : null);
+    for (const [p, list] of due) {
+      try {
+        const snap = await readConfigFile(p);
+        const client = (list[0] as BrokerEntryRow).client;
+        const format = formatOf(ctx, p, client);
+        const byKey = new Map(list.map((r) => [r.keyPath, r]));
+        let current: BrokerEntryRow | undefined;
+        const plan = planFile(
+          snap.text,
+          format,
+          client,
+          () => targetFor(ctx, (current as BrokerEntryRow).slot, current?.routeSecret && port ? { origin: `http://127.0.0.1:${port}`, routeSecret: current.routeSecret } : null),
+          {
+            hosts: ctx.settings.mcpHosts,
+            skip: (entryPath: KeyPath) => {
+              current = byKey.get(keyPathString(entryPath));
+              return current === undefined;
+            },
+          },
+        );
+        // Checked again on the bytes about to be replaced: the token there must be of the slot's
+        // lineage, and the slot's current token must be in the store, or nothing is converted.
+        const done = plan.entries.filter((e) => {
+          const r = byKey.get(keyPathString(e.entryPath));
+          const slotFp = r ? reg.slot(r.slot)?.fingerprint : undefined;
+          return e.plan.mode !== 'plaintext' && slotFp !== undefined && fromStore.has(slotFp) && inLineage(ctx, fingerprint(e.plan.token), slotFp);
+        });
+        if (done.length !== plan.entries.filter((e) => e.plan.mode !== 'plaintext').length) {
+          ctx.log.error({ file: p }, 'a restored plaintext entry was not converted back: its token is not of the slot\'s lineage, or the store lacks the slot\'s token (see "broker status")');
+          continue;
+        }
+        if (!done.length) continue;
+        await writeConfig(snap, client, plan.text);
+        ctx.store.transaction(() => {
+          for (const e of done) {
+            const r = byKey.get(keyPathString(e.entryPath)) as BrokerEntryRow;
+            const pl = e.plan as Extract<typeof e.plan, { start: number }>;
+            ctx.store.db.prepare('UPDATE broker_entries SET converted_text = ? WHERE id = ?').run(pl.convertedText, r.id);
+          }
+          ctx.store.addEvent({ at: ctx.nowIso(), type: 'healed', fingerprint: fingerprint((done[0] as (typeof done)[0]).plan.token), newFingerprint: null, source: 'watch', files: [p], detail: 'a restored plaintext entry was converted back to broker mode' });
+        });
+        healed.push(p);
+        ctx.log.info({ file: p, entries: done.length }, 'healed: a restored plaintext entry was converted back to broker mode');
+      } catch (e) {
+        ctx.log.error({ file: p, err: (e as Error).message }, 'could not convert a restored plaintext entry back to broker mode');
+      }
+    }
+  } finally {
+    lock.release();
+  }
+  return { scan: healed.length ? await findTokens(ctx) : fresh, remembered: merged, healed };
+}

@@ -1,0 +1,239 @@
+import { describe, expect, it } from 'vitest';
+import {
+  applyAnnounce,
+  applyRelease,
+  checkAccess,
+  forwardRequestHeaders,
+  forwardResponseHeaders,
+  holdDecision,
+  HOLD_MS,
+  jsonRpcError,
+  parseRoute,
+  rewriteEndpointEvent,
+  upstreamAction,
+  upstreamTarget,
+  type HoldState,
+} from '../../src/broker/endpoint/policy.js';
+import { rewriteFirst } from '../../src/broker/endpoint/sse.js';
+import { RouteTable } from '../../src/broker/endpoint/routes.js';
+import { mustWait } from '../../src/broker/headers.js';
+
+describe('parseRoute', () => {
+  it.each([
+    ['/s3cr3t_-AB/certorix', { secret: 's3cr3t_-AB', name: 'certorix', upstreamPath: null }],
+    ['/s3cr3t/certorix/', { secret: 's3cr3t', name: 'certorix', upstreamPath: null }],
+    ['/s3cr3t/my%20server', { secret: 's3cr3t', name: 'my server', upstreamPath: null }],
+    ['/s3cr3t/certorix/_/messages', { secret: 's3cr3t', name: 'certorix', upstreamPath: '/messages' }],
+    ['/s3cr3t/certorix/_/a/b', { secret: 's3cr3t', name: 'certorix', upstreamPath: '/a/b' }],
+    ['/', null],
+    ['/s3cr3t', null],
+    ['/s3cr3t/', null],
+    ['/s3cr3t/certorix/other', null],
+    ['/bad$secret/certorix', null],
+    ['/s3cr3t/%E0%A4%A', null],
+    ['//certorix', null],
+  ])('%s', (p, want) => expect(parseRoute(p)).toEqual(want));
+});
+
+describe('checkAccess', () => {
+  const port = 47_001;
+  it.each([
+    [{ host: '127.0.0.1:47001' }, true],
+    [{ host: 'LOCALHOST:47001' }, true],
+    [{ host: '127.0.0.1:47001', origin: 'http://localhost:3000' }, true],
+    [{ host: '127.0.0.1:47001', origin: 'http://127.0.0.1:47001' }, true],
+    [{ host: undefined }, 403],
+    [{ host: '127.0.0.1' }, 403],
+    [{ host: '127.0.0.1:80' }, 403],
+    [{ host: 'evil.example:47001' }, 403],
+    [{ host: '[::1]:47001' }, 403],
+    [{ host: '127.0.0.1:47001', origin: 'https://evil.example' }, 403],
+    [{ host: '127.0.0.1:47001', origin: 'null' }, 403],
+    [{ host: '127.0.0.1:47001', origin: 'http://localhost.evil.example' }, 403],
+    [{ host: '127.0.0.1:47001', origin: 'file://' }, 403],
+  ])('%j', (h, want) => {
+    const d = checkAccess({ host: h.host, origin: (h as { origin?: string }).origin, port });
+    expect(d.ok ? true : d.status).toBe(want);
+  });
+});
+
+describe('upstreamTarget', () => {
+  it.each([
+    ['https://mcp.certorix.com/mcp', '/s/n', '', 'https://mcp.certorix.com/mcp'],
+    ['https://mcp.certorix.com/mcp?tenant=a', '/s/n', '?x=1', 'https://mcp.certorix.com/mcp?tenant=a&x=1'],
+    ['https://mcp.certorix.com/sse', '/s/n/_/messages', '?sessionId=abc', 'https://mcp.certorix.com/messages?sessionId=abc'],
+    // A path never leaves the upstream's origin, whatever it spells.
+    ['https://mcp.certorix.com/sse', '/s/n/_//evil.example/x', '', 'https://mcp.certorix.com//evil.example/x'],
+    ['https://mcp.certorix.com/sse', '/s/n/_/../../x', '', 'https://mcp.certorix.com/x'],
+  ])('%s + %s%s', (up, p, q, want) => {
+    const r = parseRoute(p);
+    expect(r).not.toBeNull();
+    expect(upstreamTarget(up, r!, q).href).toBe(want);
+  });
+});
+
+describe('forwardRequestHeaders', () => {
+  it('keeps Mcp-* and content headers, drops hop-by-hop and local ones, replaces Authorization', () => {
+    const out = forwardRequestHeaders(
+      {
+        host: '127.0.0.1:47001',
+        authorization: 'Bearer client-supplied',
+        'mcp-session-id': 'sess-1',
+        'mcp-protocol-version': '2025-06-18',
+        'mcp-custom-thing': 'x',
+        'last-event-id': '42',
+        accept: 'application/json, text/event-stream',
+        'content-type': 'application/json',
+        'content-length': '12',
+        'accept-encoding': 'gzip, br',
+        connection: 'keep-alive, x-private',
+        'x-private': 'hop',
+        'keep-alive': 'timeout=5',
+        te: 'trailers',
+        'transfer-encoding': 'chunked',
+        upgrade: 'h2c',
+        'proxy-authorization': 'Basic abc',
+        cookie: 'a=b',
+        origin: 'http://localhost:3000',
+        referer: 'http://localhost:3000/x',
+        'user-agent': 'claude-desktop/1.0',
+      },
+      'LIVE',
+    );
+    expect(out).toEqual({
+      authorization: 'Bearer LIVE',
+      'mcp-session-id': 'sess-1',
+      'mcp-protocol-version': '2025-06-18',
+      'mcp-custom-thing': 'x',
+      'last-event-id': '42',
+      accept: 'application/json, text/event-stream',
+      'content-type': 'application/json',
+      'accept-encoding': 'identity',
+      'user-agent': 'claude-desktop/1.0',
+    });
+  });
+});
+
+describe('forwardResponseHeaders', () => {
+  it.each([
+    [
+      { 'content-type': 'text/event-stream', 'mcp-session-id': 's', 'content-length': '10', connection: 'close', 'transfer-encoding': 'chunked' },
+      { 'content-type': 'text/event-stream', 'mcp-session-id': 's', 'x-accel-buffering': 'no', 'cache-control': 'no-cache, no-transform' },
+    ],
+    [
+      { 'content-type': 'application/json', 'content-length': '10', 'www-authenticate': 'Bearer x', 'set-cookie': ['a=b'], location: 'https://x', 'keep-alive': 'timeout=5' },
+      { 'content-type': 'application/json', 'content-length': '10' },
+    ],
+    [{ 'content-type': 'Text/Event-Stream; charset=utf-8' }, { 'content-type': 'Text/Event-Stream; charset=utf-8', 'x-accel-buffering': 'no', 'cache-control': 'no-cache, no-transform' }],
+  ])('%j', (inp, want) => expect(forwardResponseHeaders(inp)).toEqual(want));
+});
+
+describe('upstreamAction', () => {
+  it.each([
+    [200, 0, 'pass'],
+    [202, 1, 'pass'],
+    [401, 0, 'retry'],
+    [401, 1, 'fail-auth'],
+    [403, 0, 'pass'],
+    [404, 0, 'pass'],
+    [301, 0, 'fail-redirect'],
+    [307, 0, 'fail-redirect'],
+    [308, 1, 'fail-redirect'],
+    [304, 0, 'pass'],
+    [500, 0, 'pass'],
+  ])('%i attempt %i -> %s', (status, attempt, want) => expect(upstreamAction(status, attempt)).toBe(want));
+});
+
+describe('jsonRpcError', () => {
+  it.each([
+    [Buffer.from('{"jsonrpc":"2.0","id":7,"method":"tools/call"}'), 7],
+    [Buffer.from('{"jsonrpc":"2.0","id":"a","method":"x"}'), 'a'],
+    [Buffer.from('[{"jsonrpc":"2.0","id":1}]'), null],
+    [Buffer.from('not json'), null],
+    [null, null],
+  ])('id from %s', (body, id) => {
+    const e = JSON.parse(jsonRpcError(body, 'm')) as { id: unknown; error: { code: number; message: string } };
+    expect(e.id).toBe(id);
+    expect(e.error.message).toBe('m');
+  });
+});
+
+describe('legacy SSE endpoint event', () => {
+  const up = 'https://mcp.certorix.com/sse';
+  const local = 'http://127.0.0.1:47001/sec/certorix';
+  it.each([
+    ['/messages?sessionId=abc', `${local}/_/messages?sessionId=abc`],
+    ['messages?sessionId=abc', `${local}/_/messages?sessionId=abc`],
+    ['https://mcp.certorix.com/messages?sessionId=abc', `${local}/_/messages?sessionId=abc`],
+    ['https://evil.example/messages', null],
+    ['//evil.example/messages', null],
+  ])('%s', (data, want) => expect(rewriteEndpointEvent(data, up, local)).toBe(want));
+
+  it.each([
+    ['event: endpoint\ndata: /messages?sessionId=1\n\n', 'event: endpoint\ndata: L(/messages?sessionId=1)\n\n'],
+    ['event: endpoint\r\nid: 3\r\ndata: /m\r\n\r\n', 'event: endpoint\nid: 3\ndata: L(/m)\n\n'],
+    ['event: message\ndata: {"a":1}\n\n', 'event: message\ndata: {"a":1}\n\n'],
+    ['data: hello\n\n', 'data: hello\n\n'],
+  ])('first event %j', (ev, want) => expect(rewriteFirst(ev, (d) => `L(${d})`)).toBe(want));
+  it('refuses when the rewrite refuses', () => expect(rewriteFirst('event: endpoint\ndata: x\n\n', () => null)).toBeNull());
+});
+
+describe('rotation hold', () => {
+  it('holds announced slots until stored, bounded, and only its own generation releases', () => {
+    const s: HoldState = { held: new Map() };
+    applyAnnounce(s, ['a', 'b'], 5, false, 1000);
+    expect(holdDecision(s, 'a', 1000)).toEqual({ hold: true, ms: HOLD_MS.rotate });
+    expect(holdDecision(s, 'c', 1000)).toEqual({ hold: false });
+    expect(applyRelease(s, ['a'], 4)).toEqual([]); // an older generation's release does not end this hold
+    expect(holdDecision(s, 'a', 2000).hold).toBe(true);
+    expect(applyRelease(s, ['a'], 5)).toEqual(['a']);
+    expect(holdDecision(s, 'a', 2000)).toEqual({ hold: false });
+    expect(holdDecision(s, 'b', 1000 + HOLD_MS.rotate)).toEqual({ hold: false }); // bound reached
+  });
+  it('revoke-now holds a few seconds at most', () => {
+    const s: HoldState = { held: new Map() };
+    applyAnnounce(s, ['a'], 1, true, 0);
+    const d = holdDecision(s, 'a', 0);
+    expect(d.hold && d.ms).toBeLessThanOrEqual(5_000);
+  });
+});
+
+describe('headers helper: mustWait', () => {
+  const now = Date.parse('2026-12-01T12:00:00Z');
+  const sig = (o: Partial<{ phase: string; slots: string[]; at: string }>) =>
+    ({ generation: 1, phase: 'announce', slots: ['certorix-1'], revoke: false, at: new Date(now - 1000).toISOString(), ...o }) as Parameters<typeof mustWait>[0];
+  it.each([
+    [sig({}), true],
+    [sig({ phase: 'stored' }), false],
+    [sig({ phase: 'aborted' }), false],
+    [sig({ slots: ['certorix-2'] }), false],
+    [sig({ at: new Date(now - 10 * 60_000).toISOString() }), false],
+    [null, false],
+  ])('%j', (s, want) => expect(mustWait(s, 'certorix-1', now)).toBe(want));
+});
+
+describe('RouteTable', () => {
+  it('finds entries by secret, reloads when stale, and misses unknown secrets', () => {
+    let t = 0;
+    let rows = [{ routeSecret: 'aaa', name: 'one', slot: 's1', upstreamUrl: 'https://x/mcp' }];
+    let loads = 0;
+    const table = new RouteTable(
+      () => {
+        loads++;
+        return rows;
+      },
+      { ttlMs: 1000, now: () => t },
+    );
+    expect(table.lookup('aaa')?.name).toBe('one');
+    expect(table.lookup('aab')).toBeNull();
+    expect(table.lookup('')).toBeNull();
+    expect(loads).toBe(1);
+    rows = [{ routeSecret: 'bbb', name: 'two', slot: 's2', upstreamUrl: 'https://x/mcp' }];
+    t = 999;
+    expect(table.lookup('bbb')).toBeNull();
+    t = 1000;
+    expect(table.lookup('bbb')?.name).toBe('two');
+    expect(table.lookup('aaa')).toBeNull(); // removed by "broker disable"
+    expect(loads).toBe(2);
+  });
+});
