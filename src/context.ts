@@ -3,7 +3,7 @@ import { createLogger, type Logger } from './log.js';
 import { currentPathEnv, stateDir, statePaths, type PathEnv, type StatePaths } from './paths.js';
 import { Store } from './store/store.js';
 import { Journal } from './store/journal.js';
-import { setLocateDefaults } from './clients/formats.js';
+import { setLocateDefaults } from './clients/locate-defaults.js';
 import type { Provider } from './api/provider.js';
 
 export interface ContextOptions {

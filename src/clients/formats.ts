@@ -11,6 +11,7 @@ import { lineCol, locateJsonTree } from './locate-json.js';
 import { locateTomlTree } from './locate-toml.js';
 import { locateYamlTrees } from './locate-yaml.js';
 import { locateShellText } from './locate-shell.js';
+import { locateDefaults, type LocateOptions } from './locate-defaults.js';
 
 export type FileFormat = 'json' | 'jsonc' | 'toml' | 'yaml' | 'shell' | 'fish' | 'dotenv';
 export type SiteKind = 'env' | 'header' | 'args' | 'shell';
@@ -38,23 +39,7 @@ export interface LocateResult {
   warnings: string[];
 }
 
-export interface LocateOptions {
-  /**
-   * Settings `mcpHosts`: more host names whose `Authorization: Bearer` values are Certorix
-   * tokens, besides hosts under certorix.com.
-   */
-  mcpHosts?: readonly string[];
-}
-
-/**
- * The options of this process's settings. Every locate of a rotation (scan, preflight,
- * the edit's own checks, read-back) must see the same hosts, or a header found by the scan
- * would vanish at the edit; the context sets them once when the settings load.
- */
-let processOptions: LocateOptions = {};
-export function setLocateDefaults(opts: LocateOptions): void {
-  processOptions = { mcpHosts: [...(opts.mcpHosts ?? [])] };
-}
+export { setLocateDefaults, type LocateOptions } from './locate-defaults.js';
 
 /**
  * Bounds on what one file may produce: a config has a handful of token sites and a few
@@ -126,7 +111,7 @@ function copyResult(r: LocateResult): LocateResult {
  * Never throws: whatever a file holds (nesting past the stack, a parser's own failure), it
  * becomes this file's error, so one hostile file cannot stop the others being handled.
  */
-export function locateTokens(text: string, format: FileFormat, opts: LocateOptions = processOptions): LocateResult {
+export function locateTokens(text: string, format: FileFormat, opts: LocateOptions = locateDefaults()): LocateResult {
   const hosts = normalizeHosts(opts.mcpHosts ?? []);
   if (text.length < MEMO_MIN_LENGTH) return locateGuarded(text, format, hosts);
   const key = hosts.join(',');
