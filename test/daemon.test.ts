@@ -35,7 +35,13 @@ describe('daemon', () => {
     const warn = await d.waitFor((l) => l.level === 40 && l.fingerprint === fingerprint(tok));
     expect(warn.ageDays).toBe(93);
     expect(String(warn.msg)).toContain(`mcp-token-rotator rotate --fingerprint ${fingerprint(tok)}`);
-    expect(await h.read('notes.jsonl')).toContain(fingerprint(tok));
+    // The notification follows the warning line (a separate async write): wait for it, bounded.
+    let notes = '';
+    for (let i = 0; i < 100 && !notes.includes(fingerprint(tok)); i++) {
+      notes = await h.read('notes.jsonl').catch(() => '');
+      if (!notes.includes(fingerprint(tok))) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(notes).toContain(fingerprint(tok));
     expect(statSync(h.path('.local/state/mcp-token-rotator/control.sock')).mode & 0o777).toBe(0o600);
 
     // A second daemon for the same state directory refuses to start.

@@ -25,6 +25,16 @@ export async function openBrokerStore(ctx: Context): Promise<TokenStore> {
 
 export type BrokerMode = 'broker-exec' | 'broker-headers' | 'broker-endpoint' | 'plaintext';
 
+/** One server entry as every broker report names it. */
+export interface BrokerEntryRef {
+  path: string;
+  client: string;
+  server: string;
+  keyPath: string;
+  mode: BrokerMode;
+  fingerprint: string;
+}
+
 export function modeOf(kind: EntryKind): BrokerMode {
   return kind === 'exec' ? 'broker-exec' : kind === 'headers-helper' ? 'broker-headers' : 'broker-endpoint';
 }

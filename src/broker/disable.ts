@@ -20,18 +20,12 @@ import { BrokerRegistry, type BrokerEntryRow } from './registry.js';
 import { entryPathOf } from './convert/convert.js';
 import { brokerSites, restoreInFile } from './convert/file.js';
 import { locateEntry } from './convert/positions.js';
-import { clearPending, formatOf, modeOf, openBrokerStore, setPending, writeConfig, type BrokerMode } from './common.js';
+import { clearPending, formatOf, modeOf, openBrokerStore, setPending, writeConfig, type BrokerEntryRef } from './common.js';
 import { reconcileBroker } from './reconcile.js';
 import type { BrokerProblem } from './enable.js';
 import path from 'node:path';
 
-export interface RestoredEntry {
-  path: string;
-  client: string;
-  server: string;
-  keyPath: string;
-  mode: BrokerMode;
-  fingerprint: string;
+export interface RestoredEntry extends BrokerEntryRef {
   /** false: the entry had been edited since enable and was restored from its current form. */
   exact: boolean;
 }

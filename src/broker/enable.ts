@@ -41,18 +41,12 @@ import {
   setPending,
   targetFor,
   writeConfig,
-  type BrokerMode,
+  type BrokerEntryRef,
 } from './common.js';
 import { reconcileBroker } from './reconcile.js';
 import path from 'node:path';
 
-export interface BrokerEntryReport {
-  path: string;
-  client: string;
-  server: string;
-  keyPath: string;
-  mode: BrokerMode;
-  fingerprint: string;
+export interface BrokerEntryReport extends BrokerEntryRef {
   slot?: string;
   reason?: string;
 }

@@ -9,6 +9,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { RotatorError } from '../errors.js';
 import type { Secret } from '../secret.js';
 
 export const SIGNAL_FILE = 'broker-signal.json';
@@ -80,18 +81,36 @@ export async function waitForRotation(stateDir: string, slot: string, opts: { no
   }
 }
 
-/**
- * The token: the daemon's answer when one runs (it holds during a rotation too), else the
- * store with the backend pinned at `broker enable`; the same lookup an exec wrapper makes.
- */
-export async function slotToken(stateDir: string, slot: string, opts: { daemonTimeoutMs: number }): Promise<{ token: Secret }> {
-  const { tokenSource } = await import('./exec/token.js');
-  const source = tokenSource(stateDir, slot, (msg) => process.stderr.write(`mcp-token-rotator headers: ${msg}\n`), { daemonTimeoutMs: opts.daemonTimeoutMs });
+/** The token: the daemon's answer when one runs (it holds too), else the store. */
+export async function slotToken(stateDir: string, slot: string, opts: { daemonTimeoutMs: number }): Promise<{ token: Secret; source: 'daemon' | 'store' }> {
+  const { statePaths } = await import('../paths.js');
+  const { callDaemon } = await import('../ipc/client.js');
+  const { Secret } = await import('../secret.js');
+  let res;
   try {
-    return { token: await source.get() };
-  } finally {
-    source.close();
+    res = await callDaemon(statePaths(stateDir).socket, { method: 'broker-token', params: { slot } }, { timeoutMs: opts.daemonTimeoutMs });
+  } catch {
+    res = null; // a daemon that does not answer in time: read the store ourselves
   }
+  if (res && res.ok) {
+    const t = (res.result as { token?: unknown } | null)?.token;
+    if (typeof t === 'string' && t !== '') return { token: new Secret(t), source: 'daemon' };
+  }
+  if (res && !res.ok && res.error.code !== 'E_USAGE') {
+    throw new RotatorError('E_BROKER', res.error.message, res.error.hint ? { hint: res.error.hint } : {});
+  }
+  // No daemon (or one too old to know broker-token): the store directly, with the backend
+  // pinned at `broker enable` (the file store when nothing was pinned).
+  const { FileTokenStore, openTokenStoreFor, readPinnedBackend } = await import('./store.js');
+  const backend = await readPinnedBackend(stateDir);
+  const store = backend ? await openTokenStoreFor(stateDir, backend) : new FileTokenStore(stateDir);
+  const t = await store.read(slot);
+  if (!t) {
+    throw new RotatorError('E_BROKER', `No token is stored for broker slot ${slot} (state directory ${stateDir}).`, {
+      hint: 'Run "mcp-token-rotator broker status" to see the converted entries; "mcp-token-rotator broker disable" puts the token back in the configs.',
+    });
+  }
+  return { token: t, source: 'store' };
 }
 
 /** Exactly what Claude Code's headersHelper must print: one JSON object of headers. */

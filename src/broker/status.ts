@@ -11,15 +11,9 @@ import { findTokens, type ScanResult } from '../scan.js';
 import { BrokerRegistry } from './registry.js';
 import { planFile } from './convert/file.js';
 import { locateEntry } from './convert/positions.js';
-import { endpointFacts, formatOf, modeOf, NO_ENDPOINT_REASON, openBrokerStore, portAnswers, targetFor, type BrokerMode } from './common.js';
+import { endpointFacts, formatOf, modeOf, NO_ENDPOINT_REASON, openBrokerStore, portAnswers, targetFor, type BrokerEntryRef } from './common.js';
 
-export interface BrokerStatusEntry {
-  path: string;
-  client: string;
-  server: string;
-  keyPath: string;
-  mode: BrokerMode;
-  fingerprint: string;
+export interface BrokerStatusEntry extends BrokerEntryRef {
   slot?: string;
   /** Converted entries: "ok", "changed" (edited since enable) or "missing" (no longer in the file). */
   state?: 'ok' | 'changed' | 'missing';

@@ -9,13 +9,13 @@ import { openTokenStoreFor, readPinnedBackend, type TokenStore } from '../store.
  * Where an exec wrapper gets its slot's token: the daemon when one runs (it has the full
  * session environment), else the store itself, with the backend pinned at `broker enable`.
  */
-export function tokenSource(stateDir: string, slot: string, log: (msg: string) => void, opts: { daemonTimeoutMs?: number } = {}): { get(): Promise<Secret>; close(): void } {
+export function tokenSource(stateDir: string, slot: string, log: (msg: string) => void): { get(): Promise<Secret>; close(): void } {
   let store: TokenStore | undefined;
   const socket = statePaths(stateDir).socket;
   return {
     async get() {
       try {
-        const res = await callDaemon(socket, { method: 'broker-token', params: { slot } }, { timeoutMs: opts.daemonTimeoutMs ?? 3000 });
+        const res = await callDaemon(socket, { method: 'broker-token', params: { slot } }, { timeoutMs: 3000 });
         if (res?.ok) {
           const t = (res.result as { token?: unknown }).token;
           if (typeof t === 'string' && t !== '') return new Secret(t);
