@@ -307,6 +307,33 @@ describe('in-flight requests finish with the old token before regenerate', () =>
     await client.close();
   });
 
+  it('legacy HTTP+SSE: a call answered 202 still counts until its response comes on the stream', async () => {
+    // Its POST ends at once; counting only the POST let regenerate kill the token mid-call.
+    const transport = new SSEClientTransport(new URL(`${ep.origin}/${SSE_SECRET}/certorix-legacy`));
+    const client = new Client({ name: 'legacy-slow', version: '1.0.0' });
+    await client.connect(transport);
+    const slow = client.callTool({ name: 'slow-api', arguments: { ms: 800 } });
+    await new Promise((r) => setTimeout(r, 150));
+    expect(tokens.inFlight(SLOT)).toBe(1);
+    const t0 = Date.now();
+    const rotation = rotate();
+    const r = await slow;
+    expect(r.content).toEqual([{ type: 'text', text: 'ok' }]);
+    const { storedAt } = await rotation;
+    expect(storedAt - t0).toBeGreaterThanOrEqual(500);
+    expect(tokens.inFlight(SLOT)).toBe(0);
+    expect((await client.callTool({ name: 'echo', arguments: { text: 'after' } })).content).toEqual([{ type: 'text', text: 'after' }]);
+    expect(tokens.inFlight(SLOT)).toBe(0);
+    // A call still running when its stream closes is not counted any more.
+    const orphan = client.callTool({ name: 'slow-api', arguments: { ms: 2_000 } }).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(tokens.inFlight(SLOT)).toBe(1);
+    await client.close();
+    await orphan;
+    for (let i = 0; i < 40 && tokens.inFlight(SLOT) > 0; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(tokens.inFlight(SLOT)).toBe(0);
+  });
+
   it('the wait is bounded (revoke-now: a leak does not wait for a long call)', async () => {
     const { client } = await connect();
     const slow = client.callTool({ name: 'slow-api', arguments: { ms: 3_000 } });

@@ -19,6 +19,7 @@ import {
   isEventStream,
   jsonRpcError,
   parseRoute,
+  type Route,
   redirectMessage,
   rewriteEndpointEvent,
   upstreamAction,
@@ -26,7 +27,8 @@ import {
 } from './policy.js';
 import type { RouteEntry } from './routes.js';
 import type { SlotTokens } from './tokens.js';
-import { endpointEventRewriter } from './sse.js';
+import { endpointEventRewriter, messageIds, responseWatcher } from './sse.js';
+import { LegacyCalls } from './legacy.js';
 
 export interface EndpointOptions {
   port: number;
@@ -71,6 +73,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
   });
   let origin = `http://127.0.0.1:${port}`;
   const sockets = new Set<Socket>();
+  const legacy = new LegacyCalls();
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const t0 = performance.now();
@@ -117,6 +120,11 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
       if (body === null) return finish(413, jsonRpcError(null, `mcp-token-rotator: request body over ${maxBody} bytes`), 'application/json', { route: name });
     } else req.resume();
 
+    // Legacy HTTP+SSE: a POST to a session's message endpoint (an upstream path) is answered
+    // 202 and its response comes on the GET stream; its requests count until then.
+    const callKey = method === 'POST' && route.upstreamPath !== null ? legacyKey(route, search) : null;
+    const callIds = callKey !== null && body !== null ? messageIds(body.toString('utf8'), 'request') : [];
+
     const controller = new AbortController();
     res.on('close', () => {
       if (!res.writableFinished) controller.abort();
@@ -133,6 +141,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
       // On the wire with this token: a rotation lets it finish before regenerate kills it.
       const sent = tokens.track(entry.slot);
       controller.signal.addEventListener('abort', sent, { once: true });
+      const unsend = callKey !== null ? legacy.sent(callKey, callIds, () => tokens.track(entry.slot)) : () => undefined;
       let up: Awaited<ReturnType<typeof request>>;
       try {
         up = await request(target, {
@@ -144,6 +153,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
         });
       } catch (e) {
         sent();
+        unsend();
         if (controller.signal.aborted) return;
         const code = (e as { code?: string }).code ?? 'network error';
         return finish(502, jsonRpcError(body, `mcp-token-rotator: could not reach the Certorix MCP server for "${name}" at ${target.origin} (${code}).`), 'application/json', { route: name, err: code });
@@ -151,6 +161,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
       const action = upstreamAction(up.statusCode, attempt);
       // A GET stream is open now and may stay so for hours: it no longer holds a rotation back.
       if (action !== 'pass' || method === 'GET') sent();
+      if (action !== 'pass' || up.statusCode !== 202) unsend();
       if (action === 'retry') {
         await up.body.dump().catch(() => undefined);
         log.info({ route: name, session, slot: entry.slot, fingerprint: token.fingerprint }, 'upstream refused the token (401); reloading it and retrying once');
@@ -169,9 +180,23 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
       res.writeHead(up.statusCode, headers);
       if (stream) res.flushHeaders();
       const localBase = `${origin}/${route.secret}/${encodeURIComponent(route.name)}`;
+      let streamKey: string | null = null;
       try {
         if (stream && method === 'GET') {
-          await pipeline(up.body, endpointEventRewriter((d) => rewriteEndpointEvent(d, entry.upstreamUrl, localBase)), res);
+          const rewrite = (d: string): string | null => {
+            const local = rewriteEndpointEvent(d, entry.upstreamUrl, localBase);
+            const u = local === null ? null : new URL(local);
+            const r = u ? parseRoute(u.pathname) : null;
+            if (u && r?.upstreamPath != null) legacy.open((streamKey = legacyKey(r, u.search)));
+            return local;
+          };
+          const watch = responseWatcher(
+            () => streamKey !== null,
+            (id) => {
+              if (streamKey !== null) legacy.answered(streamKey, id);
+            },
+          );
+          await pipeline(up.body, endpointEventRewriter(rewrite), watch, res);
         } else {
           await pipeline(up.body, res);
         }
@@ -180,6 +205,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
         res.destroy();
       } finally {
         sent();
+        if (streamKey !== null) legacy.closed(streamKey);
       }
       log.debug({ route: name, method, session, status: up.statusCode, heldMs, ms: Math.round(performance.now() - t0), retried: attempt > 0 }, 'endpoint request');
       return;
@@ -228,6 +254,11 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
       await agent.destroy().catch(() => undefined);
     },
   };
+}
+
+/** One legacy session's message endpoint: the route and the upstream path and query (which names the session). */
+function legacyKey(route: Route, search: string): string {
+  return `${route.secret} ${route.upstreamPath ?? ''}${search}`;
 }
 
 /** The whole body, or null past `cap` (answered 413, not forwarded; the rest is drained, not kept). */
