@@ -85,8 +85,14 @@ export class Store {
     if (this.db.open) this.db.close();
   }
 
+  /**
+   * BEGIN IMMEDIATE: the write lock is taken at the start, where the busy timeout waits for
+   * another process (daemon and CLI). A deferred transaction that reads first and then
+   * writes fails at once with "database is locked" if another connection wrote in between
+   * (SQLite cannot upgrade a stale read snapshot, so it does not wait).
+   */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return this.db.transaction(fn).immediate();
   }
 
   /** See db.ts: the outcome says whether the WAL really holds nothing of the journal any more. */

@@ -21,6 +21,28 @@ describe('store', () => {
     again.close();
   });
 
+  it('a transaction that reads then writes is not failed by another process writing in between (BEGIN IMMEDIATE)', () => {
+    // The daemon rescanning while "broker enable" records entries: a deferred transaction's
+    // stale read snapshot cannot be upgraded, and SQLite answers "database is locked" at once.
+    const a = fresh();
+    const b = new Store(a.file);
+    b.db.pragma('busy_timeout = 50');
+    let bWrote = true;
+    a.transaction(() => {
+      a.getMeta('k');
+      try {
+        b.setMeta('k', 'from-b');
+      } catch {
+        bWrote = false; // it waits for the write lock (here: gives up after 50 ms)
+      }
+      a.setMeta('k', 'from-a');
+    });
+    expect(bWrote).toBe(false);
+    expect(b.getMeta('k')).toBe('from-a');
+    b.close();
+    a.close();
+  });
+
   it('records sightings once, follows successors, and moves locations with the token', () => {
     const s = fresh();
     expect(s.recordSeen('aaaaaaaaaaaa', 'certorix', '2026-01-01T00:00:00.000Z')).toBe(true);
