@@ -2,12 +2,13 @@
  * `npm run demo`: a full cycle in a throw-away HOME against the fake Certorix API, so a
  * newcomer can see what the tool does without an account or touching real configs.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startFakeCertorix } from './certorix.js';
+import { startFakeRemote } from './remote-server.js';
 
 const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 
@@ -43,6 +44,12 @@ async function main(): Promise<void> {
     process.stdout.write(`\n~/.codex/config.toml now (the comment and layout are kept; the token is shown by fingerprint only in output):\n`);
     process.stdout.write(readFileSync(path.join(home, '.codex/config.toml'), 'utf8').replace(/"ctx_[^"]+"/, '"<new token>"'));
     await brokerLeg(home, env, api.url, run);
+    const remote = await startFakeRemote(api);
+    try {
+      await remoteLeg(home, env, remote, run);
+    } finally {
+      await remote.close();
+    }
   } finally {
     rmSync(home, { recursive: true, force: true });
     await api.close();
@@ -94,6 +101,77 @@ async function brokerLeg(home: string, env: Record<string, string>, apiUrl: stri
   await client.close();
   await run('broker', 'status');
   await run('broker', 'disable');
+}
+
+/**
+ * Broker mode for a remote entry: Cursor's `url` + `Authorization` header for the hosted
+ * server (here the stand-in, test/fake/remote-server.ts, named in `mcpHosts`) becomes a URL
+ * of the daemon's local endpoint. A real Streamable HTTP client calls through it without
+ * pause through a rotation that the daemon runs.
+ */
+async function remoteLeg(home: string, env: Record<string, string>, remote: Awaited<ReturnType<typeof startFakeRemote>>, run: (...args: string[]) => Promise<void>): Promise<void> {
+  const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
+  const { StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
+  process.stdout.write(`\n--- Broker mode, remote entry: the daemon's local endpoint adds the current token ---\n`);
+  // The stand-in runs on 127.0.0.1: name it as a Certorix MCP host (real ones are under certorix.com).
+  const settings = path.join(home, '.config/mcp-token-rotator/config.json');
+  mkdirSync(path.dirname(settings), { recursive: true });
+  writeFileSync(settings, JSON.stringify({ mcpHosts: ['127.0.0.1'] }, null, 2) + '\n');
+  const cfg = path.join(home, '.cursor/mcp.json');
+  const doc = JSON.parse(readFileSync(cfg, 'utf8')) as { mcpServers: Record<string, unknown> };
+  const token = (/"(ctx_[^"]+)"/.exec(readFileSync(path.join(home, '.codex/config.toml'), 'utf8')) ?? [])[1] ?? '';
+  doc.mcpServers['certorix-remote'] = { url: remote.mcpUrl, headers: { Authorization: `Bearer ${token}` } };
+  writeFileSync(cfg, JSON.stringify(doc, null, 2) + '\n');
+  process.stdout.write(`Cursor gets a remote entry: { "url": "${remote.mcpUrl}", "headers": { "Authorization": "Bearer <token>" } }\n`);
+  // Remote entries are converted only while the daemon runs (or the service is installed).
+  const daemon = spawn(process.execPath, [cli, 'daemon'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  daemon.stdout.on('data', (d: Buffer) => (log += d.toString()));
+  daemon.stderr.resume();
+  const waitLog = async (re: RegExp, ms: number): Promise<boolean> => {
+    for (const t0 = Date.now(); Date.now() - t0 < ms; await new Promise((r) => setTimeout(r, 100))) if (re.test(log)) return true;
+    return false;
+  };
+  try {
+    if (!(await waitLog(/"msg":"daemon started"/, 20_000))) throw new Error(`the daemon did not start:\n${log}`);
+    process.stdout.write(`\n(mcp-token-rotator daemon started in the background)\n`);
+    await run('broker', 'enable');
+    const entry = (JSON.parse(readFileSync(cfg, 'utf8')) as { mcpServers: Record<string, { url: string }> }).mcpServers['certorix-remote']!;
+    process.stdout.write(`\nCursor's remote entry now (no token in it; the daemon must keep running):\n${JSON.stringify(entry, null, 2)}\n`);
+    if (!(await waitLog(/"msg":"broker endpoint listening"/, 15_000))) throw new Error(`the local endpoint did not start:\n${log}`);
+    const client = new Client({ name: 'demo-remote-client', version: '1.0.0' });
+    const transport = new StreamableHTTPClientTransport(new URL(entry.url));
+    await client.connect(transport);
+    const session = transport.sessionId;
+    const first = remote.seen.length;
+    let running = true;
+    let ok = 0;
+    let failed = 0;
+    const loop = (async () => {
+      for (let i = 0; running; i++) {
+        const r = (await client.callTool({ name: 'echo', arguments: { text: `call ${i}` } }).catch(() => ({ isError: true, content: [] }))) as { isError?: boolean };
+        if (r.isError) failed++;
+        else ok++;
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 300));
+    await run('rotate');
+    await new Promise((r) => setTimeout(r, 500));
+    running = false;
+    await loop;
+    const mine = remote.seen.slice(first).filter((s) => s.session === session);
+    const fps = [...new Set(mine.map((s) => s.fingerprint))];
+    const refused = mine.filter((s) => s.status === 401).length;
+    process.stdout.write(
+      `\nA real remote MCP client (Streamable HTTP, Cursor's entry) called the server ${ok + failed} times through the local endpoint during a rotation: ${failed} failed; the server saw tokens ${fps.join(' then ')}, ${refused} request(s) refused; the client kept its session (${transport.sessionId === session ? 'same' : 'CHANGED'}).\n`,
+    );
+    await transport.terminateSession().catch(() => undefined);
+    await client.close();
+    await run('broker', 'disable');
+  } finally {
+    daemon.kill('SIGTERM');
+    await new Promise((r) => daemon.once('close', r));
+  }
 }
 
 void main();
