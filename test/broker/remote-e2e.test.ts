@@ -226,6 +226,7 @@ describe('remote entries through the spawned daemon: enable -> real clients thro
       const enDoc = JSON.parse(en.stdout) as { converted: unknown[]; plaintext: unknown[] };
       expect(enDoc.plaintext, en.stdout).toEqual([]);
       expect(enDoc.converted).toHaveLength(files.length + 1);
+      expect(en.stderr).toContain('install-service'); // endpoint entries need the daemon kept running
 
       // What each client will read: no token; the local endpoint (or a headersHelper).
       let port = 0;
@@ -341,12 +342,25 @@ describe('remote entries through the spawned daemon: enable -> real clients thro
       }
       expect(claude.helperRuns()).toBeGreaterThanOrEqual(3);
 
-      for (const c of clients.splice(0)) await c.close().catch(() => undefined);
+      const cursor = clients.find((c) => c.name === 'cursor')!;
+      for (const c of clients.filter((x) => x !== cursor)) await c.close().catch(() => undefined);
 
       const dis = await runCli(['broker', 'disable', '--json'], { env: h.env, timeoutMs: 30_000 });
       expect(dis.code, dis.stderr).toBe(0);
       const fresh = swaps[swaps.length - 1]!.live;
       for (const f of files) expect(await h.read(f.rel), f.rel).toBe(f.text(fresh));
+      // As the README says: the route leaves with the entry, so a client still connected to the
+      // endpoint fails (404) from a moment after disable until it reloads its config.
+      let after: string | null = null;
+      for (let i = 0; i < 50 && after === null; i++) {
+        await cursor.call({ name: 'echo', arguments: { text: 'x' } }).then(
+          () => new Promise((r) => setTimeout(r, 100)),
+          (e: Error) => (after = e.message),
+        );
+      }
+      expect(after).toMatch(/Not found/);
+      await cursor.close().catch(() => undefined);
+      clients.length = 0;
 
       const daemon = d;
       d = undefined;

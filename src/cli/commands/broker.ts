@@ -59,6 +59,10 @@ function reportEnable(r: EnableResult, json: boolean, home: string): void {
     say(`${verb} ${r.converted.length} entr${r.converted.length === 1 ? 'y' : 'ies'} in ${r.files.length} file(s); the token${r.dryRun ? ' would live' : ' lives'} in the ${r.store.backend} store (${tildify(r.store.where, home)}):`);
     for (const e of r.converted) say(`  ${tildify(e.path, home)}  ${e.server}  ${e.mode}  (token ${e.fingerprint}, slot ${e.slot ?? '?'})`);
     if (!r.dryRun) say('Restart (or reconnect) the clients once so they start the converted entries; after that, rotations need no restart.');
+    // Those clients cannot connect at all while the daemon is down: say so where they are converted.
+    if (!r.dryRun && r.converted.some((e) => e.mode === 'broker-endpoint')) {
+      say('The broker-endpoint entries reach their server through the daemon: keep it running ("mcp-token-rotator install-service" starts it at login and restarts it).');
+    }
   } else if (!r.problems.length) say('Nothing to convert: no entry holds a plaintext Certorix token that the broker can take.');
   if (r.plaintext.length) {
     say('Staying plaintext (rotated as before):');
