@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { chmod, chown, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { safeMode } from '../../src/clients/write.js';
@@ -29,14 +29,19 @@ describe('safeMode (pure)', () => {
 describe.runIf(process.getuid?.() === 0)('a writer that cannot keep the group (spawned as uid 4242)', () => {
   it('narrows 0640 to 0600 under the group it got, keeps the bytes, and says so naming the file', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'mtr-own-'));
+    // uid 4242 may not be able to reach this checkout (a 0700 parent, as mktemp makes): it
+    // loads a copy of the built modules from a directory it can read.
+    const mods = await mkdtemp(path.join(tmpdir(), 'mtr-own-mods-'));
     try {
+      await cp(path.join(ROOT, 'dist/src'), mods, { recursive: true });
+      await chmod(mods, 0o755);
       await chown(dir, 4242, 4242);
       const file = path.join(dir, 'mcp.json');
       await writeFile(file, '{"old": true}\n');
       await chown(file, 4242, 4343); // a group uid 4242 is not in
       await chmod(file, 0o640);
       const script = `
-        import { writeFileAtomic } from ${JSON.stringify(path.join(ROOT, 'dist/src/clients/write.js'))};
+        import { writeFileAtomic } from ${JSON.stringify(path.join(mods, 'clients/write.js'))};
         import { statSync } from 'node:fs';
         const st = statSync(process.argv[1]);
         const warnings = [];
@@ -55,6 +60,7 @@ describe.runIf(process.getuid?.() === 0)('a writer that cannot keep the group (s
       expect(warnings[0]).toMatch(/mode is 0600 instead of 0640/);
     } finally {
       await rm(dir, { recursive: true, force: true });
+      await rm(mods, { recursive: true, force: true });
     }
   });
 });
