@@ -3,10 +3,20 @@ import type { RunningDaemon } from './daemon.js';
 
 export type SignalAction = 'stop' | 'reload' | 'force-exit' | 'ignore';
 
-/** Pure: what a signal means, given whether a stop is under way. */
-export function signalAction(sig: NodeJS.Signals, stopping: boolean): SignalAction {
+/**
+ * A stop signal this soon after the first is the same request delivered twice, not an
+ * impatient user: Ctrl-C under `npm start` reaches the daemon from the terminal and again
+ * from npm, and `timeout` or a supervisor may signal the process and its group.
+ */
+export const DUPLICATE_SIGNAL_MS = 1000;
+
+/** Pure: what a signal means, given whether a stop is under way and since when (ms). */
+export function signalAction(sig: NodeJS.Signals, stopping: boolean, sinceStopMs = Infinity): SignalAction {
   if (sig === 'SIGHUP') return stopping ? 'ignore' : 'reload';
-  if (sig === 'SIGTERM' || sig === 'SIGINT') return stopping ? 'force-exit' : 'stop';
+  if (sig === 'SIGTERM' || sig === 'SIGINT') {
+    if (!stopping) return 'stop';
+    return sinceStopMs < DUPLICATE_SIGNAL_MS ? 'ignore' : 'force-exit';
+  }
   return 'ignore';
 }
 
@@ -17,17 +27,20 @@ const SIGNALS: NodeJS.Signals[] = process.platform === 'win32' ? ['SIGTERM', 'SI
  * are there for the whole shutdown. That matters: proper-lockfile (loaded for Cline's lock)
  * installs signal-exit, which re-raises a signal once its own handler is the only one left;
  * a handler registered with `once` is gone after the first SIGTERM, and the daemon would
- * die by the signal midway through "daemon stopping". A second SIGTERM/SIGINT exits at once.
+ * die by the signal midway through "daemon stopping". A second SIGTERM/SIGINT (a second or
+ * more after the first) exits at once.
  * A stop asked for during start-up happens as soon as the daemon is up.
  */
 export function installDaemonSignals(log: Logger, exit: (code: number) => void = (c) => process.exit(c)): { attach(d: RunningDaemon): void } {
   let daemon: RunningDaemon | undefined;
   let stopping = false;
+  let stopAt = 0;
   let pendingStop: string | undefined;
   const handler = (sig: NodeJS.Signals) => {
-    const action = signalAction(sig, stopping);
+    const action = signalAction(sig, stopping, Date.now() - stopAt);
     if (action === 'stop') {
       stopping = true;
+      stopAt = Date.now();
       if (daemon) void daemon.stop(sig);
       else pendingStop = sig;
     } else if (action === 'reload') {

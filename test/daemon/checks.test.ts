@@ -77,4 +77,13 @@ describe('wake detection and signals', () => {
   ] as const)('%s while stopping=%s: %s', (sig, stopping, action) => {
     expect(signalAction(sig, stopping)).toBe(action);
   });
+
+  it.each([
+    ['SIGINT', 0, 'ignore'], // Ctrl-C under npm start: the terminal's and npm's copy
+    ['SIGTERM', 999, 'ignore'],
+    ['SIGTERM', 1000, 'force-exit'],
+    ['SIGINT', 5000, 'force-exit'],
+  ] as const)('%s %i ms after the first stop signal: %s', (sig, since, action) => {
+    expect(signalAction(sig, true, since)).toBe(action);
+  });
 });
