@@ -5,11 +5,9 @@
  * equals smol-toml's value at that path.
  */
 import { toml } from './lazy.js';
-import type { KeyPath, Lit, PNode, TreeResult } from './formats.js';
+import type { KeyPath, PNode, TreeResult } from './formats.js';
+import { TomlCursor, TomlSyntaxFail, type ScannedLit } from './toml-cursor.js';
 
-interface ScannedLit extends Lit {
-  value: string;
-}
 
 export function locateTomlTree(text: string): TreeResult {
   let value: Record<string, unknown>;
@@ -61,19 +59,14 @@ export function parseTomlValue(text: string): unknown {
   return toml().parse(text);
 }
 
-class ScanFail extends Error {}
-
 /**
  * Enough of TOML 1.0/1.1 to know the path and offsets of every string value: table and
  * array-of-table headers, dotted and quoted keys, inline tables (multi-line too), arrays,
  * all four string forms, comments. Anything else is skipped as an opaque scalar.
  */
-export class TomlScanner {
-  i = 0;
+export class TomlScanner extends TomlCursor {
   readonly lits = new Map<string, ScannedLit>();
   private readonly aot = new Map<string, number>();
-
-  constructor(private readonly s: string) {}
 
   where(): string {
     const before = this.s.slice(0, this.i);
@@ -105,7 +98,7 @@ export class TomlScanner {
       }
       this.skipWs();
       this.skipComment();
-      if (this.i < s.length && s[this.i] !== '\n' && !s.startsWith('\r\n', this.i)) throw new ScanFail();
+      if (this.i < s.length && s[this.i] !== '\n' && !s.startsWith('\r\n', this.i)) throw new TomlSyntaxFail();
     }
   }
 
@@ -127,56 +120,8 @@ export class TomlScanner {
     return out;
   }
 
-  private expect(tok: string): void {
-    if (!this.s.startsWith(tok, this.i)) throw new ScanFail();
-    this.i += tok.length;
-  }
-
-  private skipWs(): void {
-    while (this.s[this.i] === ' ' || this.s[this.i] === '\t') this.i++;
-  }
-
-  private skipComment(): void {
-    if (this.s[this.i] !== '#') return;
-    while (this.i < this.s.length && this.s[this.i] !== '\n') this.i++;
-  }
-
-  /** Whitespace, newlines and comments. */
-  private skipBlank(): void {
-    for (;;) {
-      this.skipWs();
-      const c = this.s[this.i];
-      if (c === '#') this.skipComment();
-      else if (c === '\n' || c === '\r') this.i++;
-      else return;
-    }
-  }
-
   private keys(): string[] {
-    const out = [this.simpleKey()];
-    for (;;) {
-      const save = this.i;
-      this.skipWs();
-      if (this.s[this.i] !== '.') {
-        this.i = save;
-        return out;
-      }
-      this.i++;
-      this.skipWs();
-      out.push(this.simpleKey());
-    }
-  }
-
-  private simpleKey(): string {
-    const c = this.s[this.i];
-    if (c === '"' || c === "'") {
-      if (this.s.startsWith(c.repeat(3), this.i)) throw new ScanFail();
-      return this.string().value;
-    }
-    const m = /^[A-Za-z0-9_-]+/.exec(this.s.slice(this.i, this.i + 256));
-    if (!m) throw new ScanFail();
-    this.i += m[0].length;
-    return m[0];
+    return this.keySpans().map((k) => k.key);
   }
 
   private value(path: KeyPath): void {
@@ -208,86 +153,13 @@ export class TomlScanner {
         }
         this.skipBlank();
         if (s[this.i] === ',') this.i++;
-        else if (s[this.i] !== close) throw new ScanFail();
+        else if (s[this.i] !== close) throw new TomlSyntaxFail();
       }
     }
     // Numbers, booleans, dates (which may hold a space): opaque up to a delimiter.
     const start = this.i;
     while (this.i < s.length && !',]}#\r\n'.includes(s[this.i] ?? '')) this.i++;
-    if (this.i === start) throw new ScanFail();
+    if (this.i === start) throw new TomlSyntaxFail();
   }
 
-  /** Any of the four string forms at `i`, decoded as TOML does. */
-  string(): ScannedLit {
-    const s = this.s;
-    const start = this.i;
-    const q = s[start];
-    const multi = s.startsWith(`${q}${q}${q}`, start);
-    const basic = q === '"';
-    this.i += multi ? 3 : 1;
-    if (multi) {
-      // A newline right after the opening delimiter is not part of the value.
-      if (s.startsWith('\r\n', this.i)) this.i += 2;
-      else if (s[this.i] === '\n') this.i++;
-    }
-    let value = '';
-    for (;;) {
-      if (this.i >= s.length) throw new ScanFail();
-      const ch = s[this.i] ?? '';
-      if (ch === q) {
-        if (!multi) {
-          this.i++;
-          break;
-        }
-        let run = 0;
-        while (s[this.i + run] === q) run++;
-        if (run >= 3) {
-          // Up to two quotes may sit just before the closing delimiter.
-          value += q.repeat(run - 3);
-          this.i += run;
-          break;
-        }
-        value += q.repeat(run);
-        this.i += run;
-        continue;
-      }
-      if (!multi && (ch === '\n' || ch === '\r')) throw new ScanFail();
-      if (basic && ch === '\\') {
-        value += this.escape(multi);
-        continue;
-      }
-      value += ch;
-      this.i++;
-    }
-    return { start, end: this.i, value };
-  }
-
-  private escape(multi: boolean): string {
-    const s = this.s;
-    const e = s[this.i + 1] ?? '';
-    const simple: Record<string, string> = { b: '\b', t: '\t', n: '\n', f: '\f', r: '\r', e: '\x1b', '"': '"', '\\': '\\' };
-    const hit = simple[e];
-    if (hit !== undefined) {
-      this.i += 2;
-      return hit;
-    }
-    const hexLen = e === 'u' ? 4 : e === 'U' ? 8 : e === 'x' ? 2 : 0;
-    if (hexLen > 0) {
-      const hex = s.slice(this.i + 2, this.i + 2 + hexLen);
-      if (!new RegExp(`^[0-9A-Fa-f]{${hexLen}}$`).test(hex)) throw new ScanFail();
-      this.i += 2 + hexLen;
-      return String.fromCodePoint(parseInt(hex, 16));
-    }
-    if (multi) {
-      // Line-ending backslash: it and all whitespace/newlines after it vanish.
-      let j = this.i + 1;
-      while (s[j] === ' ' || s[j] === '\t') j++;
-      if (s[j] === '\n' || s.startsWith('\r\n', j)) {
-        while (j < s.length && ' \t\r\n'.includes(s[j] ?? '')) j++;
-        this.i = j;
-        return '';
-      }
-    }
-    throw new ScanFail();
-  }
 }

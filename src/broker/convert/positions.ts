@@ -9,7 +9,7 @@
 import { parseTree, type Node, type ParseError } from 'jsonc-parser';
 import type { Document, Node as YNode } from 'yaml';
 import { toml, yaml } from '../../clients/lazy.js';
-import { TomlScanner } from '../../clients/locate-toml.js';
+import { TomlCursor, TomlSyntaxFail } from '../../clients/toml-cursor.js';
 import type { FileFormat, KeyPath } from '../../clients/formats.js';
 
 export interface PStr {
@@ -189,8 +189,6 @@ function fromYaml(node: unknown, text: string): PNode {
 // ---------------------------------------------------------------------------------------
 // TOML
 
-class TomlPosFail extends Error {}
-
 interface Header {
   path: string[];
   start: number;
@@ -230,11 +228,11 @@ function tomlTableSpan(text: string, entryPath: string[]): { start: number; end:
   return { start: (headers[first] as Header).start, end: (headers[last] as Header).lastEnd };
 }
 
-class TomlPos {
-  i = 0;
+class TomlPos extends TomlCursor {
   readonly root: PObj;
   readonly headers: Header[] = [];
-  constructor(private readonly s: string) {
+  constructor(s: string) {
+    super(s);
     this.root = { t: 'obj', start: 0, end: s.length, props: [], block: true };
   }
 
@@ -252,7 +250,7 @@ class TomlPos {
           // Arrays of tables hold no MCP server entries we convert; their keys go nowhere.
           this.i += 2;
           this.skipWs();
-          this.keys();
+          this.keySpans();
           this.skipWs();
           this.expect(']]');
           table = { t: 'obj', start: lineStart, end: this.i, props: [], block: true };
@@ -261,7 +259,7 @@ class TomlPos {
         } else {
           this.i++;
           this.skipWs();
-          const keys = this.keys().map((k) => k.key);
+          const keys = this.keySpans().map((k) => k.key);
           this.skipWs();
           this.expect(']');
           table = this.descend(this.root, keys, lineStart, this.i);
@@ -269,7 +267,7 @@ class TomlPos {
           this.headers.push(header);
         }
       } else {
-        const keys = this.keys();
+        const keys = this.keySpans();
         this.skipWs();
         this.expect('=');
         this.skipWs();
@@ -282,7 +280,7 @@ class TomlPos {
       }
       this.skipWs();
       this.skipComment();
-      if (this.i < s.length && s[this.i] !== '\n' && !s.startsWith('\r\n', this.i)) throw new TomlPosFail();
+      if (this.i < s.length && s[this.i] !== '\n' && !s.startsWith('\r\n', this.i)) throw new TomlSyntaxFail();
     }
   }
 
@@ -299,7 +297,7 @@ class TomlPos {
         p = { key: k, start, keyEnd: start, end, value: { t: 'obj', start, end, props: [], block: true } };
         cur.props.push(p);
       }
-      if (p.value.t !== 'obj') throw new TomlPosFail();
+      if (p.value.t !== 'obj') throw new TomlSyntaxFail();
       if (end > p.end) p.end = end;
       this.growTo(p.value, end);
       cur = p.value;
@@ -307,61 +305,8 @@ class TomlPos {
     return cur;
   }
 
-  private expect(tok: string): void {
-    if (!this.s.startsWith(tok, this.i)) throw new TomlPosFail();
-    this.i += tok.length;
-  }
-  private skipWs(): void {
-    while (this.s[this.i] === ' ' || this.s[this.i] === '\t') this.i++;
-  }
-  private skipComment(): void {
-    if (this.s[this.i] !== '#') return;
-    while (this.i < this.s.length && this.s[this.i] !== '\n') this.i++;
-  }
-  private skipBlank(): void {
-    for (;;) {
-      this.skipWs();
-      const c = this.s[this.i];
-      if (c === '#') this.skipComment();
-      else if (c === '\n' || c === '\r') this.i++;
-      else return;
-    }
-  }
-
-  private keys(): Array<{ key: string; start: number; end: number }> {
-    const out = [this.simpleKey()];
-    for (;;) {
-      const save = this.i;
-      this.skipWs();
-      if (this.s[this.i] !== '.') {
-        this.i = save;
-        return out;
-      }
-      this.i++;
-      this.skipWs();
-      out.push(this.simpleKey());
-    }
-  }
-
-  private simpleKey(): { key: string; start: number; end: number } {
-    const start = this.i;
-    const c = this.s[this.i];
-    if (c === '"' || c === "'") {
-      if (this.s.startsWith(c.repeat(3), this.i)) throw new TomlPosFail();
-      const lit = this.str();
-      return { key: lit.value, start, end: lit.end };
-    }
-    const m = /^[A-Za-z0-9_-]+/.exec(this.s.slice(this.i, this.i + 256));
-    if (!m) throw new TomlPosFail();
-    this.i += m[0].length;
-    return { key: m[0], start, end: this.i };
-  }
-
   private str(): PStr {
-    const sc = new TomlScanner(this.s);
-    sc.i = this.i;
-    const lit = sc.string();
-    this.i = sc.i;
+    const lit = this.string();
     return { t: 'str', start: lit.start, end: lit.end, value: lit.value };
   }
 
@@ -382,7 +327,7 @@ class TomlPos {
         items.push(this.value());
         this.skipBlank();
         if (s[this.i] === ',') this.i++;
-        else if (s[this.i] !== ']') throw new TomlPosFail();
+        else if (s[this.i] !== ']') throw new TomlSyntaxFail();
       }
     }
     if (c === '{') {
@@ -395,7 +340,7 @@ class TomlPos {
           obj.end = this.i;
           return obj;
         }
-        const keys = this.keys();
+        const keys = this.keySpans();
         this.skipWs();
         this.expect('=');
         this.skipWs();
@@ -405,18 +350,18 @@ class TomlPos {
         for (const k of keys.slice(0, -1)) {
           let p = parent.props.find((x) => x.key === k.key);
           if (!p) parent.props.push((p = { key: k.key, start: k.start, keyEnd: k.end, end: v.end, value: { t: 'obj', start: k.start, end: v.end, props: [], block: false } }));
-          if (p.value.t !== 'obj') throw new TomlPosFail();
+          if (p.value.t !== 'obj') throw new TomlSyntaxFail();
           parent = p.value;
         }
         const last = keys[keys.length - 1] as { key: string; start: number; end: number };
         parent.props.push({ key: last.key, start: keys[0]?.start ?? start, keyEnd: last.end, end: v.end, value: v });
         this.skipBlank();
         if (s[this.i] === ',') this.i++;
-        else if (s[this.i] !== '}') throw new TomlPosFail();
+        else if (s[this.i] !== '}') throw new TomlSyntaxFail();
       }
     }
     while (this.i < s.length && !',]}#\r\n'.includes(s[this.i] ?? '')) this.i++;
-    if (this.i === start) throw new TomlPosFail();
+    if (this.i === start) throw new TomlSyntaxFail();
     return { t: 'other', start, end: trimEnd(s, this.i) };
   }
 }
