@@ -272,16 +272,20 @@ function removeHeaders(text: string, format: FileFormat, entry: PObj, rels: KeyP
 // ---------------------------------------------------------------------------------------
 // The inverse: disable.
 
-export interface RestoreInput {
-  text: string;
-  format: FileFormat;
-  client: string;
+/** What disable needs of a converted entry (a registry row's fields). */
+export interface ConvertedEntry {
   entryPath: KeyPath;
   kind: EntryKind;
   slot: string;
   originalText: string;
   convertedText: string;
   upstreamUrl: string | null;
+}
+
+export interface RestoreInput extends ConvertedEntry {
+  text: string;
+  format: FileFormat;
+  client: string;
   /** The current token (from the store). */
   token: string;
 }

@@ -5,8 +5,7 @@
  */
 import { locateTokens, type FileFormat, type KeyPath, type TokenSite } from '../../clients/formats.js';
 import { EditError, replaceToken } from '../../clients/edit.js';
-import type { EntryKind } from '../registry.js';
-import { entryPathOf, planEntry, restoreEntry, RESTORE_PLACEHOLDER, type BrokerTarget, type EntryPlan } from './convert.js';
+import { entryPathOf, planEntry, restoreEntry, RESTORE_PLACEHOLDER, type BrokerTarget, type ConvertedEntry, type EntryPlan } from './convert.js';
 import { applySplices, ConvertError } from './ops.js';
 import { parsePositions } from './positions.js';
 
@@ -88,15 +87,6 @@ export function verifyConverted(before: string, after: string, format: FileForma
   if (after === before) throw new ConvertError('verification failed: nothing changed');
 }
 
-/** What disable needs of a converted entry (a registry row's fields). */
-export interface ConvertedEntry {
-  entryPath: KeyPath;
-  kind: EntryKind;
-  slot: string;
-  originalText: string;
-  convertedText: string;
-  upstreamUrl: string | null;
-}
 
 /**
  * The file with one converted entry back in plaintext, holding `token`. The token goes in
