@@ -115,7 +115,7 @@ export async function healBrokerEntries(ctx: Context, scan: ScanResult, remember
           for (const e of done) {
             const r = byKey.get(keyPathString(e.entryPath)) as BrokerEntryRow;
             const pl = e.plan as Extract<typeof e.plan, { start: number }>;
-            ctx.store.db.prepare('UPDATE broker_entries SET converted_text = ? WHERE id = ?').run(pl.convertedText, r.id);
+            reg.setConvertedText(r.id, pl.convertedText);
           }
           ctx.store.addEvent({ at: ctx.nowIso(), type: 'healed', fingerprint: fingerprint((done[0] as (typeof done)[0]).plan.token), newFingerprint: null, source: 'watch', files: [p], detail: 'a restored plaintext entry was converted back to broker mode' });
         });

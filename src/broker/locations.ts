@@ -4,6 +4,7 @@
  * tokens that live only there). Light: status loads this on every run.
  */
 import type { Context } from '../context.js';
+import { BrokerRegistry } from './registry.js';
 import type { Store } from '../store/store.js';
 import type { ScanResult } from '../scan.js';
 import type { Secret } from '../secret.js';
@@ -22,7 +23,7 @@ export function brokerLocations(store: Store): BrokerLocation[] {
 
 /** Each slot's current token from the store, by fingerprint, for those not in `except`. */
 export async function slotTokens(ctx: Context, except: ReadonlyMap<string, unknown> = new Map()): Promise<Map<string, Secret>> {
-  const slots = (ctx.store.db.prepare('SELECT slot, fingerprint FROM broker_slots').all() as Array<{ slot: string; fingerprint: string }>).filter((s) => !except.has(s.fingerprint));
+  const slots = new BrokerRegistry(ctx.store).slots().filter((s) => !except.has(s.fingerprint));
   const out = new Map<string, Secret>();
   if (!slots.length) return out;
   const { openBrokerStore } = await import('./common.js');

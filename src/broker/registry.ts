@@ -111,6 +111,11 @@ export class BrokerRegistry {
     return Number(r.lastInsertRowid);
   }
 
+  /** A heal wrote the entry's broker form again (from its current text). */
+  setConvertedText(id: number, text: string): void {
+    this.store.db.prepare('UPDATE broker_entries SET converted_text = ? WHERE id = ?').run(text, id);
+  }
+
   removeEntry(id: number): void {
     this.store.db.prepare('DELETE FROM broker_entries WHERE id = ?').run(id);
   }
