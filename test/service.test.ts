@@ -422,7 +422,8 @@ describe('installService / uninstallService with a recorded runner, in a temp HO
     expect(text).toContain(`Removed ${r.unitPath} again`);
     expect(existsSync(r.unitPath)).toBe(false);
     expect(text).toContain('"systemctl --user enable --now mcp-token-rotator.service" failed (exit 1): Failed to connect to bus');
-    expect(text).toContain('install-service" again from your desktop/login session');
+    expect(text).toContain('run "mcp-token-rotator install-service" from your desktop/login session instead');
+    expect(existsSync(path.join(home, '.config'))).toBe(false); // the directories it made go too
     expect(text).toContain('loginctl enable-linger');
   });
 
@@ -536,6 +537,7 @@ describe('install-service: installed means active (a failed install leaves nothi
     expect(r.written).toBe(false);
     expect(lstatExists(path.join(home, unitRel))).toBe(false);
     expect(lstatExists(path.join(home, '.config/systemd/user/default.target.wants', SYSTEMD_UNIT))).toBe(false);
+    expect(existsSync(path.join(home, '.config'))).toBe(false); // and the directories made for them
     const text = r.error!.describe();
     expect(text).toContain('said failed');
     expect(text).toContain(`Removed ${path.join(home, unitRel)} again: nothing is left installed`);

@@ -221,7 +221,7 @@ function installFailure(plan: ServicePlan, failed: CommandOutcome, rolledBack: '
       ? 'Without systemd (a container, WSL without systemd), start "mcp-token-rotator daemon" from your session start-up instead.'
       : 'launchctl exists only on macOS; elsewhere start "mcp-token-rotator daemon" from your session start-up.';
   } else if (systemd && /bus|XDG_RUNTIME_DIR|No medium/i.test(failed.stderr)) {
-    hint = `"Failed to connect to bus" means there is no systemd user session here (a container, a sudo/su shell, or SSH without "loginctl enable-linger $USER"): ${again} from your desktop/login session.`;
+    hint = `"Failed to connect to bus" means there is no systemd user session here (a container, a sudo/su shell, or SSH without "loginctl enable-linger $USER"): run "mcp-token-rotator install-service" from your desktop/login session instead.`;
   } else if (check) {
     hint = systemd
       ? `See why it stopped: journalctl --user -u ${SYSTEMD_UNIT} (or run "mcp-token-rotator daemon" in a terminal to see its error); fix that, ${again}.`
@@ -295,6 +295,8 @@ export async function installService(opts: ServiceOptions): Promise<ServiceResul
   const links = planRollback(opts.platform, opts.home, opts.uid, { env, restore: false }).alsoRemove;
   const linksBefore = new Set((await Promise.all(links.map(async (l) => ((await existsLink(l)) ? l : null)))).filter((l) => l !== null));
   const logDirBefore = plan.logDir ? await existsLink(plan.logDir) : true;
+  // Deepest first: the wants directory "enable" may make, then the unit's own directories.
+  const createdDirs = [...(await Promise.all(links.map((l) => missingDirs(path.dirname(l), path.dirname(unitPath))))).flat(), ...(await missingDirs(path.dirname(unitPath), opts.home))];
   const f1 = await runSteps(before, run, result.ran, delay);
   if (f1) {
     result.error = commandFailure(plan, f1.failed, plan.commands, false);
@@ -320,10 +322,18 @@ export async function installService(opts: ServiceOptions): Promise<ServiceResul
     result.written = false;
     for (const l of rb.alsoRemove) if (!linksBefore.has(l)) await removeOwnLink(l, unitPath);
     if (plan.logDir && !logDirBefore) await rmdir(plan.logDir).catch(() => undefined);
+    for (const d of createdDirs) await rmdir(d).catch(() => undefined); // deepest first; only if left empty
     await runSteps(rb.after, run, result.ran, delay);
     result.error = installFailure(plan, f2.failed, result.rolledBack, wasActive);
   }
   return result;
+}
+
+/** The directories from `dir` up to (not including) `home` that do not exist yet, deepest first. */
+async function missingDirs(dir: string, home: string): Promise<string[]> {
+  const out: string[] = [];
+  for (let d = dir; d !== home && d !== path.dirname(d) && !(await existsLink(d)); d = path.dirname(d)) out.push(d);
+  return out;
 }
 
 /** Removes `link` only if it is a symlink to our unit (what "systemctl enable" makes). */
