@@ -71,7 +71,8 @@ function npm(args, { capture = false } = {}) {
 
 if (!ours.skipCi) {
   say(`[1/3] npm ci: ${pkg.name}'s dependencies (better-sqlite3 may compile, about a minute)`);
-  npm(['ci', '--no-audit', '--no-fund']);
+  // npm's allow-scripts setting applies to both installs: better-sqlite3 builds in each.
+  npm(['ci', '--no-audit', '--no-fund', ...forNpm.filter((x) => x.startsWith('--allow-scripts'))]);
 } else say('[1/3] npm ci skipped (--skip-ci)');
 
 const dest = ours.keep ? path.resolve(ours.keep) : mkdtempSync(path.join(os.tmpdir(), 'mcp-token-rotator-install-'));
