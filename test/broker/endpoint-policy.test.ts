@@ -15,7 +15,7 @@ import {
   type HoldState,
 } from '../../src/broker/endpoint/policy.js';
 import { rewriteFirst } from '../../src/broker/endpoint/sse.js';
-import { RouteTable } from '../../src/broker/endpoint/routes.js';
+import { RETIRED_GRACE_MS, RouteTable } from '../../src/broker/endpoint/routes.js';
 import { mustWait } from '../../src/broker/headers.js';
 
 describe('parseRoute', () => {
@@ -40,8 +40,13 @@ describe('checkAccess', () => {
   it.each([
     [{ host: '127.0.0.1:47001' }, true],
     [{ host: 'LOCALHOST:47001' }, true],
-    [{ host: '127.0.0.1:47001', origin: 'http://localhost:3000' }, true],
     [{ host: '127.0.0.1:47001', origin: 'http://127.0.0.1:47001' }, true],
+    [{ host: '127.0.0.1:47001', origin: 'http://localhost:47001' }, true],
+    // Another loopback port is another origin (a dev server, another user's listener).
+    [{ host: '127.0.0.1:47001', origin: 'http://localhost:3000' }, 403],
+    [{ host: '127.0.0.1:47001', origin: 'http://127.0.0.1:47002' }, 403],
+    [{ host: '127.0.0.1:47001', origin: 'https://127.0.0.1:47001' }, 403],
+    [{ host: '127.0.0.1:47001', origin: 'http://[::1]:47001' }, 403],
     [{ host: undefined }, 403],
     [{ host: '127.0.0.1' }, 403],
     [{ host: '127.0.0.1:80' }, 403],
@@ -215,7 +220,7 @@ describe('headers helper: mustWait', () => {
 describe('RouteTable', () => {
   it('finds entries by secret, reloads when stale, and misses unknown secrets', () => {
     let t = 0;
-    let rows = [{ routeSecret: 'aaa', name: 'one', slot: 's1', upstreamUrl: 'https://x/mcp' }];
+    let rows = [{ id: 1, routeSecret: 'aaa', name: 'one', slot: 's1', upstreamUrl: 'https://x/mcp' }];
     let loads = 0;
     const table = new RouteTable(
       () => {
@@ -228,12 +233,46 @@ describe('RouteTable', () => {
     expect(table.lookup('aab')).toBeNull();
     expect(table.lookup('')).toBeNull();
     expect(loads).toBe(1);
-    rows = [{ routeSecret: 'bbb', name: 'two', slot: 's2', upstreamUrl: 'https://x/mcp' }];
+    rows = [{ id: 2, routeSecret: 'bbb', name: 'two', slot: 's2', upstreamUrl: 'https://x/mcp' }];
     t = 999;
     expect(table.lookup('bbb')).toBeNull();
     t = 1000;
     expect(table.lookup('bbb')?.name).toBe('two');
     expect(table.lookup('aaa')).toBeNull(); // removed by "broker disable"
+    expect(loads).toBe(2);
+  });
+
+  it('a renewed secret (same entry, new secret) is marked retired for a while; the new one is current', () => {
+    let t = 0;
+    let rows = [{ id: 7, routeSecret: 'old', name: 'one', slot: 's1', upstreamUrl: 'https://x/mcp' }];
+    const table = new RouteTable(() => rows, { ttlMs: 1000, now: () => t });
+    expect(table.lookup('old')?.retired).toBeUndefined();
+    rows = [{ id: 7, routeSecret: 'new', name: 'one', slot: 's1', upstreamUrl: 'https://x/mcp' }];
+    table.invalidate();
+    expect(table.lookup('new')).toMatchObject({ id: 7, name: 'one' });
+    expect(table.lookup('new')?.retired).toBeUndefined();
+    expect(table.lookup('old')).toMatchObject({ id: 7, retired: true });
+    t = RETIRED_GRACE_MS + 1;
+    expect(table.lookup('old')).toBeNull();
+  });
+
+  it('a miss reloads at once when the database changed (another process committed), not otherwise', () => {
+    let version = 1;
+    let loads = 0;
+    let rows = [{ id: 1, routeSecret: 'aaa', name: 'one', slot: 's1', upstreamUrl: 'https://x/mcp' }];
+    const table = new RouteTable(
+      () => {
+        loads++;
+        return rows;
+      },
+      { ttlMs: 60_000, now: () => 0, version: () => version },
+    );
+    expect(table.lookup('aaa')?.name).toBe('one');
+    expect(table.lookup('bbb')).toBeNull();
+    expect(loads).toBe(1); // unchanged database: a wrong secret costs no reload
+    rows = [...rows, { id: 2, routeSecret: 'bbb', name: 'two', slot: 's1', upstreamUrl: 'https://x/mcp' }];
+    version = 2; // broker enable committed the new row
+    expect(table.lookup('bbb')?.name).toBe('two');
     expect(loads).toBe(2);
   });
 });

@@ -51,8 +51,8 @@ beforeAll(async () => {
   await store.write(SLOT, new Secret(t));
   tokens = new SlotTokens(store);
   routes = {
-    [SECRET]: { name: 'certorix', slot: SLOT, upstreamUrl: remote.mcpUrl },
-    [SSE_SECRET]: { name: 'certorix-legacy', slot: SLOT, upstreamUrl: remote.sseUrl },
+    [SECRET]: { id: 1, name: 'certorix', slot: SLOT, upstreamUrl: remote.mcpUrl },
+    [SSE_SECRET]: { id: 2, name: 'certorix-legacy', slot: SLOT, upstreamUrl: remote.sseUrl },
   };
   ep = await startEndpoint({ port: 0, lookup: (s) => routes[s] ?? null, tokens, log });
 });
@@ -154,6 +154,9 @@ describe('access', () => {
     ['Origin from elsewhere', `/${SECRET}/certorix`, { origin: 'https://evil.example' }, 403],
     ['OAuth discovery probe', '/.well-known/oauth-protected-resource', {}, 404],
     ['OAuth discovery probe with path', `/.well-known/oauth-authorization-server/${SECRET}/certorix`, {}, 404],
+    // Another API on the upstream host: the token goes only to the entry's own URL.
+    ['another path on the upstream host', `/${SECRET}/certorix/_/v1/token/regenerate`, {}, 404],
+    ['a message path no open stream announced', `/${SSE_SECRET}/certorix-legacy/_/messages?sessionId=guessed`, {}, 404],
   ])('%s: %s %j -> %i, no upstream call, no detail', async (_label, p, headers, status) => {
     const before = remote.seen.length;
     const r = await raw({ path: p, headers: headers as Record<string, string>, body: INIT });
@@ -163,9 +166,13 @@ describe('access', () => {
     expect(remote.seen.length).toBe(before);
   });
 
-  it('a loopback Origin (a local tool) with the secret is served', async () => {
-    const r = await raw({ path: `/${SECRET}/certorix`, headers: { origin: 'http://localhost:5173' }, body: INIT });
-    expect(r.status).toBe(200);
+  it("only the endpoint's own Origin is served: a page on another loopback port is another origin", async () => {
+    const before = remote.seen.length;
+    const other = await raw({ path: `/${SECRET}/certorix`, headers: { origin: 'http://localhost:5173' }, body: INIT });
+    expect(other.status).toBe(403);
+    expect(remote.seen.length).toBe(before);
+    const own = await raw({ path: `/${SECRET}/certorix`, headers: { origin: ep.origin }, body: INIT });
+    expect(own.status).toBe(200);
   });
 });
 

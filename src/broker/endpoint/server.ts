@@ -13,7 +13,10 @@ import { RotatorError } from '../../errors.js';
 import { validateApiUrl } from '../../api/url.js';
 import {
   authFailureMessage,
+  admitConnection,
   checkAccess,
+  CONNECTION_LIMITS,
+  type ConnectionLimits,
   forwardRequestHeaders,
   forwardResponseHeaders,
   isEventStream,
@@ -23,8 +26,10 @@ import {
   redirectMessage,
   rewriteEndpointEvent,
   upstreamAction,
+  upstreamPathAllowed,
   upstreamTarget,
 } from './policy.js';
+import { peerUidLookup, type PeerLookup } from './peer.js';
 import type { RouteEntry } from './routes.js';
 import type { SlotTokens } from './tokens.js';
 import { endpointEventRewriter, messageIds, responseWatcher } from './sse.js';
@@ -44,6 +49,15 @@ export interface EndpointOptions {
    * show that such a cut would be seen.
    */
   streamIdleTimeoutMs?: number;
+  /**
+   * The peer uid of a connection (Linux: /proc/net/tcp); null = no such check (tests,
+   * other systems). Default: the platform's, checked against `ownUid`.
+   */
+  peerLookup?: PeerLookup | null;
+  ownUid?: number;
+  limits?: ConnectionLimits;
+  /** A connection that sends no complete request head within this is closed (slowloris, idle floods). */
+  headerTimeoutMs?: number;
 }
 
 export interface Endpoint {
@@ -74,8 +88,23 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
   let origin = `http://127.0.0.1:${port}`;
   const sockets = new Set<Socket>();
   const legacy = new LegacyCalls();
+  const gate = connectionGate(opts, () => port, log);
+  // Streamable HTTP sessions seen per entry: a route secret renewed by revoke-now keeps
+  // serving the sessions opened with it (running clients hold the old URL), nothing new.
+  const sessions = new Map<number, Set<string>>();
+  const knownSession = (id: number, sid: string | string[] | undefined): boolean => typeof sid === 'string' && sessions.get(id)?.has(sid) === true;
+  const rememberSession = (id: number, sid: string | string[] | undefined): void => {
+    if (typeof sid !== 'string' || sid === '') return;
+    let set = sessions.get(id);
+    if (!set) sessions.set(id, (set = new Set()));
+    if (set.size >= 1024) set.delete(set.values().next().value as string);
+    set.add(sid);
+  };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    // Served only once the connection's peer is known to be allowed (see connectionGate).
+    const ok = gate.admitted(req.socket);
+    if (ok !== true && !(await ok)) return void req.socket.destroy();
     const t0 = performance.now();
     const method = req.method ?? 'GET';
     const session = sessionLabel(req.headers['mcp-session-id']);
@@ -102,6 +131,10 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
     const entry = route ? lookup(route.secret) : null;
     if (!route || !entry) return finish(404, 'Not found\n', 'text/plain');
     const name = entry.name;
+    // Only the entry's own URL, and paths the upstream announced on a stream still open.
+    if (!upstreamPathAllowed(route, route.upstreamPath !== null && legacy.isOpen(legacyKey(route, search)))) return finish(404, 'Not found\n', 'text/plain', { route: name, reason: 'path' });
+    // A renewed (old) secret: only for the sessions it already carried.
+    if (entry.retired && !knownSession(entry.id, req.headers['mcp-session-id']) && route.upstreamPath === null) return finish(404, 'Not found\n', 'text/plain', { route: name, reason: 'renewed' });
     if (method !== 'GET' && method !== 'POST' && method !== 'DELETE') {
       res.setHeader('allow', 'GET, POST, DELETE');
       return finish(405, 'Method not allowed\n', 'text/plain', { route: name });
@@ -175,6 +208,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
         await up.body.dump().catch(() => undefined);
         return finish(502, jsonRpcError(body, redirectMessage(name)), 'application/json', { route: name, upstream: up.statusCode });
       }
+      if (up.statusCode < 300) rememberSession(entry.id, up.headers['mcp-session-id'] ?? req.headers['mcp-session-id']);
       const headers = forwardResponseHeaders(up.headers);
       const stream = isEventStream(up.headers['content-type']);
       res.writeHead(up.statusCode, headers);
@@ -212,7 +246,8 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
     }
   };
 
-  const server: Server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 5_000 }, (req, res) => {
+  // requestTimeout bounds receiving a request (JSON-RPC bodies are small), not its answer.
+  const server: Server = createServer({ requestTimeout: 60_000, headersTimeout: gate.headerTimeoutMs, keepAliveTimeout: 5_000 }, (req, res) => {
     handle(req, res).catch((e: unknown) => {
       log.error({ err: e instanceof Error ? e.message : String(e) }, 'endpoint request failed');
       if (!res.headersSent) {
@@ -225,6 +260,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
   server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
+    gate.accept(s);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => {
@@ -283,4 +319,93 @@ function readBody(req: IncomingMessage, cap: number): Promise<Buffer | null> {
     });
     req.on('error', reject);
   });
+}
+
+/**
+ * Accept time: who may hold a connection, and for how long before it sends a request. On
+ * Linux the peer's uid is looked up once per connection and anyone but the daemon's own uid
+ * is closed at once; connections are capped (all peers, and per uid) and refused ones are
+ * closed at once, so a flood of idle connections holds a bounded number of file descriptors
+ * and the rotation path (SQLite, config writes, the control socket) always gets its own.
+ */
+function connectionGate(opts: EndpointOptions, port: () => number, log: Logger) {
+  const limits = opts.limits ?? CONNECTION_LIMITS;
+  const ownUid = opts.ownUid ?? process.getuid?.() ?? -1;
+  const lookup = opts.peerLookup === null ? undefined : (opts.peerLookup ?? peerUidLookup(port));
+  const headerTimeoutMs = opts.headerTimeoutMs ?? 10_000;
+  const verdict = new WeakMap<Socket, boolean | Promise<boolean>>();
+  const started = new WeakSet<Socket>();
+  const perPeer = new Map<string, number>();
+  let total = 0;
+  let pending = 0;
+  let refused = 0;
+  let lastReport = 0;
+  const report = (reason: string, peerUid: number | null | undefined): void => {
+    refused++;
+    // One line per minute at most: a flood must not fill the log either.
+    const now = Date.now();
+    if (now - lastReport < 60_000) return;
+    lastReport = now;
+    log.warn({ reason, peerUid, refused, served: total, limits }, 'broker endpoint refused connections');
+    refused = 0;
+  };
+
+  const decide = (s: Socket, peerUid: number | null | undefined): boolean => {
+    if (s.destroyed) return false;
+    const key = peerUid === undefined ? '*' : String(peerUid);
+    const d = admitConnection({ peerUid, ownUid, total, perPeer: perPeer.get(key) ?? 0, limits });
+    if (!d.ok) {
+      report(d.reason, peerUid);
+      s.destroy();
+      return false;
+    }
+    total++;
+    perPeer.set(key, (perPeer.get(key) ?? 0) + 1);
+    s.once('close', () => {
+      total--;
+      const n = (perPeer.get(key) ?? 1) - 1;
+      if (n > 0) perPeer.set(key, n);
+      else perPeer.delete(key);
+    });
+    return true;
+  };
+
+  return {
+    headerTimeoutMs,
+    accept(s: Socket): void {
+      // Until its first request head is in: an idle connection is closed (node's headersTimeout
+      // counts only once bytes arrive). Requests then run with no socket deadline (streams).
+      s.setTimeout(headerTimeoutMs, () => s.destroy());
+      if (!lookup) {
+        verdict.set(s, decide(s, undefined));
+        return;
+      }
+      if (pending >= limits.pending) {
+        report('too-many-pending', undefined);
+        verdict.set(s, false);
+        s.destroy();
+        return;
+      }
+      pending++;
+      const p = lookup(s.remotePort ?? 0).then(
+        (uid) => decide(s, uid),
+        () => decide(s, null),
+      );
+      verdict.set(s, p);
+      void p.then((ok) => {
+        pending--;
+        verdict.set(s, ok);
+      });
+    },
+    admitted(s: Socket): boolean | Promise<boolean> {
+      const v = verdict.get(s);
+      if (v === undefined) return false;
+      if (v === true && !started.has(s)) {
+        // Its first request is in: from now on node's own timers (keep-alive, stream idle) apply.
+        started.add(s);
+        s.setTimeout(opts.streamIdleTimeoutMs ?? 0);
+      }
+      return v;
+    },
+  };
 }
