@@ -23,7 +23,8 @@ import { fingerprint } from '../../src/fingerprint.js';
 import { callDaemon } from '../../src/ipc/client.js';
 import { statePaths } from '../../src/paths.js';
 import { stat } from 'node:fs/promises';
-import { CAN_SWITCH_USER, NOBODY, runAsNobody, SQUATTER } from '../helpers/other-user.js';
+import { CAN_SWITCH_USER, FLOOD, NOBODY, ONE_REQUEST, runAsNobody, SKIP_NOTE, SQUATTER } from '../helpers/other-user.js';
+import { readdirSync } from 'node:fs';
 
 let api: FakeCertorix;
 let remote: FakeRemote;
@@ -130,12 +131,12 @@ const cursorText = (url: string, t: string) => JSON.stringify({ mcpServers: { ce
 const ENDPOINT_URL = /"url": "(http:\/\/127\.0\.0\.1:(\d+)\/([A-Za-z0-9_-]+)\/certorix)"/;
 
 /** A Cursor config (0644, as users leave it) with the token in a header; the daemon running; broker enable. */
-async function enabled(): Promise<{ token: string; url: string; port: number; secret: string; enable: { code: number; stdout: string; stderr: string }; returnedAt: number }> {
+async function enabled(daemonPrefix?: string[]): Promise<{ token: string; url: string; port: number; secret: string; enable: { code: number; stdout: string; stderr: string }; returnedAt: number }> {
   h = await makeHome(api.url);
   await h.settings({ retry: { attempts: 2, baseMs: 5, maxMs: 50 }, requestTimeoutMs: 2000, broker: { store: 'file' }, mcpHosts: ['127.0.0.1'] });
   const token = api.addToken({ email: `enable${++seq}@example.com`, role: 'editor' });
   await h.write(CURSOR, cursorText(remote.mcpUrl, token), 0o644);
-  d = spawnDaemon(h.env);
+  d = spawnDaemon(h.env, daemonPrefix ? { prefix: daemonPrefix } : {});
   await d.waitFor((l) => l.msg === 'daemon started', 15_000);
   const enable = await runCli(['broker', 'enable'], { env: h.env, timeoutMs: 30_000 });
   const returnedAt = Date.now();
@@ -246,4 +247,52 @@ describe('broker enable with the daemon already running', () => {
     expect(listenAt).toBeLessThan(recoverAt);
     expect(await callOnce(e.url)).toEqual([{ type: 'text', text: 'hi' }]);
   }, 60_000);
+});
+
+// Linux, for real: another uid on the same machine (as root: uid 65534 through setpriv).
+const asOther = CAN_SWITCH_USER ? it : it.skip;
+const note = CAN_SWITCH_USER ? '' : ` (${SKIP_NOTE})`;
+
+describe('other users on this machine', () => {
+  asOther(`another uid holding the route secret is refused at connect; the user is served${note}`, async () => {
+    const e = await enabled();
+    const n = remote.seen.length;
+    const other = await runAsNobody(ONE_REQUEST, [e.url]);
+    try {
+      const got = await other.line(/^(status|error)/);
+      expect(got).toMatch(/^error /);
+    } finally {
+      await other.stop();
+    }
+    expect(remote.seen.length).toBe(n);
+    expect(await callOnce(e.url)).toEqual([{ type: 'text', text: 'hi' }]);
+    await d!.waitFor((l) => l.msg === 'broker endpoint refused connections' && l.reason === 'other-user' && l.peerUid === NOBODY, 5_000);
+  }, 40_000);
+
+  asOther(`a flood of idle connections from another uid: the daemon keeps its file descriptors, rotate through it works, the user is served${note}`, async () => {
+    // The daemon with the usual 1024 open files: 3000 held connections would exhaust it.
+    const e = await enabled(['prlimit', '--nofile=1024:1024']);
+    const flood = await runAsNobody(FLOOD, [String(e.port), '3000']);
+    try {
+      await flood.line(/^done /, 60_000);
+      // Every connection of the other uid is closed by the daemon (none held open).
+      const t0 = Date.now();
+      let last = '';
+      while (Date.now() - t0 < 15_000) {
+        last = flood.output().trim().split('\n').pop() ?? '';
+        if (/ open=0$/.test(last)) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(last).toMatch(/ open=0$/);
+      const fds = readdirSync(`/proc/${d!.child.pid}/fd`).length;
+      expect(fds).toBeLessThan(200);
+      const r = await runCli(['rotate', '--json'], { env: h.env, timeoutMs: 40_000 });
+      expect(r.code, r.stderr + r.stdout).toBe(0);
+      expect(r.stdout).not.toContain('No tracked token');
+      await d!.waitFor((l) => l.msg === 'rotation finished', 10_000);
+      expect(await callOnce(e.url)).toEqual([{ type: 'text', text: 'hi' }]);
+    } finally {
+      await flood.stop();
+    }
+  }, 120_000);
 });

@@ -61,3 +61,39 @@ const port = Number(process.argv[2]);
 const srv = createServer((s) => { s.on('data', () => undefined); s.on('error', () => undefined); });
 srv.listen(port, '127.0.0.1', () => console.log('listening ' + port));
 `;
+
+/**
+ * Opens argv[3] idle connections to 127.0.0.1:argv[2] (64 at a time) and holds them; prints
+ * "done opened=<n> refused=<n> closed=<n> open=<n>" once every attempt settled, and the same
+ * line again on "report" lines... it simply reprints every 500 ms.
+ */
+export const FLOOD = `
+import { connect } from 'node:net';
+const port = Number(process.argv[2]);
+const total = Number(process.argv[3]);
+let opened = 0, refused = 0, closed = 0, open = 0, started = 0;
+const held = [];
+function one() {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port });
+    let was = false;
+    s.on('connect', () => { was = true; opened++; open++; held.push(s); resolve(); });
+    s.on('error', () => { if (!was) { refused++; resolve(); } });
+    s.on('close', () => { if (was) { closed++; open--; } });
+  });
+}
+async function worker() { while (started < total) { started++; await one(); } }
+await Promise.all(Array.from({ length: 64 }, worker));
+const line = () => console.log('done opened=' + opened + ' refused=' + refused + ' closed=' + closed + ' open=' + open);
+line();
+setInterval(line, 500);
+`;
+
+/** One HTTP POST (an MCP initialize) to argv[2]; prints "status <code>" or "error <code>". */
+export const ONE_REQUEST = `
+import { request } from 'node:http';
+const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'other', version: '1' } } });
+const req = request(process.argv[2], { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' } }, (res) => { console.log('status ' + res.statusCode); res.resume(); });
+req.on('error', (e) => console.log('error ' + (e.code ?? e.message)));
+req.end(body);
+`;
