@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { connect as netConnect, type Socket } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -422,3 +423,36 @@ async function openGetStream(origin: string, quietMs: number): Promise<{ endedAf
   return { endedAfterMs, lateEvent };
 }
 
+describe('connections: caps and timeouts (what holds on every system)', () => {
+  it('past the cap a new connection is closed at once; one that sends no request is closed after the header timeout; a served one stays', async () => {
+    const capped = await startEndpoint({ port: 0, lookup: (x) => routes[x] ?? null, tokens, log, peerLookup: null, limits: { total: 4, perPeer: 4, pending: 4 }, headerTimeoutMs: 400 });
+    const open = (): Promise<{ s: Socket; closed: Promise<number> }> =>
+      new Promise((resolve, reject) => {
+        const s = netConnect({ host: '127.0.0.1', port: capped.port });
+        const t0 = Date.now();
+        const closed = new Promise<number>((r) => s.on('close', () => r(Date.now() - t0)));
+        s.on('error', () => undefined);
+        s.once('connect', () => resolve({ s, closed }));
+        s.once('error', reject);
+      });
+    try {
+      const idle = await Promise.all([open(), open(), open(), open()]);
+      const extra = await open();
+      // The fifth: closed at once (well before the header timeout).
+      expect(await extra.closed).toBeLessThan(300);
+      // The four idle ones: closed by the header timeout.
+      for (const c of idle) expect(await c.closed).toBeGreaterThanOrEqual(350);
+      // Then there is room again, and a real client is served.
+      const transport = new StreamableHTTPClientTransport(new URL(`${capped.origin}/${SECRET}/certorix`));
+      const client = new Client({ name: 'after-the-flood', version: '1.0.0' });
+      await client.connect(transport);
+      expect((await client.callTool({ name: 'echo', arguments: { text: 'still here' } })).content).toEqual([{ type: 'text', text: 'still here' }]);
+      // A quiet connection between requests is not cut by the header timeout.
+      await new Promise((r) => setTimeout(r, 600));
+      expect((await client.callTool({ name: 'echo', arguments: { text: 'later' } })).content).toEqual([{ type: 'text', text: 'later' }]);
+      await client.close();
+    } finally {
+      await capped.close();
+    }
+  }, 20_000);
+});
