@@ -7,6 +7,7 @@ import { createDispatcher, HANDLERS, type Handlers } from './dispatch.js';
 import { createNotifier } from './notify.js';
 import { createRescanner } from './rescan.js';
 import { createTokenChecks } from './token-checks.js';
+import { brokerPort } from '../broker/rotation-port.js';
 
 export interface DaemonOptions {
   /** How often the scheduler ticks (wake detection and due checks). */
@@ -95,7 +96,7 @@ export async function startDaemon(ctx: Context, opts: DaemonOptions = {}): Promi
   const brokerService = await broker(core);
   if (brokerService) services.push(brokerService);
   try {
-    await recoverIfNeeded(ctx, { wait: true });
+    await recoverIfNeeded(ctx, { wait: true, broker: brokerPort });
     await rescanner.rescan('start', undefined, { askNew: false });
   } catch (e) {
     await Promise.resolve(brokerService?.stop()).catch(() => undefined);
