@@ -270,9 +270,9 @@ describe('other users on this machine', () => {
   }, 40_000);
 
   asOther(`a flood of idle connections from another uid: the daemon keeps its file descriptors, rotate through it works, the user is served${note}`, async () => {
-    // The daemon with the usual 1024 open files: 3000 held connections would exhaust it.
+    // The daemon with the usual 1024 open files: 1500 held connections would exhaust it.
     const e = await enabled(['prlimit', '--nofile=1024:1024']);
-    const flood = await runAsNobody(FLOOD, [String(e.port), '3000']);
+    const flood = await runAsNobody(FLOOD, [String(e.port), '1500']);
     try {
       await flood.line(/^done /, 60_000);
       // Every connection of the other uid is closed by the daemon (none held open).
