@@ -2,8 +2,9 @@
  * doctor, broker side: where the tokens live, a local endpoint that is down while entries
  * use it, and (when broker mode is off) a mention of what it would change.
  */
+import { stat } from 'node:fs/promises';
 import type { Context } from '../context.js';
-import type { Finding } from '../doctor/finding.js';
+import { shq, type Finding } from '../doctor/finding.js';
 import type { ScanResult } from '../scan.js';
 import { BrokerRegistry } from './registry.js';
 import { endpointFacts, endpointOwner, openBrokerStore } from './common.js';
@@ -40,6 +41,19 @@ export async function brokerFindings(ctx: Context, scan: ScanResult): Promise<Fi
     }
   }
   const endpoints = rows.filter((r) => r.kind === 'endpoint');
+  // A route secret is a credential: a config holding one must be private (the daemon narrows
+  // it at start; this names one that was widened since, or that it could not narrow).
+  for (const file of new Set(endpoints.map((e) => e.path))) {
+    const st = await stat(file).catch(() => null);
+    if (!st || (st.mode & 0o077) === 0) continue;
+    out.push({
+      id: 'broker-route-secret-permissions',
+      severity: 'danger',
+      file,
+      message: `${file} holds a route secret of the local endpoint and can be read or changed by others (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}): on a system without the endpoint's peer-uid check (macOS, Windows), anyone who reads it can call your MCP servers through the endpoint as you.`,
+      fix: `chmod 600 ${shq(file)} (and run "mcp-token-rotator revoke-now --yes" if others may have read it: that renews the route secrets)`,
+    });
+  }
   if (endpoints.length) {
     const ep = await endpointFacts(ctx);
     const owner = ep.port ? await endpointOwner(ctx, ep.port, ep.daemon) : null;

@@ -22,7 +22,7 @@ import { Secret } from '../../src/secret.js';
 import { fingerprint } from '../../src/fingerprint.js';
 import { callDaemon } from '../../src/ipc/client.js';
 import { statePaths } from '../../src/paths.js';
-import { stat } from 'node:fs/promises';
+import { chmod, stat } from 'node:fs/promises';
 import { CAN_SWITCH_USER, FLOOD, NOBODY, ONE_REQUEST, runAsNobody, SKIP_NOTE, SQUATTER } from '../helpers/other-user.js';
 import { readdirSync } from 'node:fs';
 
@@ -171,6 +171,10 @@ describe('broker enable with the daemon already running', () => {
     expect((await stat(h.path(CURSOR))).mode & 0o777).toBe(0o600);
     expect(e.enable.stdout).toContain('route secret');
     expect(e.enable.stdout).toMatch(/mode 0644.*now 0600/);
+    // Widened again later: doctor names it.
+    await chmod(h.path(CURSOR), 0o644);
+    const doc = await runCli(['doctor', '--json'], { env: h.env, timeoutMs: 30_000 });
+    expect(doc.stdout).toContain('broker-route-secret-permissions');
   }, 40_000);
 
   it('the recorded port taken while the daemon was down: status and doctor name the stranger; the daemon moves to a new port with new secrets and rewrites the config', async () => {
