@@ -109,8 +109,11 @@ export async function startBroker(ctx: Context, opts: BrokerStartOptions = {}): 
       try {
         endpoint = await listen(port);
       } catch (e) {
-        const recorded = ctx.store.getMeta(PORT_META) !== null;
-        if (!portTaken(e) || !recorded) throw e;
+        // Configs name this port (recorded, or entries converted by a version that did not
+        // record a `broker.port` setting): move. Only a configured port no entry uses yet fails loudly.
+        const { BrokerRegistry } = await import('../registry.js');
+        const named = ctx.store.getMeta(PORT_META) !== null || new BrokerRegistry(ctx.store).entries().some((r) => r.kind === 'endpoint');
+        if (!portTaken(e) || !named) throw e;
         endpoint = await listen(0);
         const { renewRoutes, MOVED_META } = await import('../reroute.js');
         const { listenerUid } = await import('./owner.js');
