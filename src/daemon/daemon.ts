@@ -38,8 +38,8 @@ const controlSocket =
   };
 
 /**
- * The service: finish journaled work, scan, then the start-up steps in order (control
- * socket, watcher, token checks, scheduled rotation, then `opts.extraSteps`), each a
+ * The service: broker mode (the local endpoint listens), finish journaled work, scan, then
+ * the start-up steps in order (control socket, watcher, token checks, scheduled rotation, then `opts.extraSteps`), each a
  * DaemonService stopped in reverse order and reloaded on SIGHUP. Every mutation runs
  * through one queue, so the daemon never writes two things at once.
  */
@@ -105,8 +105,20 @@ export async function startDaemon(ctx: Context, opts: DaemonOptions = {}): Promi
   const checks = createTokenChecks(core, times);
 
   // ---- start-up
-  await recoverIfNeeded(ctx, { wait: true, broker: brokerPort });
-  await rescanner.rescan('start', undefined, { askNew: false });
+  // Broker mode first, before crash recovery: the local endpoint listens again at once (its
+  // clients were refused while the daemon was down; a recovery's rotation holds their calls
+  // instead), and a port taken while the daemon was down is moved off before anything else.
+  const services: DaemonService[] = [];
+  const broker: StartStep = async (c) => (await import('../broker/endpoint/index.js')).brokerStep(c);
+  const brokerService = await broker(core);
+  if (brokerService) services.push(brokerService);
+  try {
+    await recoverIfNeeded(ctx, { wait: true, broker: brokerPort });
+    await rescanner.rescan('start', undefined, { askNew: false });
+  } catch (e) {
+    await Promise.resolve(brokerService?.stop()).catch(() => undefined);
+    throw e;
+  }
 
   const watch: StartStep = async (c) => {
     const { startConfigWatcher } = await import('./watcher.js');
@@ -121,11 +133,8 @@ export async function startDaemon(ctx: Context, opts: DaemonOptions = {}): Promi
     return { name: 'token-checks', stop: () => s.stop() };
   };
   const autoRotate: StartStep = async (c) => (await import('./autorotate.js')).startAutoRotate(c);
-  // Broker mode: slot tokens with the rotation hold, and the local endpoint (a taken port fails the start).
-  const broker: StartStep = async (c) => (await import('../broker/endpoint/index.js')).brokerStep(c);
 
-  const steps: StartStep[] = [broker, controlSocket({ ...HANDLERS, ...opts.handlers } as Handlers), watch, tokenChecks, autoRotate, ...(opts.extraSteps ?? [])];
-  const services: DaemonService[] = [];
+  const steps: StartStep[] = [controlSocket({ ...HANDLERS, ...opts.handlers } as Handlers), watch, tokenChecks, autoRotate, ...(opts.extraSteps ?? [])];
   for (const step of steps) {
     const s = await step(core);
     if (s) services.push(s);

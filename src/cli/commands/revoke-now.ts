@@ -26,7 +26,7 @@ export async function run(values: Values): Promise<number> {
     }
   }
   const { revokeNowOp } = await import('../../operations.js');
-  const { ctx, res } = await mutate(values, { method: 'revoke-now', params: {} }, (c) => revokeNowOp(c));
+  const { ctx, res } = await mutate(values, { method: 'revoke-now', params: {} }, async (c) => (await import('../../broker/reroute.js')).renewAfterRevoke(c, await revokeNowOp(c)));
   // A token that was already invalid could not be revoked by us: finish() reports it and exits 2.
   return finish(values, ctx.pathEnv.home, res, false, 'No tracked token to revoke. Run "mcp-token-rotator scan" first.');
 }
