@@ -125,11 +125,11 @@ export interface BrokerWorld {
 }
 
 let worldSeq = 0;
-export async function brokerWorld(api: FakeCertorix, n: number): Promise<BrokerWorld> {
+export async function brokerWorld(api: FakeCertorix, n: number, opts: { serverEnv?: Record<string, string> } = {}): Promise<BrokerWorld> {
   const email = `broker${process.pid}-${++worldSeq}@example.com`;
   const h = await makeHome(api.url);
   const tok = api.addToken({ email, role: 'editor', ageDays: 10 });
-  const { slot } = await convertedHome(h, tok, api.url);
+  const { slot } = await convertedHome(h, tok, api.url, opts);
   const config = JSON.parse(await readFile(h.path(CLAUDE_DESKTOP), 'utf8')) as { mcpServers: { certorix: StdioEntry } };
   const entry = config.mcpServers.certorix;
   const clients: RunningClient[] = [];
