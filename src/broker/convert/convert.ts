@@ -372,3 +372,63 @@ function semanticRestore(input: RestoreInput, entry: PObj): Splice[] {
 export function isStr(n: PNode | undefined, value: string): boolean {
   return n?.t === 'str' && n.value === value;
 }
+
+// ---------------------------------------------------------------------------------------
+// Heal: is a restored plaintext entry still the one that was converted?
+
+/** The keys that decide what a server entry runs and where its token goes. */
+const LAUNCH_KEYS = ['command', 'cmd', 'args', 'env', 'envs', 'cwd', ...URL_KEYS] as const;
+
+function nodeValue(text: string, n: PNode | undefined): unknown {
+  if (!n) return undefined;
+  switch (n.t) {
+    case 'str':
+      return n.value;
+    case 'arr':
+      return n.items.map((i) => nodeValue(text, i));
+    case 'obj':
+      return Object.fromEntries(n.props.map((p) => [p.key, nodeValue(text, p.value)]));
+    case 'other':
+      return text.slice(n.start, n.end).trim();
+  }
+}
+
+/** What an entry runs and where it sends its token: command, args, env, cwd, URL (Zed's `command` object included). */
+export function entryLaunch(text: string, entry: PObj): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of LAUNCH_KEYS) {
+    const v = nodeValue(text, child(entry, k));
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
+/**
+ * Whether the entry now at `[start, end)` of `text` (its token written as TOKEN_MARKER in
+ * `nowText`) runs the same command with the same args, env and cwd, or goes to the same
+ * URL, as the recorded original (`originalText`, token as TOKEN_MARKER). Both are read in
+ * place of the entry in the same document, so any client's re-formatting compares equal.
+ * Returns null when the same, else what differs (never a token: both sides carry the marker).
+ */
+export function launchChange(text: string, format: FileFormat, entryPath: KeyPath, start: number, end: number, nowText: string, originalText: string): string | null {
+  const read = (span: string) => {
+    const doc = text.slice(0, start) + span.split(TOKEN_MARKER).join(RESTORE_PLACEHOLDER) + text.slice(end);
+    const loc = locateEntry(doc, format, entryPath);
+    return loc ? { launch: entryLaunch(doc, loc.node), doc } : null;
+  };
+  const now = read(nowText);
+  const was = read(originalText);
+  if (!now) return 'the restored entry cannot be read';
+  if (!was) return 'the converted entry\'s original cannot be read in place of it';
+  const keys = [...new Set([...Object.keys(now.launch), ...Object.keys(was.launch)])].filter((k) => JSON.stringify(now.launch[k]) !== JSON.stringify(was.launch[k]));
+  if (!keys.length) return null;
+  const cmd = (l: Record<string, unknown>) => {
+    const c = l.command ?? l.cmd;
+    const s = typeof c === 'object' && c !== null ? (c as { path?: unknown }).path : c;
+    return typeof s === 'string' ? s : null;
+  };
+  const a = cmd(now.launch);
+  const b = cmd(was.launch);
+  if (a !== b && a !== null && b !== null) return `it runs "${a}" instead of "${b}"`;
+  return `its ${keys.join(', ')} differ${keys.length === 1 ? 's' : ''} from the entry that was converted`;
+}
