@@ -44,6 +44,7 @@ import {
   type BrokerEntryRef,
 } from './common.js';
 import { reconcileBroker } from './reconcile.js';
+import { FileTokenStore } from './store.js';
 import path from 'node:path';
 
 export interface BrokerEntryReport extends BrokerEntryRef {
@@ -66,7 +67,8 @@ export interface EnableResult {
   /** Configs that could not be converted (read, parse, write); left as they were. */
   problems: BrokerProblem[];
   files: string[];
-  store: { backend: string; where: string };
+  /** `reason`/`fix`: why the OS keychain is not used (file store), and how to get it. */
+  store: { backend: string; where: string; reason?: string; fix?: string };
   notes: string[];
 }
 
@@ -88,7 +90,8 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
     if (!dryRun) recordScan(ctx, scan);
     const reg = new BrokerRegistry(ctx.store);
     const store = await openBrokerStore(ctx);
-    const result: EnableResult = { dryRun, converted: [], plaintext: [], problems: [], files: [], store: { backend: store.backend, where: store.where }, notes };
+    const fallback = store instanceof FileTokenStore ? store.fallback : undefined;
+    const result: EnableResult = { dryRun, converted: [], plaintext: [], problems: [], files: [], store: { backend: store.backend, where: store.where, ...(fallback ? { reason: fallback.reason, fix: fallback.fix } : {}) }, notes };
 
     // The endpoint: only while something keeps it up (the daemon now, or the service).
     const ep = await endpointFacts(ctx);
@@ -172,6 +175,11 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
     }
     failpoint('broker-after-store');
 
+    // Where the tokens sat in plaintext until now (a git-tracked file, one others could read)
+    // stays an exposure after the conversion: remembered, so doctor keeps saying so until
+    // the token is rotated (--rotate does it now).
+    await recordEnableExposures(ctx, work.map((w) => ({ path: w.snap.path, realPath: w.snap.realPath, mode: w.snap.stat.mode, fingerprints: [...new Set(convertedOf(w).map((e) => fingerprint(e.plan.token)))] })));
+
     // 3. Each config: rows, then the file, then read-back.
     for (const w0 of work) {
       let w = w0;
@@ -246,6 +254,18 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
     return result;
   } finally {
     lock.release();
+  }
+}
+
+async function recordEnableExposures(ctx: Context, files: Array<{ path: string; realPath: string; mode: number; fingerprints: string[] }>): Promise<void> {
+  const [{ gitFacts }, { recordExposures }] = await Promise.all([import('../doctor/git.js'), import('../doctor/exposure.js')]);
+  const posix = ctx.pathEnv.platform !== 'win32';
+  for (const f of files) {
+    try {
+      recordExposures(ctx, f.path, { mode: posix ? f.mode : null, git: await gitFacts(f.realPath, ctx.pathEnv.home), fingerprints: f.fingerprints });
+    } catch (e) {
+      ctx.log.warn({ file: f.path, err: (e as Error).message }, 'could not record where the token was exposed');
+    }
   }
 }
 
