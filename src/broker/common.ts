@@ -14,7 +14,7 @@ import { writeFileAtomic } from '../clients/write.js';
 import { clientById } from '../clients/catalog.js';
 import { withClientLock } from '../rotation/rewrite.js';
 import { openTokenStore, type TokenStore } from './store.js';
-import type { BrokerTarget } from './convert/convert.js';
+import { BIN_NAME, type BrokerTarget } from './convert/convert.js';
 import { shellJoin, defaultBin, unitPathFor } from '../service/service.js';
 import type { EntryKind } from './registry.js';
 
@@ -99,8 +99,8 @@ export function portAnswers(port: number, timeoutMs = 1000): Promise<boolean> {
 export const NO_ENDPOINT_REASON =
   'remote entries use the local endpoint only while the daemon runs; it is not running and no service is installed. Run "mcp-token-rotator install-service" (or keep "mcp-token-rotator daemon" running), then "mcp-token-rotator broker enable" again';
 
-/** The target of one entry's conversion: the paths it names and its slot. */
-export function targetFor(ctx: Context, slot: string, endpoint: { origin: string; routeSecret: string } | null): BrokerTarget {
+/** The target of one entry's conversion: the paths it names and its slot; `portable`: none of them (convert.ts portableEntry). */
+export function targetFor(ctx: Context, slot: string, endpoint: { origin: string; routeSecret: string } | null, opts: { portable?: boolean } = {}): BrokerTarget {
   const node = process.execPath;
   const cli = defaultBin();
   return {
@@ -110,7 +110,8 @@ export function targetFor(ctx: Context, slot: string, endpoint: { origin: string
     slot,
     endpoint,
     endpointMissing: NO_ENDPOINT_REASON,
-    headersHelper: shellJoin([node, cli, 'headers', slot, '--state-dir', ctx.paths.dir]),
+    headersHelper: opts.portable ? shellJoin([BIN_NAME, 'headers', slot]) : shellJoin([node, cli, 'headers', slot, '--state-dir', ctx.paths.dir]),
+    ...(opts.portable ? { portable: true } : {}),
   };
 }
 

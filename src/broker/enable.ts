@@ -28,7 +28,9 @@ import { findTokens, recordScan, type ScanResult } from '../scan.js';
 import { Secret } from '../secret.js';
 import { BrokerRegistry, newRouteSecret, newSlotName } from './registry.js';
 import { brokerSites, planFile, type FileEntryPlan } from './convert/file.js';
-import { entryPathOf } from './convert/convert.js';
+import { entryPathOf, portableEntry } from './convert/convert.js';
+import { gitFacts } from '../doctor/git.js';
+import type { KeyPath } from '../clients/formats.js';
 import { locateEntry } from './convert/positions.js';
 import {
   clearPending,
@@ -109,6 +111,7 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
 
     // 1. Preflight: plan every config.
     const work: FileWork[] = [];
+    const portableOf = new Map<string, (ep: KeyPath) => boolean>();
     for (const c of scan.configs) {
       if (!c.sites.length) continue;
       const p = c.candidate.path;
@@ -117,6 +120,10 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
         continue;
       }
       const snap = c.snapshot;
+      // Project-scoped configs (extraConfigs, git-tracked, Claude Code's projects.*) get portable entries.
+      const gitTracked = (await gitFacts(snap.realPath, ctx.pathEnv.home).catch(() => ({ state: 'none' as const }))).state === 'tracked';
+      const portable = (ep: KeyPath) => portableEntry({ origin: c.candidate.origin, gitTracked, client: c.candidate.client, entryPath: ep });
+      portableOf.set(p, portable);
       try {
         // A retired (dead) token is not moved into the store: the daemon's heal (or set-token) puts the current one back first.
         const retired = new Set(c.sites.filter((s) => ctx.store.getToken(fingerprint(s.token))?.state === 'retired').map((s) => keyPathString(entryPathOf(s.keyPath))));
@@ -129,7 +136,7 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
           snap.text,
           c.candidate.format,
           c.candidate.client,
-          (_server, token) => targetFor(ctx, slotFor(fingerprint(token)), endpointOk && port ? { origin: `http://127.0.0.1:${port}`, routeSecret: newRouteSecret() } : null),
+          (_server, token, ep) => targetFor(ctx, slotFor(fingerprint(token)), endpointOk && port ? { origin: `http://127.0.0.1:${port}`, routeSecret: newRouteSecret() } : null, { portable: portable(ep) }),
           { hosts: ctx.settings.mcpHosts, skip: (ep) => retired.has(keyPathString(ep)) },
         );
         for (const e of plan.entries) {
@@ -218,7 +225,8 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
             if (!(e instanceof ConcurrentChangeError) || attempt >= 5) throw e;
             // Changed under us (the client saved it): plan again from what is there now.
             const snap = await readConfigFile(p);
-            const again = planFile(snap.text, w.format, w.client, (_s, token) => targetFor(ctx, slotFor(fingerprint(token)), endpointOk && port ? { origin: `http://127.0.0.1:${port}`, routeSecret: newRouteSecret() } : null), { hosts: ctx.settings.mcpHosts });
+            const portable = portableOf.get(p) ?? (() => false);
+            const again = planFile(snap.text, w.format, w.client, (_s, token, ep) => targetFor(ctx, slotFor(fingerprint(token)), endpointOk && port ? { origin: `http://127.0.0.1:${port}`, routeSecret: newRouteSecret() } : null, { portable: portable(ep) }), { hosts: ctx.settings.mcpHosts });
             if (again.text === snap.text) throw new ConfigFileError('E_CONFIG_CHANGED', p, `${p} changed during broker enable and has nothing left to convert.`, 'Run "mcp-token-rotator broker status" to see its entries.');
             for (const e of convertedOf({ ...w, entries: again.entries })) {
               if (!needed.has(fingerprint(e.plan.token))) throw new ConfigFileError('E_CONFIG_CHANGED', p, `${p} changed during broker enable and now holds another token.`, 'Run "mcp-token-rotator broker enable" again.');

@@ -25,7 +25,7 @@ import { FileLock } from '../lock.js';
 import { findTokens, type ScanResult } from '../scan.js';
 import type { Secret } from '../secret.js';
 import { BrokerRegistry, type BrokerEntryRow } from './registry.js';
-import { entryPathOf, launchChange } from './convert/convert.js';
+import { entryPathOf, launchChange, portableEntry } from './convert/convert.js';
 import { fileFacts, healVerdict, type HealRefused, type HealVerdict } from '../rotation/heal-verdict.js';
 import { shq } from '../doctor/finding.js';
 import { planFile } from './convert/file.js';
@@ -133,7 +133,11 @@ export async function healBrokerEntries(ctx: Context, scan: ScanResult, remember
             snap.text,
             format,
             client,
-            () => targetFor(ctx, (current as BrokerEntryRow).slot, current?.routeSecret && port ? { origin: `http://127.0.0.1:${port}`, routeSecret: current.routeSecret } : null),
+            (_server, _token, ep) =>
+              targetFor(ctx, (current as BrokerEntryRow).slot, current?.routeSecret && port ? { origin: `http://127.0.0.1:${port}`, routeSecret: current.routeSecret } : null, {
+                // The form enable chose (git-tracked files are never healed, see healVerdict).
+                portable: portableEntry({ origin: fresh.configs.find((c) => c.candidate.path === p)?.candidate.origin ?? 'catalog', gitTracked: false, client, entryPath: ep }),
+              }),
             {
               hosts: ctx.settings.mcpHosts,
               skip: (entryPath: KeyPath) => {

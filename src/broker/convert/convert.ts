@@ -5,7 +5,9 @@
  *
  * Forms (see the README, "Broker mode"):
  * - stdio (`env.CERTORIX_API_TOKEN`): command = node, args = [cli, exec, slot, --state-dir,
- *   dir, --, original command, ...original args]; the token leaves `env`. Goose's `cmd`/`envs`
+ *   dir, --, original command, ...original args]; the token leaves `env`. Portable form (a
+ *   project-scoped config, see portableEntry): command = mcp-token-rotator, args = [exec,
+ *   slot, --, original command, ...original args]; the wrapper finds the state dir itself. Goose's `cmd`/`envs`
  *   and Zed's older `command: {path, args, env}` are the same thing under other names.
  * - mcp-remote bridge (bearer in args, or `Authorization:${VAR}` with the value in env):
  *   the stdio form too, with the header argument reading `${CERTORIX_API_TOKEN}`, which
@@ -36,8 +38,25 @@ import {
 
 export { ConvertError };
 
+/** The command a portable entry runs, found by the client through PATH (package.json's bin). */
+export const BIN_NAME = 'mcp-token-rotator';
+
+/**
+ * Whether an entry gets the portable form (the bare command and the slot, no path of this
+ * user's): entries of project-scoped configs, which teammates share (a file found through
+ * `extraConfigs`, any file tracked by git) and Claude Code's `projects.*` entries. The
+ * user-level configs of GUI clients keep absolute paths (they start servers with a bare PATH).
+ */
+export function portableEntry(o: { origin: 'catalog' | 'extra'; gitTracked: boolean; client: string; entryPath: KeyPath }): boolean {
+  if (o.origin === 'extra' || o.gitTracked) return true;
+  const i = typeof o.entryPath[0] === 'number' ? 1 : 0;
+  return o.client === 'claude-code' && o.entryPath[i] === 'projects';
+}
+
 /** What a converted entry needs to say, decided by enable.ts (paths, slot, endpoint). */
 export interface BrokerTarget {
+  /** The portable form: `mcp-token-rotator exec <slot> -- ...` from PATH, no node, CLI or state-dir path. */
+  portable?: boolean;
   /** Absolute node (process.execPath). */
   node: string;
   /** Absolute built CLI (dist/src/cli/main.js). */
@@ -187,8 +206,8 @@ function execSplices(text: string, format: FileFormat, entry: PObj, t: BrokerTar
   const h = commandHolder(entry);
   if (typeof h === 'string') throw new ConvertError(h);
   const origCmd = (h.cmd.value as PStr).value;
-  const prefix = [t.cli, 'exec', t.slot, '--state-dir', t.stateDir, '--', origCmd];
-  const out: Splice[] = [setString(format, h.cmd.value as PStr, t.node)];
+  const prefix = t.portable ? ['exec', t.slot, '--', origCmd] : [t.cli, 'exec', t.slot, '--state-dir', t.stateDir, '--', origCmd];
+  const out: Splice[] = [setString(format, h.cmd.value as PStr, t.portable ? BIN_NAME : t.node)];
   if (h.args?.value.t === 'arr') out.push(prependItems(text, format, h.args.value, prefix));
   else if (h.args) throw new ConvertError('args is not a list');
   else out.push(addPropAfter(text, format, h.holder, h.cmd, 'args', `[${prefix.map((v) => encodeString(format, v)).join(', ')}]`));
@@ -329,14 +348,18 @@ function semanticRestore(input: RestoreInput, entry: PObj): Splice[] {
     const args = h.args?.value;
     const items = args?.t === 'arr' ? args.items : [];
     const strAt = (i: number) => (items[i]?.t === 'str' ? (items[i] as PStr).value : undefined);
-    if (strAt(1) !== 'exec' || strAt(2) !== input.slot || strAt(5) !== '--' || strAt(6) === undefined) {
+    // [cli, exec, slot, --state-dir, dir, --, cmd, ...] or, portable, [exec, slot, --, cmd, ...].
+    const e = strAt(0) === 'exec' ? 0 : 1;
+    const dash = e === 0 ? 2 : 5;
+    if (strAt(e) !== 'exec' || strAt(e + 1) !== input.slot || strAt(dash) !== '--' || strAt(dash + 1) === undefined) {
       throw new ConvertError('the entry no longer runs through "exec"; edit it by hand');
     }
-    const out: Splice[] = [setString(format, h.cmd.value as PStr, strAt(6) as string)];
+    const n = dash + 2;
+    const out: Splice[] = [setString(format, h.cmd.value as PStr, strAt(dash + 1) as string)];
     const arr = args as PArr;
-    if (arr.block && items.length === 7) out.push(removeAt(text, format, h.holder, ['args']));
-    else out.push(removeFirstItems(text, arr, 7));
-    const bridgeArgs = items.slice(7).filter((a): a is PStr => a.t === 'str' && a.value.includes(TOKEN_REF));
+    if (arr.block && items.length === n) out.push(removeAt(text, format, h.holder, ['args']));
+    else out.push(removeFirstItems(text, arr, n));
+    const bridgeArgs = items.slice(n).filter((a): a is PStr => a.t === 'str' && a.value.includes(TOKEN_REF));
     for (const a of bridgeArgs) out.push(setString(format, a, a.value.split(TOKEN_REF).join(RESTORE_PLACEHOLDER)));
     if (!bridgeArgs.length) {
       const envKey = prop(h.holder, 'env') ? 'env' : prop(h.holder, 'envs') ? 'envs' : entry !== h.holder ? 'env' : prop(entry, 'cmd') ? 'envs' : 'env';
