@@ -99,6 +99,9 @@ export function portAnswers(port: number, timeoutMs = 1000): Promise<boolean> {
 export const NO_ENDPOINT_REASON =
   'remote entries use the local endpoint only while the daemon runs; it is not running and no service is installed. Run "mcp-token-rotator install-service" (or keep "mcp-token-rotator daemon" running), then "mcp-token-rotator broker enable" again';
 
+export const PORTABLE_NO_ENDPOINT_REASON =
+  'this is a project-scoped config (shared with others, or committed): the local endpoint URL would put this user\'s port and route secret (a credential) in it. Keep the token out of it by hand (e.g. an environment variable your client expands), or use a user-level config for this server';
+
 /** The target of one entry's conversion: the paths it names and its slot; `portable`: none of them (convert.ts portableEntry). */
 export function targetFor(ctx: Context, slot: string, endpoint: { origin: string; routeSecret: string } | null, opts: { portable?: boolean } = {}): BrokerTarget {
   const node = process.execPath;
@@ -108,8 +111,9 @@ export function targetFor(ctx: Context, slot: string, endpoint: { origin: string
     cli,
     stateDir: ctx.paths.dir,
     slot,
-    endpoint,
-    endpointMissing: NO_ENDPOINT_REASON,
+    // A shared (project) file must not carry this user's port and route secret (a credential).
+    endpoint: opts.portable ? null : endpoint,
+    endpointMissing: opts.portable ? PORTABLE_NO_ENDPOINT_REASON : NO_ENDPOINT_REASON,
     headersHelper: opts.portable ? shellJoin([BIN_NAME, 'headers', slot]) : shellJoin([node, cli, 'headers', slot, '--state-dir', ctx.paths.dir]),
     ...(opts.portable ? { portable: true } : {}),
   };

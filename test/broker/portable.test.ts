@@ -90,3 +90,21 @@ describe('portable entries in project-scoped configs', () => {
     expect(await h.read(DESKTOP)).toBe(desktop);
   }, 60_000);
 });
+
+describe('remote entries in project-scoped configs', () => {
+  it('are not pointed at the local endpoint (its URL holds this user\'s route secret): they stay plaintext and say why', async () => {
+    h = await makeHome(api.url);
+    await h.settings({ broker: { store: 'file' }, extraConfigs: ['~/code/*/.cursor/mcp.json'] });
+    const tok = api.addToken({ email: `portable-remote-${Math.random().toString(36).slice(2)}@example.com`, ageDays: 10 });
+    // The service counts as installed: user-level remote entries would get the endpoint.
+    await h.write('.config/systemd/user/mcp-token-rotator.service', '[Service]\n');
+    const rel = 'code/app/.cursor/mcp.json';
+    const text = JSON.stringify({ mcpServers: { certorix: { url: 'https://mcp.certorix.com/mcp', headers: { Authorization: `Bearer ${tok}` } } } }, null, 2) + '\n';
+    await h.write(rel, text, 0o600);
+    const en = await runCli(['broker', 'enable', '--json'], { env: h.env });
+    expect(en.code, en.stderr).toBe(0);
+    const doc = JSON.parse(en.stdout) as { plaintext: Array<{ path: string; reason: string }> };
+    expect(doc.plaintext.find((e) => e.path === h!.path(rel))?.reason).toMatch(/project-scoped config/);
+    expect(await h.read(rel)).toBe(text);
+  }, 30_000);
+});
