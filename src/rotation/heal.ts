@@ -4,6 +4,7 @@ import type { ScanResult } from '../scan.js';
 import { backupRewritten, fsyncDirsOf, rewriteFile, type Rewritten } from './rewrite.js';
 import type { Secret } from '../secret.js';
 import { describeRefusal, healFacts, healVerdict, type HealRefused } from './heal-verdict.js';
+import type { BrokerPort } from './port.js';
 
 export { describeRefusal, fileFacts, healFacts, healVerdict, type HealFacts, type HealRefusal, type HealRefused, type HealVerdict } from './heal-verdict.js';
 
@@ -28,14 +29,14 @@ export interface HealOutcome {
  * is taken from a config that holds it, or from the daemon's memory: the store never keeps
  * token values.
  */
-export async function healRetired(ctx: Context, scan: ScanResult, remembered: ReadonlyMap<string, Secret> = new Map()): Promise<HealOutcome> {
+export async function healRetired(ctx: Context, broker: BrokerPort, scan: ScanResult, remembered: ReadonlyMap<string, Secret> = new Map()): Promise<HealOutcome> {
   // Broker mode first: restored plaintext copies of converted entries go back to the broker form.
-  const broker = await (await import('../broker/heal.js')).healBrokerEntries(ctx, scan, remembered);
-  ({ scan, remembered } = broker);
+  const brokerHeal = await broker.healEntries(ctx, scan, remembered);
+  ({ scan, remembered } = brokerHeal);
   // A file the broker heal refused gets no plaintext token either (it may run a planted command).
-  const brokerRefused = new Set(broker.refused.map((r) => r.file));
+  const brokerRefused = new Set(brokerHeal.refused.map((r) => r.file));
   const stale = [...scan.tokens].filter(([fp]) => ctx.store.getToken(fp)?.state === 'retired');
-  const outcome: HealOutcome = { healed: [], refused: [...broker.refused] };
+  const outcome: HealOutcome = { healed: [], refused: [...brokerHeal.refused] };
   if (!stale.length) return outcome;
   const lock = new FileLock(ctx.paths.lock);
   await lock.acquire({ timeoutMs: 60_000, what: 'rotating tokens' });

@@ -7,6 +7,7 @@ import { setup } from './helpers.js';
 import { Context } from '../../src/context.js';
 import { findTokens } from '../../src/scan.js';
 import { healRetired } from '../../src/rotation/heal.js';
+import { brokerPort } from '../../src/broker/rotation-port.js';
 import { BrokerRegistry } from '../../src/broker/registry.js';
 import { FileTokenStore } from '../../src/broker/store.js';
 import { fingerprint } from '../../src/fingerprint.js';
@@ -43,7 +44,7 @@ describe('heal of converted entries a client restored in plaintext', () => {
     await h.write(REL, desktop.content(other));
     const ctx = ctxOf();
     try {
-      await healRetired(ctx, await findTokens(ctx));
+      await healRetired(ctx, brokerPort, await findTokens(ctx));
     } finally {
       await ctx.close();
     }
@@ -54,7 +55,7 @@ describe('heal of converted entries a client restored in plaintext', () => {
     await h.write(REL, desktop.content(tok));
     const ctx = ctxOf();
     try {
-      await healRetired(ctx, await findTokens(ctx));
+      await healRetired(ctx, brokerPort, await findTokens(ctx));
       expect(await h.read(REL)).toBe(converted);
       expect(ctx.store.listEvents().some((e) => e.type === 'healed' && e.files.includes(h.path(REL)))).toBe(true);
     } finally {
@@ -73,7 +74,7 @@ describe('heal of converted entries a client restored in plaintext', () => {
       const [slot] = reg.moveSlots(fingerprint(tok), fingerprint(newTok), now);
       await new FileTokenStore(ctx.paths.dir).write(slot!, new Secret(newTok));
       await h.write(REL, desktop.content(tok));
-      await healRetired(ctx, await findTokens(ctx));
+      await healRetired(ctx, brokerPort, await findTokens(ctx));
       const text = await h.read(REL);
       expect(text).toBe(converted);
       expect(text).not.toContain(tok);
@@ -124,7 +125,7 @@ describe('broker heal safeguards', () => {
   async function heal(h: TempHome) {
     const ctx = new Context({ pathEnv: { platform: 'linux', home: h.home, env: h.env } });
     try {
-      return await healRetired(ctx, await findTokens(ctx));
+      return await healRetired(ctx, brokerPort, await findTokens(ctx));
     } finally {
       await ctx.close();
     }
