@@ -4,6 +4,9 @@ import { findLeaks, makeHome, runCli, type TempHome } from '../helpers/home.js';
 import { brokerWorld, callLoop, LOCAL_SERVER, startClient, type BrokerWorld, type RunningClient, type StdioEntry } from '../helpers/broker.js';
 import { spawnDaemon, type SpawnedDaemon } from '../helpers/daemon.js';
 import { fingerprint } from '../../src/fingerprint.js';
+import { RotationSignal } from '../../src/broker/signal.js';
+import { FileTokenStore } from '../../src/broker/store.js';
+import { Secret } from '../../src/secret.js';
 
 // Rotations that land while the wrappers are still swapping their server (issue 15, item 2).
 // The stand-in server starts slowly (MCP_LOCAL_SERVER_START_MS), so a swap lasts long enough
@@ -139,4 +142,30 @@ describe('broker enable with the daemon already running, then clients, then rota
     expect(drainWarnings(d)).toEqual([]);
     expect(clients.map((c) => c.pid)).toEqual(pids);
   }, 60_000);
+});
+
+describe('a client started in the middle of a rotation', () => {
+  it('its wrapper joins the announced rotation (holds from the start): no call meets the token the regenerate call kills', async () => {
+    w = await brokerWorld(api, 0);
+    const { h, slot, entry, email, tok } = w;
+    // The rotating process's side, by hand: announce, regenerate, store, stored.
+    const signal = new RotationSignal(h.stateDir, [slot], fingerprint(tok), false);
+    await signal.announce();
+    const connecting = startClient(entry);
+    connecting.then((c) => w?.clients.push(c), () => undefined);
+    await settle(800);
+    // Regenerate: the old token dies at once.
+    const fresh = `ctx_live_${Math.random().toString(36).slice(2)}${'N'.repeat(20)}`;
+    api.revoke(tok);
+    api.addToken({ email, token: fresh });
+    // Whatever the client managed to send meanwhile must not have met the dead token.
+    const early = await Promise.race([connecting.then(async (c) => (await c.client.callTool({ name: 'whoami' })) as { content: Array<{ text: string }>; isError?: boolean }), settle(300).then(() => 'held' as const)]);
+    if (early !== 'held') expect(early.isError, early.content[0]?.text).toBeFalsy();
+    await new FileTokenStore(h.stateDir).write(slot, new Secret(fresh));
+    await signal.stored(fingerprint(fresh));
+    const c = await connecting;
+    const r = (await c.client.callTool({ name: 'whoami' })) as { content: Array<{ text: string }>; isError?: boolean };
+    expect(r.isError, r.content[0]?.text).toBeFalsy();
+    expect(r.content[0]!.text).toBe(`${email} ${fingerprint(fresh)}`);
+  }, 30_000);
 });
