@@ -108,3 +108,23 @@ describe('remote entries in project-scoped configs', () => {
     expect(await h.read(rel)).toBe(text);
   }, 30_000);
 });
+
+describe('a catalog config tracked by git (a dotfiles repository)', () => {
+  it('gets the portable entry too; an untracked one keeps absolute paths', async () => {
+    const { execFileSync } = await import('node:child_process');
+    h = await makeHome(api.url);
+    const tok = api.addToken({ email: `dotfiles-${Math.random().toString(36).slice(2)}@example.com`, ageDays: 10 });
+    const entry = JSON.stringify({ mcpServers: { certorix: { command: 'npx', args: ['-y', '@certorix/mcp-server'], env: { CERTORIX_API_TOKEN: tok } } } }, null, 2) + '\n';
+    await h.write('.cursor/mcp.json', entry, 0o600);
+    await h.write(DESKTOP, entry, 0o600);
+    execFileSync('git', ['init', '-q', h.home]);
+    execFileSync('git', ['-C', h.home, 'add', '.cursor/mcp.json']);
+    const en = await runCli(['broker', 'enable'], { env: h.env });
+    expect(en.code, en.stderr).toBe(0);
+    const cursor = (JSON.parse(await h.read('.cursor/mcp.json')) as { mcpServers: { certorix: StdioEntry } }).mcpServers.certorix;
+    expect(cursor.command).toBe('mcp-token-rotator');
+    expect(JSON.stringify(cursor)).not.toContain(h.home);
+    const desktop = (JSON.parse(await h.read(DESKTOP)) as { mcpServers: { certorix: StdioEntry } }).mcpServers.certorix;
+    expect(desktop.command).toBe(process.execPath);
+  }, 30_000);
+});
