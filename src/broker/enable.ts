@@ -28,7 +28,7 @@ import { findTokens, recordScan, type ScanResult } from '../scan.js';
 import { Secret } from '../secret.js';
 import { BrokerRegistry, newRouteSecret, newSlotName } from './registry.js';
 import { brokerSites, planFile, type FileEntryPlan } from './convert/file.js';
-import { entryPathOf, portableEntry } from './convert/convert.js';
+import { BIN_NAME, entryPathOf, portableEntry } from './convert/convert.js';
 import { gitFacts } from '../doctor/git.js';
 import type { KeyPath } from '../clients/formats.js';
 import { locateEntry } from './convert/positions.js';
@@ -151,6 +151,13 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
       }
     }
     const convertedOf = (w: FileWork) => w.entries.filter((e) => e.plan.mode !== 'plaintext');
+    // Portable entries run the bare command: say so when this user's PATH does not have it.
+    const portableConverted = work.some((w) => convertedOf(w).some((e) => e.plan.mode !== 'endpoint' && (portableOf.get(w.snap.path)?.(e.entryPath) ?? false)));
+    if (portableConverted && !(await onPath(BIN_NAME, ctx.pathEnv.env.PATH ?? process.env.PATH ?? ''))) {
+      result.notes.push(
+        `project-scoped entries run "${BIN_NAME}" from PATH (no path of yours in a shared file), but it is not on your PATH: install it ("npm install -g mcp-token-rotator", or "npm run install-global" in a clone), or the clients cannot start those entries ("mcp-token-rotator status" reports them)`,
+      );
+    }
     if (dryRun) {
       for (const w of work) {
         result.files.push(w.snap.path);
@@ -263,6 +270,15 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
   } finally {
     lock.release();
   }
+}
+
+/** Whether `name` is an executable in one of PATH's directories. */
+async function onPath(name: string, pathVar: string): Promise<boolean> {
+  const { access, constants } = await import('node:fs').then((m) => ({ access: m.promises.access, constants: m.constants }));
+  for (const dir of pathVar.split(path.delimiter).filter(Boolean)) {
+    if (await access(path.join(dir, name), constants.X_OK).then(() => true, () => false)) return true;
+  }
+  return false;
 }
 
 async function recordEnableExposures(ctx: Context, files: Array<{ path: string; realPath: string; mode: number; fingerprints: string[] }>): Promise<void> {

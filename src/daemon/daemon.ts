@@ -62,9 +62,26 @@ export async function startDaemon(ctx: Context, opts: DaemonOptions = {}): Promi
   // Set once the watcher runs; a rescan before that has nothing to re-plan.
   let refreshWatch: () => void = () => undefined;
   const notify = createNotifier(() => ctx.settings.notify);
+  // Settings `metricsFile`: loaded only when set (SIGHUP may set it later).
+  let metricsWriter: Promise<{ write(why: string): Promise<void> }> | undefined;
+  const writeMetrics = async (why: string): Promise<void> => {
+    if (!ctx.settings.metricsFile) return;
+    metricsWriter ??= import('../metrics/file.js').then((m) => m.createMetricsWriter(ctx, log));
+    await (await metricsWriter).write(why);
+  };
   const check = (trigger: Trigger) =>
-    q.enqueue(() => checks.run(trigger)).catch((e: unknown) => log.error({ err: (e as Error).message, trigger }, 'token check failed'));
+    q
+      .enqueue(async () => {
+        const plan = await checks.run(trigger);
+        if (plan.ages || plan.verify !== 'none') await writeMetrics(`check (${trigger})`);
+      })
+      .catch((e: unknown) => log.error({ err: (e as Error).message, trigger }, 'token check failed'));
   const rescanner = createRescanner({ ctx, log, notify, refreshWatch: () => refreshWatch(), check: (t) => void check(t) });
+  // Every rotation, heal and adoption ends in a rescan: the metrics follow it.
+  const rescan: DaemonCore['rescan'] = async (why, changed, o) => {
+    await rescanner.rescan(why, changed, o);
+    await writeMetrics(why);
+  };
   const core: DaemonCore = {
     ctx,
     log,
@@ -74,14 +91,14 @@ export async function startDaemon(ctx: Context, opts: DaemonOptions = {}): Promi
     enqueue: q.enqueue,
     idle: q.idle,
     notify,
-    rescan: rescanner.rescan,
+    rescan,
     liveTokens: rescanner.liveTokens,
     check,
     mutate: (why, fn) =>
       q.enqueue(async () => {
         const res = await fn();
         logRotations(log, res.rotations);
-        await rescanner.rescan(why);
+        await rescan(why);
         return res;
       }),
   };
@@ -115,6 +132,7 @@ export async function startDaemon(ctx: Context, opts: DaemonOptions = {}): Promi
   }
 
   log.info({ tokens: buildStatus(ctx).length, configs: ctx.store.listConfigs().length, stateDir: ctx.paths.dir, socket: ctx.paths.socket }, 'daemon started');
+  await writeMetrics('start');
   if (buildStatus(ctx).length === 0) {
     const advice = (await import('./first-run.js')).noTokenAdvice(ctx.pathEnv, ctx.settings);
     log.info({ looked: advice.looked }, advice.msg);

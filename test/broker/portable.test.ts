@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeCertorix, type FakeCertorix } from '../fake/certorix.js';
 import { CLI, findLeaks, makeHome, runCli, type TempHome } from '../helpers/home.js';
-import { LOCAL_SERVER, startClient, type RunningClient, type StdioEntry } from '../helpers/broker.js';
+import { installBin, LOCAL_SERVER, startClient, type RunningClient, type StdioEntry } from '../helpers/broker.js';
 import { fingerprint } from '../../src/fingerprint.js';
 
 // Issue 15, item 6: a project-scoped config (extraConfigs, Claude Code's projects.*) gets the
@@ -45,8 +45,10 @@ describe('portable entries in project-scoped configs', () => {
 
     const en = await runCli(['broker', 'enable', '--json'], { env: h.env });
     expect(en.code, en.stderr).toBe(0);
-    const doc = JSON.parse(en.stdout) as { converted: Array<{ path: string }> };
+    const doc = JSON.parse(en.stdout) as { converted: Array<{ path: string }>; notes: string[] };
     expect(new Set(doc.converted.map((c) => c.path))).toEqual(new Set([h.path(PROJECT), h.path(CLAUDE), h.path(DESKTOP)]));
+    // Not installed yet when enable ran: it says the portable entries need it on PATH.
+    expect(doc.notes.join('\n')).toMatch(/run "mcp-token-rotator" from PATH.*not on your PATH/);
 
     const p = await h.read(PROJECT);
     const c = await h.read(CLAUDE);
@@ -119,8 +121,10 @@ describe('a catalog config tracked by git (a dotfiles repository)', () => {
     await h.write(DESKTOP, entry, 0o600);
     execFileSync('git', ['init', '-q', h.home]);
     execFileSync('git', ['-C', h.home, 'add', '.cursor/mcp.json']);
+    await installBin(h);
     const en = await runCli(['broker', 'enable'], { env: h.env });
     expect(en.code, en.stderr).toBe(0);
+    expect(en.stdout + en.stderr).not.toContain('not on your PATH');
     const cursor = (JSON.parse(await h.read('.cursor/mcp.json')) as { mcpServers: { certorix: StdioEntry } }).mcpServers.certorix;
     expect(cursor.command).toBe('mcp-token-rotator');
     expect(JSON.stringify(cursor)).not.toContain(h.home);

@@ -152,3 +152,19 @@ export async function brokerWorld(api: FakeCertorix, n: number, opts: { serverEn
     },
   };
 }
+
+/**
+ * The tool "installed": `mcp-token-rotator` on PATH (a link to the built CLI, as npm's global
+ * bin directory has it), for portable entries (project-scoped configs run the bare command).
+ * Returns the bin directory; `h.env.PATH` gets it first.
+ */
+export async function installBin(h: TempHome): Promise<string> {
+  const { mkdir, symlink } = await import('node:fs/promises');
+  const bin = h.path('.npm-global/bin');
+  await mkdir(bin, { recursive: true });
+  await symlink(CLI, path.join(bin, 'mcp-token-rotator')).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EEXIST') throw e;
+  });
+  h.env.PATH = [bin, path.dirname(process.execPath), h.env.PATH ?? '/usr/bin:/bin'].join(':');
+  return bin;
+}
