@@ -3,7 +3,6 @@ import { chmod, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startFakeCertorix, type FakeCertorix } from '../fake/certorix.js';
 import { findLeaks, runCli, type TempHome } from '../helpers/home.js';
-import { installBin } from '../helpers/broker.js';
 import { FIXTURES, GITHUB_TOKEN } from '../helpers/fixtures.js';
 import { spawnDaemon } from '../helpers/daemon.js';
 import { fingerprint } from '../../src/fingerprint.js';
@@ -28,8 +27,6 @@ describe('broker enable / status / disable on all 13 clients', () => {
   let before: Map<string, string>;
   beforeAll(async () => {
     ({ h, tok } = await setupHome());
-    // Installed, as a user has it: Claude Code's projects.* entry gets the portable headersHelper (bare command on PATH).
-    await installBin(h);
     before = await snapshot(h);
   });
   afterAll(() => h.cleanup());
