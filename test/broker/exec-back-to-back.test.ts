@@ -69,9 +69,10 @@ describe('exec wrappers through rotations back to back (daemon up)', () => {
       expect(s.failures).toEqual([]);
       expect(s.ok).toBeGreaterThan(0);
     }
-    // The rotation side never waited out its drain limit (5 s each) for a wrapper mid-swap.
+    // The rotation side never waited out its drain limit (5 s each) for a wrapper mid-swap
+    // (it logs this warning when it does; the two later rotations would take 10 s more).
     expect(drainWarnings(d)).toEqual([]);
-    expect(ms).toBeLessThan(9000);
+    expect(ms).toBeLessThan(20_000);
     expect(api.liveTokens(w.email)).toHaveLength(1);
     for (const c of w.clients) expect(c.closed()).toBe(false);
   }, 60_000);
