@@ -348,9 +348,11 @@ function semanticRestore(input: RestoreInput, entry: PObj): Splice[] {
     const args = h.args?.value;
     const items = args?.t === 'arr' ? args.items : [];
     const strAt = (i: number) => (items[i]?.t === 'str' ? (items[i] as PStr).value : undefined);
-    // [cli, exec, slot, --state-dir, dir, --, cmd, ...] or, portable, [exec, slot, --, cmd, ...].
+    // [cli, exec, slot, --state-dir, dir, --, cmd, ...] or, portable, [exec, slot, --, cmd, ...]:
+    // the wrapper's options (each with a value) up to "--", then the original command.
     const e = strAt(0) === 'exec' ? 0 : 1;
-    const dash = e === 0 ? 2 : 5;
+    let dash = e + 2;
+    while (strAt(dash)?.startsWith('--') && strAt(dash) !== '--' && strAt(dash + 1) !== undefined) dash += 2;
     if (strAt(e) !== 'exec' || strAt(e + 1) !== input.slot || strAt(dash) !== '--' || strAt(dash + 1) === undefined) {
       throw new ConvertError('the entry no longer runs through "exec"; edit it by hand');
     }
