@@ -14,7 +14,7 @@ import { writeFileAtomic } from '../clients/write.js';
 import { clientById } from '../clients/catalog.js';
 import { withClientLock } from '../rotation/rewrite.js';
 import { openTokenStore, type TokenStore } from './store.js';
-import type { BrokerTarget } from './convert/convert.js';
+import { BIN_NAME, type BrokerTarget } from './convert/convert.js';
 import { shellJoin, defaultBin, serviceActive, unitPathFor } from '../service/service.js';
 import type { EntryKind } from './registry.js';
 
@@ -147,8 +147,16 @@ export async function liveEndpoint(ctx: Context): Promise<{ port: number; reason
   return { port };
 }
 
-/** The target of one entry's conversion: the paths it names and its slot. */
-export function targetFor(ctx: Context, slot: string, endpoint: { origin: string; routeSecret: string } | null, endpointMissing: string = NO_ENDPOINT_REASON): BrokerTarget {
+export const PORTABLE_NO_ENDPOINT_REASON =
+  'this is a project-scoped config (shared with others, or committed): the local endpoint URL would put this user\'s port and route secret (a credential) in it. Keep the token out of it by hand (e.g. an environment variable your client expands), or use a user-level config for this server';
+
+/** The target of one entry's conversion: the paths it names and its slot; `portable`: none of them (convert.ts portableEntry). */
+export function targetFor(
+  ctx: Context,
+  slot: string,
+  endpoint: { origin: string; routeSecret: string } | null,
+  opts: { portable?: boolean; endpointMissing?: string } = {},
+): BrokerTarget {
   const node = process.execPath;
   const cli = defaultBin();
   return {
@@ -156,9 +164,11 @@ export function targetFor(ctx: Context, slot: string, endpoint: { origin: string
     cli,
     stateDir: ctx.paths.dir,
     slot,
-    endpoint,
-    endpointMissing,
-    headersHelper: shellJoin([node, cli, 'headers', slot, '--state-dir', ctx.paths.dir]),
+    // A shared (project) file must not carry this user's port and route secret (a credential).
+    endpoint: opts.portable ? null : endpoint,
+    endpointMissing: opts.portable ? PORTABLE_NO_ENDPOINT_REASON : (opts.endpointMissing ?? NO_ENDPOINT_REASON),
+    headersHelper: opts.portable ? shellJoin([BIN_NAME, 'headers', slot]) : shellJoin([node, cli, 'headers', slot, '--state-dir', ctx.paths.dir]),
+    ...(opts.portable ? { portable: true } : {}),
   };
 }
 

@@ -134,7 +134,7 @@ the tool itself, those clients could not connect. Run "broker disable" first, or
   {
     name: 'broker',
     summary: 'Broker mode: move tokens out of the configs into the keychain; rotations then need no client restart.',
-    usage: 'broker enable|disable|status [--dry-run]',
+    usage: 'broker enable [--rotate] | disable | status [--dry-run]',
     details: `  enable           Convert every entry it can: stdio servers run through "exec", Claude Code
                    remote entries get a headersHelper, other remote entries point at the
                    daemon's local endpoint (only while the daemon runs or the service is
@@ -143,10 +143,13 @@ the tool itself, those clients could not connect. Run "broker disable" first, or
   disable          Put every converted entry back as it was, with the current token.
   status           Each entry's mode (broker-exec, broker-headers, broker-endpoint,
                    plaintext and why), the token store, and whether the endpoint is up.
+  --rotate         enable: then rotate every token whose entries were converted, so the
+                   copies that sat in plaintext files (backups, git history, anyone who
+                   could read them) stop working; running clients do not notice.
   --dry-run        enable/disable: plan and print; write nothing.
 Exit 0 on success; 2 when a config could not be converted or restored (the others were),
-or (status) when entries use a local endpoint that is down.`,
-    options: { 'dry-run': { type: 'boolean' } },
+a rotation failed, or (status) when entries use a local endpoint that is down.`,
+    options: { 'dry-run': { type: 'boolean' }, rotate: { type: 'boolean' } },
     positionals: true,
     words: ['enable', 'disable', 'status'],
     load: () => import('./commands/broker.js'),

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFile } from 'node:fs/promises';
+import { chmod, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startFakeCertorix, type FakeCertorix } from '../fake/certorix.js';
 import { findLeaks, runCli, type TempHome } from '../helpers/home.js';
@@ -197,9 +197,11 @@ describe('the daemon heals a restored plaintext copy back to the broker form', (
     const d = spawnDaemon(h.env);
     try {
       await d.waitFor((l) => l.msg === 'daemon started', 15_000);
+      const rel = '.config/Claude/claude_desktop_config.json';
+      // Heal writes only private files (test/broker/heal.test.ts has the refusals).
+      await chmod(h.path(rel), 0o600);
       const r = await runCli(['broker', 'enable', '--json'], { env: h.env });
       expect(r.code, r.stderr).toBe(0);
-      const rel = '.config/Claude/claude_desktop_config.json';
       const converted = await h.read(rel);
       // Claude Desktop writes back the config it had in memory.
       await h.write(rel, FIXTURES[0]!.content(tok));
