@@ -198,6 +198,13 @@ describe('broker enable with the daemon already running', () => {
       expect(human.stdout).toContain('HELD BY ANOTHER PROGRAM');
       const doc = await runCli(['doctor', '--json'], { env: h.env, timeoutMs: 30_000 });
       expect(doc.stdout).toContain('broker-endpoint-stranger');
+      if (squatter) {
+        // status too: something answers on the port, but it is not this user's socket.
+        const plain = await runCli(['status', '--json'], { env: h.env });
+        expect(plain.code).toBe(2);
+        const probs = (JSON.parse(plain.stdout) as { brokerProblems: Array<{ kind: string; message: string }> }).brokerProblems;
+        expect(probs.find((p) => p.kind === 'endpoint-stranger')?.message).toContain(`(uid ${NOBODY})`);
+      }
 
       d = spawnDaemon(h.env);
       await d.waitFor((l) => l.msg === 'daemon started', 20_000);

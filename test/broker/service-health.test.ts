@@ -62,11 +62,25 @@ describe('brokerProblems (pure)', () => {
     expect(none?.fix).toContain('install-service');
   });
 
+  it('a port held by another uid is a stranger, not "up": named with its uid and the restart that moves off it', () => {
+    expect(brokerProblems({ ...base, endpoint: { port: 4000, up: true, unitFile: true, entries: [ws], strangerUid: null } })).toEqual([]);
+    const [p] = brokerProblems({ ...base, endpoint: { port: 4000, up: true, unitFile: true, entries: [ws], strangerUid: 65534 } });
+    expect(p?.kind).toBe('endpoint-stranger');
+    expect(p?.message).toContain('held by another program (uid 65534)');
+    expect(p?.message).toContain(ws.path);
+    expect(p?.fix).toContain('Restart the daemon');
+  });
+
+  it('a bare wrapper command (portable entry) is "not found on PATH", a path "no longer exists"', () => {
+    const [p] = brokerProblems({ ...base, wrappers: [{ ...ws, missing: ['mcp-token-rotator', '/old/node'] }] });
+    expect(p?.message).toContain('mcp-token-rotator (not found on PATH), /old/node (no longer exists)');
+  });
+
   it('wrappers whose program is gone, named with their files; found ones say nothing', () => {
     expect(brokerProblems({ ...base, wrappers: [{ ...ws, missing: [] }] })).toEqual([]);
     const [p] = brokerProblems({ ...base, wrappers: [{ ...ws, missing: ['/old/main.js'] }, { ...ws, path: '/h/.cursor/mcp.json', missing: ['/old/main.js'] }] });
     expect(p?.kind).toBe('wrapper-missing');
-    expect(p?.message).toContain('/old/main.js, which no longer exists');
+    expect(p?.message).toContain('/old/main.js (no longer exists)');
     expect(p?.files).toEqual([ws.path, '/h/.cursor/mcp.json']);
     expect(p?.fix).toContain('"mcp-token-rotator broker disable", then "mcp-token-rotator broker enable"');
   });
@@ -137,7 +151,7 @@ describe('with broker mode on and the service installed (stand-in systemctl)', (
     expect(r.code).toBe(2);
     const problems = (JSON.parse(r.stdout) as { brokerProblems: Array<{ kind: string; files: string[] }> }).brokerProblems;
     expect(problems.find((p) => p.kind === 'wrapper-missing')?.files).toEqual([file]);
-    expect(r.stderr).toContain(`${moved}, which no longer exists`);
+    expect(r.stderr).toContain(`${moved} (no longer exists)`);
     expect(r.stderr).toContain('"mcp-token-rotator broker disable", then "mcp-token-rotator broker enable"');
   });
 
