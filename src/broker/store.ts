@@ -104,6 +104,41 @@ export class FileTokenStore implements TokenStore {
 /** DB meta key holding the backend chosen at the first enable; every later process uses it. */
 export const BACKEND_META = 'broker.store.backend';
 
+/**
+ * A copy of the pin beside the DB, so that `headers` and an `exec` wrapper started with no
+ * daemon learn the backend without loading SQLite (its native module is a third of a cold
+ * `headers`; see docs/benchmarks.md). The DB meta stays the record: every process that
+ * opens the store through a Context rewrites the copy from it, and a process that finds no
+ * valid copy reads the DB as before.
+ */
+export const BACKEND_FILE = 'broker-store-backend';
+
+function isBackend(v: unknown): v is StoreBackend {
+  return v === 'keychain' || v === 'file';
+}
+
+/** Best effort: a copy that cannot be written only costs the next wrapper a SQLite read. */
+async function writePinCopy(stateDir: string, backend: StoreBackend): Promise<void> {
+  const file = path.join(stateDir, BACKEND_FILE);
+  try {
+    if ((await readFile(file, 'utf8').catch(() => '')).trim() === backend) return;
+    const tmp = `${file}.${process.pid}.tmp`;
+    const fh = await open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(`${backend}\n`);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file).catch(async (e: unknown) => {
+      await unlink(tmp).catch(() => undefined);
+      throw e;
+    });
+  } catch {
+    // the DB holds the pin; readers fall back to it
+  }
+}
+
 /** Pure: which backend to use, given the pin, the setting and whether a keychain answered. */
 export function chooseBackend(pinned: string | null, setting: 'auto' | 'keychain' | 'file', keychainOk: () => boolean): StoreBackend | { error: string } {
   if (pinned === 'keychain' || pinned === 'file') return pinned;
@@ -144,6 +179,8 @@ export async function openTokenStore(ctx: Context): Promise<TokenStore> {
     ctx.store.setMeta(BACKEND_META, chosen);
     if (setting === 'auto' && chosen === 'file' && probeReason) ctx.log.warn({ reason: probeReason }, 'no keychain answered; broker tokens go to the 0600 file in the state directory');
   }
+  // Also when the pin is old: a state dir from before the copy existed gets one here.
+  await writePinCopy(ctx.paths.dir, chosen);
   if (chosen === 'keychain') return keychain && keychainOk ? keychain : new KeychainTokenStore();
   return new FileTokenStore(ctx.paths.dir);
 }
@@ -155,8 +192,10 @@ export async function openTokenStoreFor(stateDir: string, backend: StoreBackend)
   return new KeychainTokenStore();
 }
 
-/** The pinned backend, read-only from the state dir's DB (null before any enable). */
+/** The pinned backend: its copy beside the DB, else read-only from the DB (null before any enable). */
 export async function readPinnedBackend(stateDir: string): Promise<StoreBackend | null> {
+  const copy = (await readFile(path.join(stateDir, BACKEND_FILE), 'utf8').catch(() => '')).trim();
+  if (isBackend(copy)) return copy;
   const { default: Database } = await import('better-sqlite3');
   let db;
   try {
@@ -166,7 +205,7 @@ export async function readPinnedBackend(stateDir: string): Promise<StoreBackend 
   }
   try {
     const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(BACKEND_META) as { value: string } | undefined;
-    return row?.value === 'keychain' || row?.value === 'file' ? row.value : null;
+    return isBackend(row?.value) ? row.value : null;
   } finally {
     db.close();
   }
