@@ -9,7 +9,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { Context } from '../../dist/src/context.js';
 import { BrokerRegistry, newSlotName } from '../../dist/src/broker/registry.js';
-import { FileTokenStore, BACKEND_META } from '../../dist/src/broker/store.js';
+import { FileTokenStore, BACKEND_META, BACKEND_FILE } from '../../dist/src/broker/store.js';
 import { Secret } from '../../dist/src/secret.js';
 import { spawn } from 'node:child_process';
 import { CLI, timeCli } from './cli.mjs';
@@ -28,6 +28,8 @@ async function convertedHome(api, email) {
   const secret = new Secret(token);
   await new FileTokenStore(ctx.paths.dir).write(slot, secret);
   ctx.store.setMeta(BACKEND_META, 'file');
+  // And its copy beside the DB, which broker enable (openTokenStore) writes with the pin.
+  await writeFile(path.join(ctx.paths.dir, BACKEND_FILE), 'file\n', { mode: 0o600 });
   new BrokerRegistry(ctx.store).addSlot(slot, secret.fingerprint, ctx.nowIso());
   const stateDir = ctx.paths.dir;
   await ctx.close();
