@@ -117,4 +117,20 @@ export const MIGRATIONS: readonly string[] = [
   -- dead or rotated. NULL: not known to be alive.
   ALTER TABLE tokens ADD COLUMN still_alive_at TEXT;
   `,
+  /* 4 */ `
+  -- Where a token has been exposed: a file committed to git (its history keeps the token)
+  -- or readable by other users, seen while the token was in it. Kept after the token leaves
+  -- the file (broker enable, a hand edit) so that doctor keeps saying so until the token is
+  -- rotated. Fingerprints and paths only, never a token value.
+  CREATE TABLE exposures (
+    fingerprint   TEXT NOT NULL,
+    path          TEXT NOT NULL,
+    kind          TEXT NOT NULL CHECK (kind IN ('git','readable')),
+    detail        TEXT NOT NULL DEFAULT '',
+    first_seen_at TEXT NOT NULL,
+    last_seen_at  TEXT NOT NULL,
+    PRIMARY KEY (fingerprint, path, kind)
+  );
+  CREATE INDEX exposures_fp ON exposures(fingerprint);
+  `,
 ];
