@@ -24,7 +24,7 @@ const want = (s) => !ONLY || ONLY.has(s);
 
 const P = {
   windowRounds: QUICK ? 3 : 11,
-  windowCliRounds: QUICK ? 3 : 7,
+  windowCliRounds: QUICK ? 3 : 5,
   idleWindowMs: QUICK ? 15_000 : 60_000,
   // V8's memory reducer collects the start-up garbage 8-10 s after start (a one-off
   // 0.05-0.1 s of CPU, seen with --trace-gc); "idle" starts after it. BENCH_IDLE_SETTLE_MS=5000
@@ -44,9 +44,28 @@ const x = (a, b) => a / b;
 const fmtX = (r) => (Number.isFinite(r) ? `${r.toFixed(2)}x` : '-');
 const spread = (s, f = fmtMs) => `${f(s.median)} (${f(s.min)}..${f(s.max)}, n=${s.n})`;
 
+// The 1-minute load average when each row was measured: on a shared machine a figure means
+// little without it (ratios are measured in the same run, so they hold better than values).
+const load1m = () => os.loadavg()[0].toFixed(2);
 function row(measure, value, baseline, ratio, target, met) {
-  rows.push({ measure, value, baseline, ratio, target, met: met === undefined ? 'info' : met ? 'yes' : '**NO**' });
+  const r = { measure, value, baseline, ratio, target, met: met === undefined ? 'info' : met ? 'yes' : '**NO**', load: load1m() };
+  rows.push(r);
+  return r;
 }
+
+// Issue 18's table (the footprint targets), in its order: each is also a row of the full table.
+const ISSUE18 = [
+  ['wrapperRss', '`exec` wrapper, idle RSS, over an idle bare node', '<= 1.15x'],
+  ['wrapperStart', '`exec` wrapper, spawn to initialize answered, over the server started directly', '<= 1.5x'],
+  ['headers', '`headers`, over `node -e \'\'`', '<= 2x'],
+  ['endpointP50', 'local endpoint, p50 per tool call, minus direct', '<= +1 ms'],
+  ['brokerRss', 'idle daemon with broker mode on (endpoint listening), over an idle node that loaded undici', '<= 1.15x'],
+  ['status', '`status --json` (62 configs), over `node -e \'\'`', '<= 2.5x'],
+  ['window', 'rewrite window of a cold `rotate` (58 configs), over the floor of 58 fsync\'d atomic writes, every run', '<= 2x'],
+  ['plainRss', 'idle daemon without broker mode, 62 configs watched, over node+undici', '<= 1.15x'],
+];
+const issue18 = new Map();
+const target18 = (key, r) => issue18.set(key, r);
 
 const tmp = process.env.BENCH_TMPDIR || os.tmpdir();
 let fsType = '?';
@@ -89,7 +108,11 @@ if (want('window')) {
     if (n >= 58) {
       log(`[window] ${n} configs through the CLI (\`rotate\` in a fresh process), ${P.windowCliRounds} rounds...`);
       const c = await measureWindowCli({ projects, rounds: P.windowCliRounds });
-      row(`Breakage window, ${n} configs, CLI \`rotate\` (fresh process)`, spread(c.window), `floor ${spread(c.floorPar)} [concurrent]`, fmtX(x(c.window.median, c.floorPar.median)), '<= 2x floor', x(c.window.median, c.floorPar.median) <= 2);
+      // Issue 18: within 2x of the floor in every run, not only at the median.
+      const perRun = c.window.values.map((v) => x(v, c.floorPar.median));
+      const worst = Math.max(...perRun);
+      target18('window', row(`Breakage window, ${n} configs, CLI \`rotate\` (fresh process), worst of ${c.rounds} runs`, `${fmtMs(c.window.max)}; runs ${perRun.map((r) => r.toFixed(2)).join(' ')}x`, `floor ${spread(c.floorPar)} [concurrent]`, fmtX(worst), '<= 2x floor, every run', worst <= 2));
+      row(`  same, median run`, spread(c.window), `floor ${fmtMs(c.floorPar.median)}`, fmtX(x(c.window.median, c.floorPar.median)), '', undefined);
       row(`Full CLI \`rotate\` wall time, ${n} configs`, spread(c.full), `floor ${fmtMs(c.floorPar.median)}`, fmtX(x(c.full.median, c.floorPar.median)), '', undefined);
     }
     details.push(
@@ -159,11 +182,12 @@ if (want('cli')) {
   const a = await fake();
   const t1 = a.addToken({ email: 'cli1@example.com', ageDays: 10 });
   const t2 = a.addToken({ email: 'cli2@example.com', ageDays: 95 });
-  const h = await makeHome({ token: t1, otherToken: t2, projects: 50, apiUrl: a.url });
+  // 62 configs: the 8 client files and 54 project files (issue 18's row).
+  const h = await makeHome({ token: t1, otherToken: t2, projects: 54, apiUrl: a.url });
   try {
     const s = await timeCli(['scan', '--json'], { env: h.env });
     const scanned = JSON.parse(s.stdout);
-    if (scanned.tokens.length !== 2 || scanned.configs.length !== 58) throw new Error(`set-up: ${scanned.tokens.length} tokens, ${scanned.configs.length} configs`);
+    if (scanned.tokens.length !== 2 || scanned.configs.length !== 62) throw new Error(`set-up: ${scanned.tokens.length} tokens, ${scanned.configs.length} configs`);
     log(`[cli] status --json, --help, scan --offline vs node -e '', ${P.cliRuns} runs each...`);
     const t = await timeCases([
       // Same environment for the baseline (the caller's may hold NODE_OPTIONS or NODE_EXTRA_CA_CERTS).
@@ -174,9 +198,9 @@ if (want('cli')) {
       { name: 'scan', args: [CLI, 'scan', '--offline', '--json'], env: h.env },
     ], P.cliRuns);
     const base = `node -e '' ${spread(t.node)}`;
-    row('CLI `status --json` (2 tokens, 58 configs)', spread(t.status), base, fmtX(x(t.status.median, t.node.median)), '<= 2.5x', x(t.status.median, t.node.median) <= 2.5);
+    target18('status', row('CLI `status --json` (2 tokens, 62 configs)', spread(t.status), base, fmtX(x(t.status.median, t.node.median)), '<= 2.5x', x(t.status.median, t.node.median) <= 2.5));
     row('CLI `--help`', spread(t.help), `node -e '' ${fmtMs(t.node.median)}`, fmtX(x(t.help.median, t.node.median)), '', undefined);
-    row('CLI `scan --offline --json` (58 configs)', spread(t.scan), `node -e '' ${fmtMs(t.node.median)}`, fmtX(x(t.scan.median, t.node.median)), '', undefined);
+    row('CLI `scan --offline --json` (62 configs)', spread(t.scan), `node -e '' ${fmtMs(t.node.median)}`, fmtX(x(t.scan.median, t.node.median)), '', undefined);
   } finally {
     await h.cleanup();
   }
@@ -208,21 +232,22 @@ if (want('endpoint')) {
   const e = await measureEndpoint({ calls: QUICK ? 100 : 400, holdRounds: QUICK ? 5 : 11, settleMs: QUICK ? 5_000 : P.idleSettleMs, helperRuns: P.cliRuns });
   const o = e.overhead;
   const over50 = o.via.p50 - o.direct.p50;
-  row('Endpoint overhead per MCP call, p50 (via daemon endpoint - direct)', fmtMs(over50), `direct ${fmtMs(o.direct.p50)} (n=${o.n})`, fmtX(x(o.via.p50, o.direct.p50)), '<= 1 ms', over50 <= 1);
+  target18('endpointP50', row('Endpoint overhead per MCP call, p50 (via daemon endpoint - direct)', `via ${fmtMs(o.via.p50)}`, `direct ${fmtMs(o.direct.p50)} (n=${o.n})`, `+${fmtMs(over50)}`, '<= +1 ms', over50 <= 1));
   row('  endpoint p99 against direct p99', fmtMs(o.via.p99), `direct ${fmtMs(o.direct.p99)}`, fmtX(x(o.via.p99, o.direct.p99)), '<= 2x', x(o.via.p99, o.direct.p99) <= 2);
   const ip = e.hold.inProcess;
   row('  same, endpoint in the client\'s process (its own cost, no process hop)', fmtMs(ip.via.median - ip.direct.median), `direct ${fmtMs(ip.direct.median)} (n=${ip.direct.n})`, fmtX(x(ip.via.median, ip.direct.median)), '', undefined);
   row('Hold of a call sent during a rotation (extra delay)', spread(e.hold.delay), `rotation announce->stored ${spread(e.hold.rotation)}`, fmtX(x(e.hold.delay.median, e.hold.rotation.median)), '', undefined);
-  row('Idle daemon RSS, endpoint listening', spread(e.rss.daemon, fmtMiB), `node + undici ${fmtMiB(e.rss.bare.median)}`, fmtX(x(e.rss.daemon.median, e.rss.bare.median)), '<= 1.2x', x(e.rss.daemon.median, e.rss.bare.median) <= 1.2);
-  row('  same daemon without broker mode (what the endpoint adds)', spread(e.rss.noBroker, fmtMiB), `endpoint on ${fmtMiB(e.rss.daemon.median)}`, fmtX(x(e.rss.daemon.median, e.rss.noBroker.median)), '', undefined);
+  target18('brokerRss', row('Idle daemon RSS, broker mode on (endpoint listening)', spread(e.rss.daemon, fmtMiB), `node + undici ${fmtMiB(e.rss.bare.median)}`, fmtX(x(e.rss.daemon.median, e.rss.bare.median)), '<= 1.15x', x(e.rss.daemon.median, e.rss.bare.median) <= 1.15));
+  target18('plainRss', row(`Idle daemon RSS, no broker mode, ${e.rss.noBrokerConfigs} configs watched`, spread(e.rss.noBroker, fmtMiB), `node + undici ${fmtMiB(e.rss.bare.median)}`, fmtX(x(e.rss.noBroker.median, e.rss.bare.median)), '<= 1.15x', x(e.rss.noBroker.median, e.rss.bare.median) <= 1.15));
   row('  daemon RSS after the overhead calls', fmtMiB(e.rss.afterTraffic), `node + undici ${fmtMiB(e.rss.bare.median)}`, fmtX(x(e.rss.afterTraffic, e.rss.bare.median)), '', undefined);
-  row('CLI `headers <slot>` (cold start + store read)', spread(e.helper.helper), `node -e '' ${fmtMs(e.helper.node.median)}`, fmtX(x(e.helper.helper.median, e.helper.node.median)), '< 10 s (Claude Code)', e.helper.helper.max < 10_000);
+  target18('headers', row('CLI `headers <slot>` (cold start + store read, no daemon)', spread(e.helper.helper), `node -e '' ${spread(e.helper.node)}`, fmtX(x(e.helper.helper.median, e.helper.node.median)), '<= 2x', x(e.helper.helper.median, e.helper.node.median) <= 2));
+  row('  same, slowest run (Claude Code kills the helper at 10 s)', fmtMs(e.helper.helper.max), '-', '-', '< 10 s', e.helper.helper.max < 10_000);
   details.push(
     `### Broker endpoint
 
 - Overhead: ${o.n} interleaved \`tools/call\` pairs on two long-lived sessions, one direct to the stand-in remote server, one through the spawned daemon's endpoint. p50 ${fmtMs(o.direct.p50)} direct, ${fmtMs(o.via.p50)} via; p99 ${fmtMs(o.direct.p99)} direct, ${fmtMs(o.via.p99)} via.
 - Hold: in-process endpoint; per round, announce, one call sent at once, regenerate at the fake API, store write (fsync), stored. The call's extra delay is against a baseline call of ${fmtMs(e.hold.baseline)}.
-- RSS: five samples, 1 s apart, after ${e.rss.settleMs / 1000} s idle and before any call; all three processes started together. Two daemon processes of the same build differ by up to ~10 MiB from run to run (allocator arenas touched at start), so read the "without broker mode" row as a bound, not a measure.`,
+- RSS: five samples, 1 s apart, after ${e.rss.settleMs / 1000} s idle and before any call; all three processes started together (the daemon without broker mode watches ${e.rss.noBrokerConfigs} configs). Two daemon processes of the same build differ by up to ~10 MiB from run to run (allocator arenas touched at start), so read the "without broker mode" row as a bound, not a measure.`,
   );
 }
 
@@ -236,7 +261,9 @@ if (want('broker')) {
     row('exec relay overhead per call, p50 (wrapped - direct)', fmtMs(b.overheadMs), `direct p50 ${fmtMs(b.direct.median)}, wrapped ${fmtMs(b.wrapped.median)} (n=${b.direct.n})`, fmtX(x(b.wrapped.median, b.direct.median)), '<= 1 ms', b.overheadMs <= 1);
     row(`Swap hold: longest call during a CLI \`rotate\` (${b.failed} failed)`, spread(b.hold), `server start + handshake ${spread(b.start)}`, fmtX(x(b.hold.median, b.start.median)), '<= 1.5x', x(b.hold.median, b.start.median) <= 1.5 && b.failed === 0);
     row(`Swap hold: longest call during \`rotate\` through a running daemon`, spread(b.daemonHold), `server start + handshake ${fmtMs(b.start.median)}`, fmtX(x(b.daemonHold.median, b.start.median)), '<= 1.5x', x(b.daemonHold.median, b.start.median) <= 1.5 && b.failed === 0);
-    row('Idle exec wrapper RSS', fmtMiB(b.idle.rssKb), `the server it wraps ${fmtMiB(b.idle.serverRssKb)}`, fmtX(x(b.idle.rssKb, b.idle.serverRssKb)), '', undefined);
+    target18('wrapperStart', row('exec wrapper, spawn to `initialize` answered', spread(b.wrappedStart), `server started directly ${spread(b.start)}`, fmtX(x(b.wrappedStart.median, b.start.median)), '<= 1.5x', x(b.wrappedStart.median, b.start.median) <= 1.5));
+    target18('wrapperRss', row('Idle exec wrapper RSS', spread(b.idle.wrapperRss, fmtMiB), `idle bare node ${fmtMiB(b.idle.bareRss.median)}`, fmtX(x(b.idle.wrapperRss.median, b.idle.bareRss.median)), '<= 1.15x', x(b.idle.wrapperRss.median, b.idle.bareRss.median) <= 1.15));
+    row('  same, against the server it wraps', fmtMiB(b.idle.rssKb), `the server ${fmtMiB(b.idle.serverRssKb)}`, fmtX(x(b.idle.rssKb, b.idle.serverRssKb)), '', undefined);
     row(`Idle exec wrapper CPU over ${(b.idle.windowMs / 1000).toFixed(0)} s`, `${b.idle.cpuSeconds.toFixed(2)} s`, `the server ${b.idle.serverCpuSeconds.toFixed(2)} s`, '-', '< 0.05 s', b.idle.cpuSeconds < 0.05);
   }
 }
@@ -267,9 +294,17 @@ const machine = {
   load: `${load0.map((l) => l.toFixed(2)).join(' ')} at start, ${load1.map((l) => l.toFixed(2)).join(' ')} at end`,
   duration: `${((Date.now() - t0) / 1000).toFixed(0)} s${QUICK ? ' (--quick: not for quoting)' : ''}`,
 };
-const headers = ['measure', 'value: median (min..max, n)', 'baseline', 'ratio', 'target', 'met'];
-const table = mdTable(headers, rows.map((r) => [r.measure, r.value, r.baseline, r.ratio, r.target, r.met]));
-process.stdout.write(`\n${table}\n\n${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.date}, code ${machine.git}, load ${machine.load}, ${machine.duration}\n`);
+const headers = ['measure', 'value: median (min..max, n)', 'baseline', 'ratio', 'target', 'met', 'load'];
+const table = mdTable(headers, rows.map((r) => [r.measure, r.value, r.baseline, r.ratio, r.target, r.met, r.load]));
+// Issue 18's rows first, in its order; a row of a section that did not run says so.
+const table18 = mdTable(
+  ['footprint target (issue 18)', 'ratio', 'target', 'met', 'measured as', 'load'],
+  ISSUE18.map(([k, what, target]) => {
+    const r = issue18.get(k);
+    return r ? [what, r.ratio === '-' ? r.value : r.ratio, target, r.met, `${r.value} against ${r.baseline}`, r.load] : [what, '-', target, 'not run', '', ''];
+  }),
+);
+process.stdout.write(`\n${table18}\n\n${table}\n\n${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.date}, code ${machine.git}, load ${machine.load}, ${machine.duration}\n`);
 
 const md = `# Benchmark results
 
@@ -287,6 +322,8 @@ the same run on the same machine; values are medians of repeated runs with (min.
 | temp HOMEs | ${machine.tmp} |
 | load average (1/5/15 min) | ${machine.load} |
 | run time | ${machine.duration} |
+
+${table18}
 
 ${table}
 
@@ -308,7 +345,7 @@ if (!QUICK && !ONLY) {
   const i = text.indexOf(start);
   const j = text.indexOf(end);
   if (i >= 0 && j > i) {
-    const summary = `Last full run: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.os}, ${machine.date}, code ${machine.git}, load ${machine.load}.\n\n${table}\n`;
+    const summary = `Last full run: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.os}, ${machine.date}, code ${machine.git}, load ${machine.load}.\n\n${table18}\n\n${table}\n`;
     writeFileSync(doc, text.slice(0, i + start.length) + '\n' + summary + text.slice(j));
     log(`updated the results table in ${doc}`);
   }

@@ -164,12 +164,14 @@ describe('npm pack', () => {
     expect(existsSync(tarball)).toBe(true);
     const names = packedFiles.map((f) => f.path).sort();
     const allowed = new Set(['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'systemd/mcp-token-rotator.service', 'launchd/com.mcp-token-rotator.daemon.plist']);
-    const stray = names.filter((n) => !allowed.has(n) && !/^dist\/src\/.+\.js$/.test(n) && !/^docs\/[a-z-]+\.md$/.test(n));
+    // dist/src/cli/main.cjs: the CLI bundle that dist/src/cli/main.js loads (scripts/bundle.mjs).
+    const stray = names.filter((n) => !allowed.has(n) && !/^dist\/src\/.+\.js$/.test(n) && n !== 'dist/src/cli/main.cjs' && !/^docs\/[a-z-]+\.md$/.test(n));
     // The reference the README and the error messages point at ships beside the README.
     for (const doc of ['docs/commands.md', 'docs/settings.md', 'docs/troubleshooting.md', 'docs/security.md', 'docs/clients.md']) expect(names, doc).toContain(doc);
     expect(stray, 'files outside the whitelist').toEqual([]);
     for (const must of allowed) expect(names, must).toContain(must);
     expect(names).toContain('dist/src/cli/main.js');
+    expect(names).toContain('dist/src/cli/main.cjs');
     expect(names.filter((n) => /^(src|test|bench)\/|^dist\/(test|bench)\/|\.map$|\.ts$/.test(n))).toEqual([]);
     // The bin has a shebang and the run bit in the tarball itself.
     expect(packedFiles.find((f) => f.path === 'dist/src/cli/main.js')?.mode.toString(8)).toBe('755');
@@ -179,7 +181,7 @@ describe('npm pack', () => {
   it('packs from a clean build: a stale file in dist/ does not ship', () => {
     // prepack removed dist/ before building, so what the tarball holds is what src/ builds.
     for (const f of packedFiles.filter((x) => x.path.startsWith('dist/src/'))) {
-      const ts = path.join(copy, f.path.replace(/^dist\//, '').replace(/\.js$/, '.ts'));
+      const ts = path.join(copy, f.path.replace(/^dist\//, '').replace(/\.c?js$/, '.ts'));
       expect(existsSync(ts), `${f.path} has a source`).toBe(true);
     }
   });

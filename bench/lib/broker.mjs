@@ -9,7 +9,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { Context } from '../../dist/src/context.js';
 import { BrokerRegistry, newSlotName } from '../../dist/src/broker/registry.js';
-import { FileTokenStore, BACKEND_META } from '../../dist/src/broker/store.js';
+import { FileTokenStore, BACKEND_META, BACKEND_FILE } from '../../dist/src/broker/store.js';
 import { Secret } from '../../dist/src/secret.js';
 import { spawn } from 'node:child_process';
 import { CLI, timeCli } from './cli.mjs';
@@ -28,6 +28,8 @@ async function convertedHome(api, email) {
   const secret = new Secret(token);
   await new FileTokenStore(ctx.paths.dir).write(slot, secret);
   ctx.store.setMeta(BACKEND_META, 'file');
+  // And its copy beside the DB, which broker enable (openTokenStore) writes with the pin.
+  await writeFile(path.join(ctx.paths.dir, BACKEND_FILE), 'file\n', { mode: 0o600 });
   new BrokerRegistry(ctx.store).addSlot(slot, secret.fingerprint, ctx.nowIso());
   const stateDir = ctx.paths.dir;
   await ctx.close();
@@ -86,11 +88,17 @@ export async function measureBroker({ api, calls = 600, block = 50, rounds = 5, 
     const wrapped50 = summarize(w).median;
 
     // 2. the server's own start + handshake, and the longest call held by a rotation.
+    // Spawn to `initialize` answered, the server alone against the same server through `exec`
+    // (what a client waits for at each start), interleaved.
     const starts = [];
-    for (let i = 0; i < rounds; i++) {
+    const wrappedStarts = [];
+    for (let i = 0; i < Math.max(rounds, 7); i++) {
       const c = await connect({ command: process.execPath, args: [LOCAL_SERVER], env: { CERTORIX_API_TOKEN: h.token, CERTORIX_API_URL: api.url } });
       starts.push(c.connectMs);
       await c.client.close();
+      const cw = await connect(h.entry);
+      wrappedStarts.push(cw.connectMs);
+      await cw.client.close();
     }
     let failed = 0;
     const holdRound = async () => {
@@ -138,24 +146,37 @@ export async function measureBroker({ api, calls = 600, block = 50, rounds = 5, 
     // 3. idle wrapper: RSS and CPU, against the server it wraps.
     const wrapperPid = wrapped.transport.pid;
     const serverPid = childrenOf(wrapperPid)[0];
+    // The floor: an idle bare node, sampled over the same seconds.
+    const bare = spawn(process.execPath, ['-e', 'setInterval(()=>{},1e9)'], { env: h.env, stdio: 'ignore' });
     await sleep(idleSettleMs);
+    const rssSamples = { wrapper: [], bare: [] };
+    const sampleRss = () => {
+      rssSamples.wrapper.push(memOf(wrapperPid).rssKb);
+      rssSamples.bare.push(memOf(bare.pid).rssKb);
+    };
+    sampleRss();
     const c0 = cpuOf(wrapperPid);
     const s0 = serverPid ? cpuOf(serverPid) : null;
-    await sleep(idleWindowMs);
+    for (let t0 = now(); now() - t0 < idleWindowMs - 1; ) {
+      await sleep(Math.min(5000, idleWindowMs - (now() - t0)));
+      sampleRss();
+    }
     const c1 = cpuOf(wrapperPid);
     const s1 = serverPid ? cpuOf(serverPid) : null;
     const mem = memOf(wrapperPid);
     const smem = serverPid ? memOf(serverPid) : null;
     await wrapped.client.close();
+    bare.kill();
     return {
       direct: summarize(d),
       wrapped: summarize(w),
       overheadMs: wrapped50 - direct50,
       start: summarize(starts),
+      wrappedStart: summarize(wrappedStarts),
       hold: summarize(holds),
       daemonHold: summarize(daemonHolds),
       failed,
-      idle: { rssKb: mem.rssKb, serverRssKb: smem?.rssKb ?? NaN, cpuSeconds: c1.seconds - c0.seconds, serverCpuSeconds: s1 && s0 ? s1.seconds - s0.seconds : NaN, windowMs: idleWindowMs, clkTck: clockTicks() },
+      idle: { wrapperRss: summarize(rssSamples.wrapper), bareRss: summarize(rssSamples.bare), rssKb: mem.rssKb, serverRssKb: smem?.rssKb ?? NaN, cpuSeconds: c1.seconds - c0.seconds, serverCpuSeconds: s1 && s0 ? s1.seconds - s0.seconds : NaN, windowMs: idleWindowMs, clkTck: clockTicks() },
     };
   } finally {
     await h.cleanup();

@@ -33,6 +33,8 @@ const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
 const { StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
 
 const SLOT = 'certorix-bbbbbbbb';
+/** 8 client configs + 54 project configs = the 62 configs of issue 18's row. */
+export const NO_BROKER_PROJECTS = 54;
 const SECRET = 'YmVuY2gtZW5kcG9pbnQtc2Vj';
 
 async function freePort() {
@@ -111,9 +113,9 @@ export async function measureEndpoint({ calls = 400, warmup = 50, holdRounds = 1
   const remote = await startFakeRemote(api);
   const port = await freePort();
   const { h, token } = await brokerHome(api, remote, port);
-  // The same daemon without broker mode (its configs hold a token too, so it loads undici for
-  // the API checks like the other): what the endpoint itself adds.
-  const plain = await makeHome({ token: api.addToken({ email: `plain-${randomUUID()}@example.com` }), apiUrl: api.url });
+  // A daemon without broker mode watching 62 configs (the 8 client files and 54 project
+  // files; they hold a token, so it loads undici for the API checks like the other).
+  const plain = await makeHome({ token: api.addToken({ email: `plain-${randomUUID()}@example.com` }), apiUrl: api.url, projects: NO_BROKER_PROJECTS });
   const out = {};
   const procs = [];
   try {
@@ -135,7 +137,7 @@ export async function measureEndpoint({ calls = 400, warmup = 50, holdRounds = 1
       samples.bare.push(memOf(bare.pid).rssKb);
       await sleep(1000);
     }
-    out.rss = { daemon: summarize(samples.daemon), noBroker: summarize(samples.noBroker), bare: summarize(samples.bare), settleMs };
+    out.rss = { daemon: summarize(samples.daemon), noBroker: summarize(samples.noBroker), bare: summarize(samples.bare), settleMs, noBrokerConfigs: plain.files.length };
 
     // ---- overhead: interleaved direct / via-endpoint calls on two long-lived sessions
     const direct = await connect(remote.mcpUrl, token);

@@ -25,6 +25,10 @@ function childScript(): string {
   const url = new URL('./keychain-child.js', import.meta.url);
   const p = fileURLToPath(url);
   if (existsSync(p)) return p;
+  // In the CLI bundle (dist/src/cli/main.cjs, scripts/bundle.mjs) import.meta.url is the
+  // bundle's: the child is tsc's dist/src/broker/keychain-child.js beside it.
+  const fromBundle = fileURLToPath(new URL('../broker/keychain-child.js', import.meta.url));
+  if (existsSync(fromBundle)) return fromBundle;
   return p.replace(/([\\/])src([\\/]broker[\\/])/, '$1dist$1src$2');
 }
 

@@ -1,3 +1,4 @@
+import { unlinkSync } from 'node:fs';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { RotatorError } from '../errors.js';
@@ -149,6 +150,41 @@ export function explainFileStore(o: { platform: string; setting: 'auto' | 'keych
   return { reason: `the Secret Service did not take a test entry (${r})`, fix: `Check your keyring (gnome-keyring, KWallet, KeePassXC) is running and unlocked, ${REENABLE}.` };
 }
 
+/**
+ * A copy of the pin beside the DB, so that `headers` and an `exec` wrapper started with no
+ * daemon learn the backend without loading SQLite (its native module is a third of a cold
+ * `headers`; see docs/benchmarks.md). The DB meta stays the record: every process that
+ * opens the store through a Context rewrites the copy from it, and a process that finds no
+ * valid copy reads the DB as before.
+ */
+export const BACKEND_FILE = 'broker-store-backend';
+
+function isBackend(v: unknown): v is StoreBackend {
+  return v === 'keychain' || v === 'file';
+}
+
+/** Best effort: a copy that cannot be written only costs the next wrapper a SQLite read. */
+async function writePinCopy(stateDir: string, backend: StoreBackend): Promise<void> {
+  const file = path.join(stateDir, BACKEND_FILE);
+  try {
+    if ((await readFile(file, 'utf8').catch(() => '')).trim() === backend) return;
+    const tmp = `${file}.${process.pid}.tmp`;
+    const fh = await open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(`${backend}\n`);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file).catch(async (e: unknown) => {
+      await unlink(tmp).catch(() => undefined);
+      throw e;
+    });
+  } catch {
+    // the DB holds the pin; readers fall back to it
+  }
+}
+
 /** Pure: which backend to use, given the pin, the setting and whether a keychain answered. */
 export function chooseBackend(pinned: string | null, setting: 'auto' | 'keychain' | 'file', keychainOk: () => boolean): StoreBackend | { error: string } {
   if (pinned === 'keychain' || pinned === 'file') return pinned;
@@ -187,6 +223,7 @@ export async function openTokenStore(ctx: Context): Promise<TokenStore> {
   }
   if (chosen === 'keychain') {
     if (pinned === null) ctx.store.setMeta(BACKEND_META, chosen);
+    await writePinCopy(ctx.paths.dir, chosen);
     return keychain && keychainOk ? keychain : new KeychainTokenStore();
   }
   const fallback = explainFileStore({ platform: ctx.pathEnv.platform, setting, pinned, pinnedWhy: ctx.store.getMeta(BACKEND_WHY_META), probeReason, settingsFile: ctx.settingsFile });
@@ -195,6 +232,8 @@ export async function openTokenStore(ctx: Context): Promise<TokenStore> {
     if (setting !== 'file') ctx.store.setMeta(BACKEND_WHY_META, fallback.reason);
     if (setting === 'auto' && probeReason) ctx.log.warn({ reason: probeReason, why: fallback.reason, fix: fallback.fix }, 'no keychain answered; broker tokens go to the 0600 file in the state directory');
   }
+  // Also when the pin is old: a state dir from before the copy existed gets one here.
+  await writePinCopy(ctx.paths.dir, chosen);
   const file = new FileTokenStore(ctx.paths.dir);
   file.fallback = fallback;
   return file;
@@ -202,6 +241,12 @@ export async function openTokenStore(ctx: Context): Promise<TokenStore> {
 
 /** Broker mode fully off (no slot left): the next enable chooses the store again. */
 export function unpinBackend(ctx: Context): void {
+  // The copy first: a crash in between leaves the DB's pin, which readers then use.
+  try {
+    unlinkSync(path.join(ctx.paths.dir, BACKEND_FILE));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
   ctx.store.db.prepare('DELETE FROM meta WHERE key IN (?, ?)').run(BACKEND_META, BACKEND_WHY_META);
 }
 
@@ -212,8 +257,10 @@ export async function openTokenStoreFor(stateDir: string, backend: StoreBackend)
   return new KeychainTokenStore();
 }
 
-/** The pinned backend, read-only from the state dir's DB (null before any enable). */
+/** The pinned backend: its copy beside the DB, else read-only from the DB (null before any enable). */
 export async function readPinnedBackend(stateDir: string): Promise<StoreBackend | null> {
+  const copy = (await readFile(path.join(stateDir, BACKEND_FILE), 'utf8').catch(() => '')).trim();
+  if (isBackend(copy)) return copy;
   const { default: Database } = await import('better-sqlite3');
   let db;
   try {
@@ -223,7 +270,7 @@ export async function readPinnedBackend(stateDir: string): Promise<StoreBackend 
   }
   try {
     const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(BACKEND_META) as { value: string } | undefined;
-    return row?.value === 'keychain' || row?.value === 'file' ? row.value : null;
+    return isBackend(row?.value) ? row.value : null;
   } finally {
     db.close();
   }

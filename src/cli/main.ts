@@ -91,6 +91,9 @@ function reportError(e: unknown, json: boolean): number {
 
 // Before any token is read: no process memory in a core dump (see src/process/core-dumps.ts).
 dropCoreDumpMemory();
+// The built CLI is one bundle (scripts/bundle.mjs); its source map turns stack traces back into
+// src/ lines, at a cost paid only when asked for.
+if (process.env.MCP_TOKEN_ROTATOR_DEBUG) process.setSourceMapsEnabled(true);
 
 main(process.argv.slice(2)).then(
   (code) => {

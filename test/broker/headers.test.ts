@@ -7,14 +7,14 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startFakeCertorix, type FakeCertorix } from '../fake/certorix.js';
 import { startFakeRemote, type FakeRemote } from '../fake/remote-server.js';
 import { CLI, makeHome, runCli, type TempHome } from '../helpers/home.js';
-import { FileTokenStore } from '../../src/broker/store.js';
+import { BACKEND_FILE, FileTokenStore } from '../../src/broker/store.js';
 import { Secret } from '../../src/secret.js';
 import { fingerprint } from '../../src/fingerprint.js';
 
@@ -96,6 +96,26 @@ describe('headers', () => {
     // Claude Code allows 10 s; the helper must stay far below (typically ~100-200 ms here).
     expect(times[2]!).toBeLessThan(2_000);
     console.log(`headers helper, cold start + store read: median ${times[2]!.toFixed(0)} ms (min ${times[0]!.toFixed(0)}, max ${times[4]!.toFixed(0)})`);
+  });
+
+  it('with the pinned backend copied beside the DB, a cold start with no daemon does not load SQLite', async () => {
+    const { token } = await setup();
+    const probe = path.join(h.home, 'probe.cjs');
+    const loaded = path.join(h.home, 'loaded.txt');
+    // CommonJS packages (better-sqlite3 is one) land in require.cache even when imported from ESM.
+    await writeFile(probe, `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(loaded)}, Object.keys(require.cache).join('\\n')));`);
+    const env = { ...h.env, NODE_OPTIONS: `--require ${probe}` };
+    // No copy (a state dir from before it existed): the pin is read from the DB.
+    let r = await runHelper(env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`{"Authorization":"Bearer ${token}"}`);
+    expect(await readFile(loaded, 'utf8')).toContain('better-sqlite3');
+    // What openTokenStore leaves for the wrappers.
+    await writeFile(path.join(h.stateDir, BACKEND_FILE), 'file\n');
+    r = await runHelper(env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`{"Authorization":"Bearer ${token}"}`);
+    expect(await readFile(loaded, 'utf8')).not.toContain('better-sqlite3');
   });
 
   it('exits 2 with the reason on stderr and nothing on stdout when it cannot', async () => {

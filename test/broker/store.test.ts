@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { BACKEND_META, FileTokenStore, chooseBackend, explainFileStore, openTokenStore, readPinnedBackend, STORE_FILE } from '../../src/broker/store.js';
+import { BACKEND_FILE, BACKEND_META, FileTokenStore, chooseBackend, explainFileStore, openTokenStore, readPinnedBackend, STORE_FILE, unpinBackend } from '../../src/broker/store.js';
 import { Context } from '../../src/context.js';
 import { KeychainTokenStore, sessionBusAddress } from '../../src/broker/keychain.js';
 import { Secret } from '../../src/secret.js';
@@ -63,6 +63,18 @@ describe('backend choice', () => {
   });
 });
 
+describe('readPinnedBackend', () => {
+  it('reads the copy beside the DB when there is one (no SQLite), else the DB', async () => {
+    const dir = await tmp();
+    expect(await readPinnedBackend(dir)).toBeNull();
+    writeFileSync(path.join(dir, BACKEND_FILE), 'keychain\n');
+    expect(await readPinnedBackend(dir)).toBe('keychain');
+    // Anything else is not a pin: the DB decides (none here).
+    writeFileSync(path.join(dir, BACKEND_FILE), 'kernel\n');
+    expect(await readPinnedBackend(dir)).toBeNull();
+  });
+});
+
 describe('openTokenStore', () => {
   it('auto with no keychain answering: the file, pinned in the DB for every later process', async () => {
     const home = await tmp();
@@ -74,6 +86,13 @@ describe('openTokenStore', () => {
       expect(s.backend).toBe('file');
       expect(ctx.store.getMeta(BACKEND_META)).toBe('file');
       expect(await readPinnedBackend(ctx.paths.dir)).toBe('file');
+      // The copy the wrappers read without SQLite, 0600 like every state file.
+      expect(readFileSync(path.join(ctx.paths.dir, BACKEND_FILE), 'utf8')).toBe('file\n');
+      expect(statSync(path.join(ctx.paths.dir, BACKEND_FILE)).mode & 0o777).toBe(0o600);
+      // Broker mode fully off: the pin goes, and its copy with it (no wrapper reads an old choice).
+      unpinBackend(ctx);
+      expect(existsSync(path.join(ctx.paths.dir, BACKEND_FILE))).toBe(false);
+      expect(await readPinnedBackend(ctx.paths.dir)).toBeNull();
     } finally {
       await ctx.close();
       if (saved === undefined) delete process.env.DBUS_SESSION_BUS_ADDRESS;
@@ -86,9 +105,12 @@ describe('openTokenStore', () => {
     const ctx = new Context({ pathEnv: { platform: 'linux', home, env: { HOME: home } } });
     try {
       ctx.store.setMeta(BACKEND_META, 'keychain');
+      // A copy left by an older DB in this directory: the DB's pin replaces it.
+      writeFileSync(path.join(ctx.paths.dir, BACKEND_FILE), 'file\n');
       const s = await openTokenStore(ctx);
       expect(s.backend).toBe('keychain');
       s.close?.();
+      expect(readFileSync(path.join(ctx.paths.dir, BACKEND_FILE), 'utf8')).toBe('keychain\n');
     } finally {
       await ctx.close();
     }
