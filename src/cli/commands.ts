@@ -45,7 +45,7 @@ JSON: { "configs": [...], "tokens": [...], "warnings": [...] }. Exit 0, or 2 if 
   {
     name: 'status',
     summary: 'Show each token: fingerprint, role, age, state, where it is (offline, from what is recorded).',
-    usage: 'status [--forget FP]',
+    usage: 'status [--verbose] [--forget FP]',
     details: `Works offline from what "scan" (or the daemon) recorded; the first run scans.
 Exit codes (monitoring style): 0 all fine, 1 a token is due (age >= warnAfterDays),
 2 a token is invalid or a rotation is unfinished.
@@ -54,8 +54,13 @@ JSON: { "tokens": [ { "fingerprint", "provider", "role", "createdAt", "firstSeen
 "replacedStillAlive": [ { "fingerprint", "replacedBy", "replacedAt", "aliveAt" } ] }: tokens set-token
 replaced while the API still accepted them; revoke them in the web UI (the exit code ignores them).
 "ageDays" is null (the table shows ?) until the API has told the creation date: run "scan", or the daemon.
+Also exit 2, and shown with the fix: an unfinished rotation ("unfinishedRotations", with the command
+that finishes it) and a tracked config that cannot be parsed any more ("brokenConfigs"). Never calls the API.
+WHERE groups the files by client with counts, fitted to the terminal width (COLUMNS, else the TTY's).
+Colours on a terminal only; NO_COLOR turns them off, FORCE_COLOR forces them.
+  --verbose        List every file, one per line.
   --forget FP      You revoked FP in the web UI (or keep it on purpose): stop listing it there.`,
-    options: { forget: { type: 'string' } },
+    options: { forget: { type: 'string' }, verbose: { type: 'boolean' } },
     load: () => import('./commands/status.js'),
   },
   {

@@ -1,11 +1,14 @@
 import { Context, type ContextOptions } from '../context.js';
 import type { Values } from './commands.js';
+import { installCliProgress } from './progress.js';
 
 /**
  * Opens the context for one command and closes it afterwards. Commands that touch the
  * store first finish any rotation a crash left unfinished (contract guarantee 2).
  */
 export async function withContext<T>(values: Values, fn: (ctx: Context) => Promise<T>, opts: ContextOptions & { recover?: boolean } = {}): Promise<T> {
+  // Waits and retries are not silent on a terminal (src/cli/progress.ts).
+  installCliProgress();
   const ctx = new Context({ ...opts, ...(typeof values.config === 'string' ? { configFile: values.config } : {}) });
   try {
     if (opts.recover !== false) {

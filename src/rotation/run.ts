@@ -12,6 +12,7 @@ import type { JournalRow } from '../store/journal.js';
 import { nextAction, type Action } from './machine.js';
 import { FileLock } from '../lock.js';
 import { failpoint } from './failpoints.js';
+import { progress } from '../progress.js';
 import { markPreflight } from './preflight-marker.js';
 import { planRotation, type RotationPlan } from './plan.js';
 import { checkAlive, discardWrites, prepareWrites } from './prepare.js';
@@ -38,12 +39,36 @@ export interface RotateOptions {
 /** Rotates the given tokens, each on its own: one token's failure never blocks another's. */
 export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOptions): Promise<RotationResult[]> {
   const lock = new FileLock(ctx.paths.lock);
-  if (!opts.dryRun) await lock.acquire({ timeoutMs: 30_000, what: 'rotating tokens' });
+  if (!opts.dryRun && !lock.tryAcquire()) {
+    // Never a silent pause: another process (a second rotate, the daemon) is rotating.
+    progress()?.waiting('Waiting for another rotation to finish (another mcp-token-rotator process holds the rotation lock)...');
+    await lock.acquire({ timeoutMs: 30_000, what: 'rotating tokens' });
+  }
   let marker: string | undefined;
   try {
+    const results: RotationResult[] = [];
+    // Under the lock, the journal is the truth: a rotation of one of these tokens that was
+    // left unfinished (interrupted, API down) is finished first, never started over.
+    const settled = new Set<string>();
+    if (!opts.dryRun) {
+      for (const row of ctx.journal.open().filter((r) => fps.includes(r.oldFingerprint))) {
+        results.push(await executeRotation(ctx, row.id));
+        settled.add(row.oldFingerprint);
+      }
+    }
     const scan = await findTokens(ctx).then((s) => withSlotTokens(ctx, s));
     if (!opts.dryRun) recordScan(ctx, scan);
-    const results: RotationResult[] = [];
+    // Re-plan from what is true now: a token another run rotated while this one waited is
+    // reported with its successor, not refused.
+    for (const fp of fps) {
+      if (settled.has(fp) || scan.tokens.has(fp)) continue;
+      const row = ctx.store.getToken(fp);
+      const successor = row?.state === 'retired' ? ctx.store.currentSuccessor(fp) : null;
+      if (!successor) continue;
+      results.push({ fingerprint: fp, newFingerprint: successor, status: 'already-rotated', files: [], restart: [] });
+      settled.add(fp);
+    }
+    fps = fps.filter((fp) => !settled.has(fp));
     // Preflight all first: a broken config shows up before any token is touched.
     const plans = new Map<string, RotationPlan | RotatorError>();
     // Preflight leaves probe files in config directories for a moment; a marker lets the next

@@ -1,4 +1,5 @@
 import { withRetry } from '../../api/retry.js';
+import { reportRetries } from '../../progress.js';
 import { ApiError, RotatorError, setTokenHint } from '../../errors.js';
 import type { EventSource } from '../../store/store.js';
 import { failpoint } from '../failpoints.js';
@@ -22,10 +23,10 @@ export const regenerateStep: StepHandler<'regenerate'> = async (ex, row) => {
   const provider = await ctx.provider();
   try {
     const res = await withRetry(() => provider.regenerate(oldSecret, row.idempotencyKey), ctx.settings.retry, {
-      onRetry: (attempt, delayMs, err) => {
+      onRetry: reportRetries(`regenerating token ${row.oldFingerprint}`, ctx.settings.retry.attempts, (attempt, delayMs, err) => {
         ctx.journal.noteAttempt(id, (err as Error).message, ctx.nowIso());
         log.warn({ fingerprint: row.oldFingerprint, attempt, delayMs, err: (err as Error).message }, 'regenerate failed, retrying with the same Idempotency-Key');
-      },
+      }),
     });
     failpoint('after-regenerate-response');
     ctx.store.transaction(() => {
@@ -57,7 +58,7 @@ export const regenerateStep: StepHandler<'regenerate'> = async (ex, row) => {
     }
     ctx.journal.noteAttempt(id, (e as Error).message, ctx.nowIso());
     result.error = new RotatorError('E_API_TRANSIENT', `Regenerating token ${row.oldFingerprint} failed: ${(e as Error).message}`, {
-      hint: 'The rotation is journaled; run any command again (e.g. "mcp-token-rotator status") once the API is reachable and it resumes with the same request.',
+      hint: `The rotation is journaled; once the API is reachable, run "mcp-token-rotator rotate --fingerprint ${row.oldFingerprint}": it repeats the call with the same Idempotency-Key and writes the configs.`,
     });
     return 'stop';
   }
