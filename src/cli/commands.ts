@@ -70,7 +70,8 @@ Colours on a terminal only; NO_COLOR turns them off, FORCE_COLOR forces them.
     details: `All tracked tokens unless --fingerprint; only due ones with --if-due.
   --fingerprint FP Rotate only this token (12 hex characters, as "status" shows).
   --if-due         Only tokens whose age >= warnAfterDays.
-  --dry-run        Plan and print; call nothing and write nothing.`,
+  --dry-run        Plan and print, and check each token with the API (GET /v1/token, never
+                   regenerate); write nothing. Exit 2 when the API cannot be reached or a token is dead.`,
     options: { fingerprint: { type: 'string' }, 'if-due': { type: 'boolean' }, 'dry-run': { type: 'boolean' } },
     load: () => import('./commands/rotate.js'),
   },

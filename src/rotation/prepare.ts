@@ -29,7 +29,7 @@ export const MAX_PREPARED_FILES = 256;
  * Null when the API accepts the token. Otherwise the error to report: nothing was called
  * that changes anything and no file was written. A refused token is recorded as invalid.
  */
-export async function checkAlive(ctx: Context, plan: RotationPlan, source: EventSource): Promise<RotatorError | null> {
+export async function checkAlive(ctx: Context, plan: RotationPlan, source: EventSource, opts: { dryRun?: boolean } = {}): Promise<RotatorError | null> {
   const fp = plan.fingerprint;
   const provider = await ctx.provider();
   try {
@@ -37,6 +37,10 @@ export async function checkAlive(ctx: Context, plan: RotationPlan, source: Event
     return null;
   } catch (e) {
     if (e instanceof ApiError && (e.kind === 'invalid-token' || e.kind === 'forbidden')) {
+      if (opts.dryRun) {
+        // A dry run writes nothing, not even what it learnt: the real run records it.
+        return new RotatorError(e.code, `Token ${fp} is dead: the API refused it (${e.status ?? e.kind}); a rotation would fail.`, { hint: setTokenHint(fp), cause: e });
+      }
       const detail = `the API refused the token (${e.status ?? e.kind}) before it was regenerated`;
       ctx.store.transaction(() => {
         ctx.store.setTokenState(fp, 'invalid');

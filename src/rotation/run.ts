@@ -13,6 +13,7 @@ import { nextAction, type Action } from './machine.js';
 import { FileLock } from '../lock.js';
 import { failpoint } from './failpoints.js';
 import { progress } from '../progress.js';
+import { clearStage, interrupted, markStage } from './interrupt.js';
 import { markPreflight } from './preflight-marker.js';
 import { planRotation, type RotationPlan } from './plan.js';
 import { checkAlive, discardWrites, prepareWrites } from './prepare.js';
@@ -84,6 +85,10 @@ export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOpti
       }
     }
     for (const fp of fps) {
+      if (interrupted() && !opts.dryRun) {
+        results.push({ fingerprint: fp, newFingerprint: null, status: 'failed', files: [], restart: [], error: new RotatorError('E_ROTATION', `Token ${fp} was not rotated: interrupted (Ctrl-C) before its turn.`, { hint: `Run "mcp-token-rotator rotate --fingerprint ${fp}" to rotate it.` }) });
+        continue;
+      }
       const plan = plans.get(fp) as RotationPlan | RotatorError;
       if (plan instanceof RotatorError) {
         results.push({ fingerprint: fp, newFingerprint: null, status: 'failed', files: [], restart: [], error: plan });
@@ -92,7 +97,10 @@ export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOpti
       }
       const files = plan.files.map((f) => ({ path: f.path, client: f.client, format: f.format }));
       if (opts.dryRun) {
-        results.push({ fingerprint: fp, newFingerprint: null, status: 'planned', files, restart: restartHints(files) });
+        // Like certbot's dry run: the API is asked (GET, never regenerate), so a dead token
+        // or an unreachable API fails the dry run instead of the real one.
+        const dead = await checkAlive(ctx, plan, opts.source, { dryRun: true });
+        results.push(dead ? { fingerprint: fp, newFingerprint: null, status: 'failed', files, restart: [], error: dead } : { fingerprint: fp, newFingerprint: null, status: 'planned', files, restart: restartHints(files) });
         continue;
       }
       const adopt = opts.adopt;
@@ -118,6 +126,7 @@ export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOpti
         if (adopt) ctx.journal.recordNewToken(rid, { token: adopt.reveal(), fingerprint: adopt.fingerprint, tokenId: '', createdAt: null, now: ctx.nowIso() });
         return rid;
       });
+      markStage(ctx, id, fp, 'before-call');
       failpoint('after-intent');
       try {
         results.push(await executeRotation(ctx, id, { plan, scan, prepared }));
@@ -184,6 +193,9 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
     const { startBrokerRun } = await import('../broker/rotation.js');
     ex.broker = await startBrokerRun(ctx, row, ex.log);
   }
+  // A resumed row may have had its call sent by the run that died: critical from the start.
+  if (row.step === 'intent' && !opts.plan) markStage(ctx, id, row.oldFingerprint, 'calling');
+  else if (row.step === 'regenerated' || row.step === 'verified') markStage(ctx, id, row.oldFingerprint, 'writing');
   try {
     for (let guard = 0; guard < 20; guard++) {
       const action = nextAction(machineState(row, ex.broker));
@@ -193,6 +205,7 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
     }
     return ex.result;
   } finally {
+    clearStage();
     // Announced but no new token stored (refused, failed, crashed step): wrappers stop holding.
     if (ex.broker?.announced && !ex.broker.stored) await ex.broker.signal.aborted();
     ex.broker?.store.close?.();

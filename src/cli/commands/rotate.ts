@@ -61,5 +61,5 @@ export function report(res: RotateResponse, json: boolean, dryRun: boolean, home
       err(`error: ${r.error ? `${r.error.message}${r.error.hint ? `\n  -> ${r.error.hint}` : ''}` : `rotation of ${r.fingerprint} did not finish`}`);
     }
   }
-  if (dryRun) say('Dry run: nothing was called and nothing was written.');
+  if (dryRun) say('Dry run: each token was checked with the API (GET /v1/token); nothing was regenerated and nothing was written.');
 }
