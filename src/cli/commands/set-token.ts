@@ -37,8 +37,9 @@ function checkTokenText(raw: string): Secret {
  * with nothing changed; Backspace works; a bracketed paste's markers are dropped.
  */
 export async function readHidden(tty: NodeJS.ReadStream, prompt = 'Paste the new token (it is not shown), then press Enter: '): Promise<string> {
-  process.stderr.write(prompt);
+  // Raw mode (no echo) before the prompt: nothing typed after the prompt can be echoed.
   tty.setRawMode(true);
+  process.stderr.write(prompt);
   tty.resume();
   try {
     return await new Promise<string>((resolve, reject) => {
