@@ -5,7 +5,6 @@ import { readConfigFile } from '../clients/discover.js';
 import { removeStaleTemps } from '../clients/write.js';
 import { RotatorError } from '../errors.js';
 import { Secret } from '../secret.js';
-import { withSlotTokens } from '../broker/locations.js';
 import { findTokens, recordScan, type ScanResult } from '../scan.js';
 import type { EventSource } from '../store/store.js';
 import type { JournalRow } from '../store/journal.js';
@@ -26,6 +25,7 @@ import { verifyStep } from './steps/verify.js';
 import { finishStep } from './steps/finish.js';
 import { abandonStep } from './steps/abandon.js';
 import { announceStep, storeStep } from './steps/broker.js';
+import type { BrokerPort } from './port.js';
 
 export { fillTemplate, planRotation, type FilePlan, type PlannedTemplate, type RotationPlan } from './plan.js';
 export { restartHints, type RotationResult } from './result.js';
@@ -35,6 +35,8 @@ export interface RotateOptions {
   dryRun?: boolean;
   /** set-token: the replacement is already known; no regenerate call. */
   adopt?: Secret;
+  /** Broker mode as the engine needs it (src/rotation/port.ts), from the composition root. */
+  broker: BrokerPort;
 }
 
 /** Rotates the given tokens, each on its own: one token's failure never blocks another's. */
@@ -53,11 +55,11 @@ export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOpti
     const settled = new Set<string>();
     if (!opts.dryRun) {
       for (const row of ctx.journal.open().filter((r) => fps.includes(r.oldFingerprint))) {
-        results.push(await executeRotation(ctx, row.id));
+        results.push(await executeRotation(ctx, row.id, { broker: opts.broker }));
         settled.add(row.oldFingerprint);
       }
     }
-    const scan = await findTokens(ctx).then((s) => withSlotTokens(ctx, s));
+    const scan = await findTokens(ctx).then((s) => opts.broker.withSlotTokens(ctx, s));
     if (!opts.dryRun) recordScan(ctx, scan);
     // Re-plan from what is true now: a token another run rotated while this one waited is
     // reported with its successor, not refused.
@@ -129,7 +131,7 @@ export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOpti
       markStage(ctx, id, fp, 'before-call');
       failpoint('after-intent');
       try {
-        results.push(await executeRotation(ctx, id, { plan, scan, prepared }));
+        results.push(await executeRotation(ctx, id, { plan, scan, prepared, broker: opts.broker }));
       } finally {
         await discardWrites(prepared);
       }
@@ -161,6 +163,7 @@ function runStep(ex: Execution, row: JournalRow, action: Exclude<Action, { type:
 }
 
 interface ExecuteOptions {
+  broker: BrokerPort;
   plan?: RotationPlan;
   scan?: ScanResult;
   /** Temp files opened before the call, by config path (fresh rotations only). */
@@ -168,7 +171,7 @@ interface ExecuteOptions {
 }
 
 /** Drives one journal row to its end, or as far as it can get. */
-export async function executeRotation(ctx: Context, id: number, opts: ExecuteOptions = {}): Promise<RotationResult> {
+export async function executeRotation(ctx: Context, id: number, opts: ExecuteOptions): Promise<RotationResult> {
   let row = ctx.journal.get(id) as JournalRow;
   const ex: Execution = {
     ctx,
@@ -181,6 +184,7 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
     liveTokens: opts.scan?.tokens,
     prepared: opts.prepared ?? new Map(),
     broker: null,
+    brokerPort: opts.broker,
   };
   if (!opts.plan) {
     // Resuming after a crash: a write that was in flight left its temp file behind.
@@ -190,8 +194,7 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
     }
   }
   if (row.step === 'intent' || row.step === 'regenerated') {
-    const { startBrokerRun } = await import('../broker/rotation.js');
-    ex.broker = await startBrokerRun(ctx, row, ex.log);
+    ex.broker = await opts.broker.startRun(ctx, row, ex.log);
   }
   // A resumed row may have had its call sent by the run that died: critical from the start.
   if (row.step === 'intent' && !opts.plan) markStage(ctx, id, row.oldFingerprint, 'calling');

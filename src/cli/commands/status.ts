@@ -3,7 +3,7 @@ import { statusExitCode } from '../../rotation/policy.js';
 import { tildify } from '../../paths.js';
 import type { Values } from '../commands.js';
 import { err, out, outStyled, printJson } from '../output.js';
-import { RotatorError, UsageError } from '../../errors.js';
+import { EXIT, RotatorError, UsageError } from '../../errors.js';
 import { isFingerprint } from '../../fingerprint.js';
 import { withContext } from '../session.js';
 import { renderStatusTable } from '../status-view.js';
@@ -50,8 +50,10 @@ export async function run(values: Values): Promise<number> {
       const stillAlive = buildStillAlive(ctx);
       const unfinished = buildUnfinished(ctx);
       const broken = buildBrokenConfigs(ctx);
+      // Converted entries that cannot work right now (endpoint down, wrapper gone): exit 2.
+      const broker = await (await import('../../broker/health.js')).brokerHealth(ctx);
       const home = ctx.pathEnv.home;
-      if (values.json) printJson({ tokens, replacedStillAlive: stillAlive, unfinishedRotations: unfinished, brokenConfigs: broken });
+      if (values.json) printJson({ tokens, replacedStillAlive: stillAlive, unfinishedRotations: unfinished, brokenConfigs: broken, brokerProblems: broker });
       else {
         const style = terminalStyle(process.stdout);
         outStyled(renderTokens(tokens, home, style, values.verbose === true));
@@ -79,8 +81,9 @@ export async function run(values: Values): Promise<number> {
       }
       const unknown = tokens.filter((t) => t.ageDays === null && t.state !== 'invalid').length;
       if (unknown) (values.json ? err : out)(`${values.json ? '' : '\n'}${unknownAgeLine(unknown)}`);
+      for (const p of broker) (values.json ? err : out)(`${values.json ? '' : '\n'}${p.message}\n  -> ${p.fix}`);
       const code = statusExitCode(tokens.map((t) => t.state));
-      return unfinished.length || broken.length ? 2 : code;
+      return unfinished.length || broken.length || broker.length ? EXIT.failure : code;
     },
     { recover: false },
   );
