@@ -89,7 +89,9 @@ holds is checked with GET /v1/token and regenerated too if it still works.
     name: 'set-token',
     summary: 'Adopt a token regenerated elsewhere (the web UI): read it from stdin, check it, put it everywhere.',
     usage: 'set-token [--fingerprint FP] < token.txt',
-    details: `The token is read from stdin only (never from argv, which "ps" shows); it is checked
+    details: `The token is read from stdin only (never from argv, which "ps" shows; "set-token <value>" exits 64
+and warns the value is now in your shell history). Run alone on a terminal, it asks for the token and reads it
+without echo; one Enter finishes. It is checked
 with GET /v1/token before any file is touched, then replaces the old token in every config.
 The old token is checked too: if it still works it is kept out of backups and named (revoke it
 in the web UI). A token of another account needs --fingerprint, or a yes on a terminal.
