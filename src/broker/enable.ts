@@ -33,11 +33,13 @@ import { locateEntry } from './convert/positions.js';
 import {
   clearPending,
   endpointFacts,
-  freeLoopbackPort,
+  liveEndpoint,
   modeOf,
   NO_ENDPOINT_REASON,
   openBrokerStore,
   PORT_META,
+  privateMode,
+  SERVICE_SILENT_REASON,
   setPending,
   targetFor,
   writeConfig,
@@ -90,11 +92,19 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
     const store = await openBrokerStore(ctx);
     const result: EnableResult = { dryRun, converted: [], plaintext: [], problems: [], files: [], store: { backend: store.backend, where: store.where }, notes };
 
-    // The endpoint: only while something keeps it up (the daemon now, or the service).
+    // The endpoint: only the running daemon serves it, and no URL is written before its port
+    // answers. The daemon listens first (binding the port itself: it is never free between
+    // being chosen and being bound). No daemon: remote entries stay plaintext, and say why.
     const ep = await endpointFacts(ctx);
-    let port = ep.port;
-    // Chosen once, at the first enable that has an endpoint to rely on; stored only if an entry uses it.
-    const endpointOk = ep.daemon || ep.service;
+    let port: number | null = null;
+    let endpointWhy = ep.service ? SERVICE_SILENT_REASON : NO_ENDPOINT_REASON;
+    if (ep.daemon && dryRun) port = ep.port ?? 0;
+    else if (ep.daemon) {
+      const live = await liveEndpoint(ctx);
+      if (live.port !== null) port = live.port;
+      else endpointWhy = live.reason;
+    }
+    const endpointOk = port !== null;
     const slots = new Map<string, string>();
     const slotFor = (fp: string) => {
       let s = slots.get(fp) ?? reg.slotForFingerprint(fp)?.slot;
@@ -102,7 +112,6 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
       slots.set(fp, s);
       return s;
     };
-    if (endpointOk && port === null) port = await freeLoopbackPort();
 
     // 1. Preflight: plan every config.
     const work: FileWork[] = [];
@@ -126,7 +135,7 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
           snap.text,
           c.candidate.format,
           c.candidate.client,
-          (_server, token) => targetFor(ctx, slotFor(fingerprint(token)), endpointOk && port ? { origin: `http://127.0.0.1:${port}`, routeSecret: newRouteSecret() } : null),
+          (_server, token) => targetFor(ctx, slotFor(fingerprint(token)), endpointOk ? { origin: `http://127.0.0.1:${port}`, routeSecret: newRouteSecret() } : null, endpointWhy),
           { hosts: ctx.settings.mcpHosts, skip: (ep) => retired.has(keyPathString(ep)) },
         );
         for (const e of plan.entries) {
@@ -134,7 +143,7 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
           if (e.plan.mode === 'plaintext') result.plaintext.push(rep);
         }
         if (plan.text === snap.text) continue;
-        if (!dryRun) await checkWritable(p, snap.realPath, { data: Buffer.from(plan.text, 'utf8'), mode: snap.stat.mode });
+        if (!dryRun) await checkWritable(p, snap.realPath, { data: Buffer.from(plan.text, 'utf8'), mode: modeFor(snap, plan.entries) });
         work.push({ snap, client: c.candidate.client, format: c.candidate.format, entries: plan.entries, text: plan.text });
       } catch (e) {
         result.problems.push(problem(p, e));
@@ -146,7 +155,7 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
         result.files.push(w.snap.path);
         for (const e of convertedOf(w)) result.converted.push(report(w.snap.path, w.client, e, slotFor(fingerprint(e.plan.token))));
       }
-      if (!endpointOk && result.plaintext.some((e) => e.reason === NO_ENDPOINT_REASON)) result.notes.push(NO_ENDPOINT_REASON);
+      if (!endpointOk && result.plaintext.some((e) => e.reason === endpointWhy)) result.notes.push(endpointWhy);
       return result;
     }
     if (!work.length) return result;
@@ -167,7 +176,9 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
       }
       if (!reg.slot(slot)) reg.addSlot(slot, fp, ctx.nowIso());
     }
-    if (port && !ctx.settings.broker.port && !ctx.store.getMeta(PORT_META) && work.some((w) => convertedOf(w).some((e) => e.plan.mode === 'endpoint'))) {
+    // The port the daemon listens on is the one the configs will name: recorded, so the
+    // daemon listens there again after a restart (or moves off it, renewing the secrets).
+    if (port && ctx.store.getMeta(PORT_META) !== String(port) && work.some((w) => convertedOf(w).some((e) => e.plan.mode === 'endpoint'))) {
       ctx.store.setMeta(PORT_META, String(port));
     }
     failpoint('broker-after-store');
@@ -202,7 +213,11 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
           );
           failpoint('broker-after-entries-recorded');
           try {
-            await writeConfig(w.snap, w.client, w.text);
+            // A route secret is a credential: the file becomes private, and the user is told.
+            const wantMode = modeFor(w.snap, w.entries);
+            await writeConfig(w.snap, w.client, w.text, { mode: wantMode });
+            const note = wantMode !== (w.snap.stat.mode & 0o7777) ? privateMode(p, w.snap.stat.mode).note : null;
+            if (note) result.notes.push(note);
             break;
           } catch (e) {
             ctx.store.transaction(() => ids.forEach((id) => reg.removeEntry(id)));
@@ -210,7 +225,7 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
             if (!(e instanceof ConcurrentChangeError) || attempt >= 5) throw e;
             // Changed under us (the client saved it): plan again from what is there now.
             const snap = await readConfigFile(p);
-            const again = planFile(snap.text, w.format, w.client, (_s, token) => targetFor(ctx, slotFor(fingerprint(token)), endpointOk && port ? { origin: `http://127.0.0.1:${port}`, routeSecret: newRouteSecret() } : null), { hosts: ctx.settings.mcpHosts });
+            const again = planFile(snap.text, w.format, w.client, (_s, token) => targetFor(ctx, slotFor(fingerprint(token)), endpointOk ? { origin: `http://127.0.0.1:${port}`, routeSecret: newRouteSecret() } : null, endpointWhy), { hosts: ctx.settings.mcpHosts });
             if (again.text === snap.text) throw new ConfigFileError('E_CONFIG_CHANGED', p, `${p} changed during broker enable and has nothing left to convert.`, 'Run "mcp-token-rotator broker status" to see its entries.');
             for (const e of convertedOf({ ...w, entries: again.entries })) {
               if (!needed.has(fingerprint(e.plan.token))) throw new ConfigFileError('E_CONFIG_CHANGED', p, `${p} changed during broker enable and now holds another token.`, 'Run "mcp-token-rotator broker enable" again.');
@@ -247,6 +262,12 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
   } finally {
     lock.release();
   }
+}
+
+/** The mode a config gets: private (0600-like) when one of its entries will carry a route secret, else its own. */
+function modeFor(snap: ConfigSnapshot, entries: FileEntryPlan[]): number {
+  const own = snap.stat.mode & 0o7777;
+  return entries.some((e) => e.plan.mode === 'endpoint') ? privateMode(snap.path, own).mode : own;
 }
 
 async function readBack(w: FileWork): Promise<void> {

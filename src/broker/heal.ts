@@ -20,7 +20,7 @@ import type { Secret } from '../secret.js';
 import { BrokerRegistry, type BrokerEntryRow } from './registry.js';
 import { entryPathOf } from './convert/convert.js';
 import { planFile } from './convert/file.js';
-import { formatOf, PORT_META, targetFor, writeConfig } from './common.js';
+import { formatOf, privateMode, targetFor, writeConfig } from './common.js';
 import { slotTokens } from './locations.js';
 import { reconcileBroker } from './reconcile.js';
 
@@ -76,8 +76,8 @@ export async function healBrokerEntries(ctx: Context, scan: ScanResult, remember
     await reconcileBroker(ctx);
     fresh = await findTokens(ctx);
     const due = dueIn(fresh, reg.entries(), true);
-    const portMeta = ctx.store.getMeta(PORT_META);
-    const port = ctx.settings.broker.port ?? (portMeta ? Number(portMeta) : null);
+    // Only the port this process's endpoint listens on now: no URL of a port that does not answer.
+    const port = (await import('./endpoint/index.js')).listeningPort(ctx);
     for (const [p, list] of due) {
       try {
         const snap = await readConfigFile(p);
@@ -110,7 +110,10 @@ export async function healBrokerEntries(ctx: Context, scan: ScanResult, remember
           continue;
         }
         if (!done.length) continue;
-        await writeConfig(snap, client, plan.text);
+        // A route secret is a credential: such a config is private (as enable leaves it).
+        const priv = done.some((e) => e.plan.mode === 'endpoint') ? privateMode(p, snap.stat.mode) : null;
+        await writeConfig(snap, client, plan.text, priv ? { mode: priv.mode } : {});
+        if (priv?.note) ctx.log.warn({ file: p }, priv.note);
         ctx.store.transaction(() => {
           for (const e of done) {
             const r = byKey.get(keyPathString(e.entryPath)) as BrokerEntryRow;

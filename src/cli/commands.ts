@@ -79,8 +79,9 @@ Colours on a terminal only; NO_COLOR turns them off, FORCE_COLOR forces them.
     name: 'revoke-now',
     summary: '"Revoke all now" after a leak: regenerate every tracked token at once and rewrite every config.',
     usage: 'revoke-now --yes',
-    details: `Without --yes it asks on a terminal and refuses otherwise. A retired token that a config still
-holds is checked with GET /v1/token and regenerated too if it still works.
+    details: `Without --yes it asks on a terminal (answering no exits 0: nothing was done) and refuses
+without one (exit 64). A retired token that a config still holds is checked with
+GET /v1/token and regenerated too if it still works.
   --yes            Do not ask.`,
     options: { yes: { type: 'boolean', short: 'y' } },
     load: () => import('./commands/revoke-now.js'),
@@ -224,7 +225,8 @@ ${COMMON}
 Exit codes: 0 success; 2 failure (the message names the file or token and the fix); 64 bad usage.
 "status" alone: 0 all fine, 1 a token is due, 2 a token invalid or a rotation unfinished.
 Tokens are shown only by fingerprint (first 12 hex of SHA-256), never by value.
-Run "mcp-token-rotator <command> --help" for a command's options; "mcp-token-rotator --version" prints the version.
+Run "mcp-token-rotator help <command>" (or "<command> --help") for a command's options; "mcp-token-rotator --version" prints the version.
+Docs: README.md and docs/ in the package (troubleshooting and recovery: docs/troubleshooting.md).
 `;
 }
 

@@ -78,10 +78,24 @@ describe('broker enable / status / disable on all 13 clients', () => {
     expect(await readFile(h.path('systemctl.log'), 'utf8')).toContain('--user is-active mcp-token-rotator.service');
   });
 
-  it('with the service installed (active), enable converts the remote entries to the local endpoint', async () => {
+  it('remote entries go to the local endpoint only while the daemon serves it: an active service alone is not enough (no URL of a port nothing answers)', async () => {
     await h.write(UNIT, '[Unit]\nDescription=test stand-in\n');
     await fakeSystemctl(h, 'active');
-    const r = await runCli(['broker', 'enable', '--json'], { env: h.env });
+    const silent = await runCli(['broker', 'enable', '--json'], { env: h.env });
+    expect(silent.code, silent.stderr).toBe(0);
+    const sdoc = JSON.parse(silent.stdout) as { converted: unknown[]; plaintext: Array<{ client: string; reason: string }> };
+    expect(sdoc.converted).toEqual([]);
+    for (const c of REMOTE) expect(sdoc.plaintext.find((p) => p.client === c)?.reason).toMatch(/does not answer.*systemctl --user start/);
+    expect(await h.read('.codeium/windsurf/mcp_config.json')).toBe(before.get('.codeium/windsurf/mcp_config.json'));
+    // With the daemon running, enable has it listen first, then converts them.
+    const d = spawnDaemon(h.env);
+    let r;
+    try {
+      await d.waitFor((l) => l.msg === 'daemon started', 20_000);
+      r = await runCli(['broker', 'enable', '--json'], { env: h.env });
+    } finally {
+      await d.stop();
+    }
     expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as { converted: Array<{ client: string; mode: string }> };
     expect(doc.converted.map((c) => `${c.client}:${c.mode}`).sort()).toEqual(['gemini:broker-endpoint', 'windsurf:broker-endpoint']);

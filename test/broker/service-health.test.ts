@@ -12,6 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeCertorix, type FakeCertorix } from '../fake/certorix.js';
 import { findLeaks, runCli, type TempHome } from '../helpers/home.js';
+import { spawnDaemon } from '../helpers/daemon.js';
 import { Store } from '../../src/store/store.js';
 import { brokerProblems, shellWords, wrapperPrograms, type HealthFacts } from '../../src/broker/health.js';
 import { UNIT, fakeSystemctl, setup, type StatusDoc } from './helpers.js';
@@ -81,8 +82,16 @@ describe('with broker mode on and the service installed (stand-in systemctl)', (
     ({ h, tok } = await setup(api));
     await h.write(UNIT, '[Unit]\nDescription=test stand-in\n');
     await fakeSystemctl(h, 'active');
-    const en = await runCli(['broker', 'enable', '--json'], { env: h.env });
-    expect(en.code, en.stderr).toBe(0);
+    // enable writes endpoint URLs only while the daemon serves the endpoint; it is then
+    // stopped, which is the "endpoint down" this file is about.
+    const d = spawnDaemon(h.env);
+    try {
+      await d.waitFor((l) => l.msg === 'daemon started', 20_000);
+      const en = await runCli(['broker', 'enable', '--json'], { env: h.env });
+      expect(en.code, en.stderr).toBe(0);
+    } finally {
+      await d.stop();
+    }
     const st = JSON.parse((await runCli(['broker', 'status', '--json'], { env: h.env })).stdout) as StatusDoc;
     expect(st.endpoint.entries).toBe(2);
     port = st.endpoint.port as number;

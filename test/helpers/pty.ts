@@ -1,53 +1,47 @@
-import { spawn, spawnSync } from 'node:child_process';
+/**
+ * Runs the built CLI on a pseudo-terminal (python3's pty module: no native addon), for what
+ * only happens on a TTY: prompts. `answers`: when the output so far contains `when`, `send` is
+ * typed. Returns the exit code and everything the terminal showed (stdout and stderr mixed).
+ */
+import { execFile } from 'node:child_process';
 import { CLI } from './home.js';
 
-export interface PtyResult {
-  code: number | null;
-  /** Everything the pseudo-terminal showed (stdout and stderr together, \r\n line ends). */
-  output: string;
-}
+const PY = String.raw`
+import json, os, pty, select, sys, time
+spec = json.loads(sys.argv[1])
+pid, fd = pty.fork()
+if pid == 0:
+    os.execve(spec["node"], [spec["node"], spec["cli"]] + spec["args"], spec["env"])
+out = b""
+answers = list(spec["answers"])
+deadline = time.time() + spec["timeoutS"]
+while time.time() < deadline:
+    r, _, _ = select.select([fd], [], [], 0.1)
+    if r:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    while answers and answers[0]["when"].encode() in out:
+        os.write(fd, answers.pop(0)["send"].encode())
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(json.dumps({"code": os.waitstatus_to_exitcode(status), "output": out.decode("utf-8", "replace")}))
+`;
 
-/** Shell-quotes one word for `script -c`. */
-function q(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-/**
- * Runs the built CLI on a pseudo-terminal through util-linux `script` (no node-pty), with the
- * terminal `cols` wide. `input` is typed once the output contains `waitFor` (a prompt).
- */
-export function runCliOnPty(args: string[], opts: { env: Record<string, string>; cols?: number; input?: string; waitFor?: string; timeoutMs?: number }): Promise<PtyResult> {
-  const cmd = `stty cols ${opts.cols ?? 100} rows 40; exec ${q(process.execPath)} ${q(CLI)} ${args.map(q).join(' ')}`;
+export async function runInPty(
+  args: string[],
+  env: Record<string, string>,
+  answers: Array<{ when: string; send: string }> = [],
+  timeoutS = 20,
+): Promise<{ code: number; output: string }> {
+  const spec = JSON.stringify({ node: process.execPath, cli: CLI, args, env: { TERM: 'xterm', ...env }, answers, timeoutS });
   return new Promise((resolve, reject) => {
-    const child = spawn('script', ['-qec', cmd, '/dev/null'], { env: { ...opts.env, SHELL: '/bin/sh', TERM: 'xterm' }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let output = '';
-    let typed = false;
-    const maybeType = () => {
-      if (typed || opts.input === undefined) return;
-      if (opts.waitFor && !output.includes(opts.waitFor)) return;
-      typed = true;
-      // A moment for the prompt's raw mode to be in force, as a person's typing would be.
-      setTimeout(() => child.stdin.write(opts.input), 100);
-    };
-    child.stdout.on('data', (d: Buffer) => {
-      output += d.toString();
-      maybeType();
+    execFile('python3', ['-c', PY, spec], { timeout: (timeoutS + 10) * 1000, maxBuffer: 16 * 1024 * 1024 }, (e, stdout, stderr) => {
+      if (e) return reject(new Error(`pty runner failed: ${e.message}\n${stderr}`));
+      resolve(JSON.parse(stdout) as { code: number; output: string });
     });
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`pty run ${args.join(' ')} timed out; output so far:\n${output}`));
-    }, opts.timeoutMs ?? 20_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-    maybeType();
   });
-}
-
-/** Whether `script` (util-linux) is there to give a pseudo-terminal. */
-export function hasScript(): boolean {
-  return spawnSync('script', ['--version']).status === 0;
 }

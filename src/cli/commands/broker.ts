@@ -89,9 +89,11 @@ export function renderStatus(st: BrokerStatus, home: string): string {
   const lines: string[] = [];
   lines.push(`Token store: ${st.store.backend} (${tildify(st.store.where, home)})`);
   const ep = st.endpoint;
-  const up = ep.up === null ? 'not checked' : ep.up ? 'up' : 'DOWN';
+  const up = ep.stranger ? `HELD BY ANOTHER PROGRAM${ep.holderUid !== null ? ` (uid ${ep.holderUid})` : ''}, not the daemon` : ep.up === null ? 'not checked' : ep.up ? 'up' : 'DOWN';
   lines.push(`Local endpoint: ${ep.port === null ? 'no port chosen yet' : `127.0.0.1:${ep.port}`}, ${up}; daemon ${ep.daemon ? 'running' : 'not running'}, service ${ep.service ? 'active' : 'not active'}; ${ep.entries} entr(ies) use it`);
-  if (ep.entries > 0 && ep.up === false) lines.push('  -> Clients using the endpoint cannot connect: start the daemon, or run "mcp-token-rotator install-service".');
+  if (ep.stranger) lines.push('  -> Clients using the endpoint send their requests and route secrets to that program: restart the daemon (it moves to a free port with new route secrets); see "mcp-token-rotator doctor".');
+  else if (ep.entries > 0 && ep.up === false) lines.push('  -> Clients using the endpoint cannot connect: start the daemon, or run "mcp-token-rotator install-service".');
+  if (ep.moved) lines.push(`  Moved at ${ep.moved.at}: port ${ep.moved.from} was held by another program${ep.moved.holderUid != null ? ` (uid ${ep.moved.holderUid})` : ''}; now ${ep.moved.to}, with new route secrets.`);
   lines.push('');
   if (!st.entries.length) lines.push('No entry holds a Certorix token.');
   else
