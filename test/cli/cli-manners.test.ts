@@ -61,8 +61,10 @@ describe('status is offline and complete (item 3)', () => {
     const t0 = Date.now();
     const j = await runCli(['status', '--json'], { env: h.env });
     const human = await runCli(['status'], { env: h.env });
-    expect(Date.now() - t0).toBeLessThan(5000);
-    expect(api.requests.length, 'status called the API').toBe(before);
+    // history is offline too (contract guarantee 2): it never finishes the rotation either.
+    expect((await runCli(['history', '--json'], { env: h.env })).code).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(6000);
+    expect(api.requests.length, 'status or history called the API').toBe(before);
     expect(j.code, j.stderr).toBe(2);
     const doc = JSON.parse(j.stdout) as StatusDoc;
     expect(doc.unfinishedRotations).toEqual([expect.objectContaining({ fingerprint: fingerprint(tok), newFingerprint: null, step: 'intent', finishWith: `mcp-token-rotator rotate --fingerprint ${fingerprint(tok)}` })]);

@@ -10,6 +10,7 @@ export async function run(values: Values): Promise<number> {
   if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive whole number; the value you passed is not one (not shown: it could be a token).');
   const fp = typeof values.fingerprint === 'string' ? values.fingerprint : undefined;
   if (fp !== undefined && !isFingerprint(fp)) throw new UsageError(badFingerprintMessage('--fingerprint', fp));
+  // Offline, like status (contract guarantee 2): it reads the record, never finishes a rotation.
   return withContext(values, async (ctx) => {
     const events = ctx.store.listEvents({ limit, ...(fp ? { fingerprint: fp } : {}) }).map((e) => ({
       at: e.at,
@@ -30,5 +31,5 @@ export async function run(values: Values): Promise<number> {
         ),
       );
     return 0;
-  });
+  }, { recover: false });
 }
