@@ -1,4 +1,5 @@
 import type { Context } from './context.js';
+import { reportRetries } from './progress.js';
 import type { Provider, TokenInfo } from './api/provider.js';
 import { withRetry } from './api/retry.js';
 import { ApiError, RotatorError, UsageError } from './errors.js';
@@ -55,9 +56,24 @@ export async function rotateOp(ctx: Context, p: RotateOpParams): Promise<RotateR
       if (ctx.store.getToken(k)?.state === 'invalid') warnings.push(invalidWarning(k));
     }
   }
+  if (p.fingerprints?.length) await refuseUnknownFingerprints(ctx, p.fingerprints);
   if (!targets.length) return { rotations: [], warnings };
   const results = await rotateTokens(ctx, targets, { source: p.source ?? 'manual', dryRun: p.dryRun === true, broker: brokerPort });
   return respond(results, warnings);
+}
+
+/**
+ * A mistyped --fingerprint is a usage error (exit 64), not a refused rotation in the history:
+ * a fingerprint this tool has never seen, in the store or in any config, names nothing.
+ */
+async function refuseUnknownFingerprints(ctx: Context, fps: string[]): Promise<void> {
+  let unknown = fps.filter((fp) => !ctx.store.getToken(fp));
+  if (!unknown.length) return;
+  const scan = await findTokens(ctx).then((s) => withSlotTokens(ctx, s));
+  unknown = unknown.filter((fp) => !scan.tokens.has(fp));
+  if (unknown.length) {
+    throw new UsageError(`No tracked token has the fingerprint ${unknown.join(', ')}.`, 'Copy it from "mcp-token-rotator status" (12 hex characters), or run "mcp-token-rotator scan" if the token was added since.');
+  }
 }
 
 /**
@@ -109,7 +125,7 @@ type Liveness = { state: 'alive'; info: TokenInfo } | { state: 'dead' } | { stat
 /** GET /v1/token: 401 is the only answer that proves a token dead (403 means it still authenticates). */
 async function checkAlive(ctx: Context, provider: Provider, secret: Secret): Promise<Liveness> {
   try {
-    return { state: 'alive', info: await withRetry(() => provider.inspect(secret), ctx.settings.retry) };
+    return { state: 'alive', info: await withRetry(() => provider.inspect(secret), ctx.settings.retry, { onRetry: reportRetries(`checking token ${secret.fingerprint} with the API`, ctx.settings.retry.attempts) }) };
   } catch (e) {
     if (e instanceof ApiError && e.kind === 'invalid-token') return { state: 'dead' };
     return { state: 'unknown', error: (e as Error).message };

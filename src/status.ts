@@ -65,3 +65,79 @@ export interface StillAliveToken {
 export function buildStillAlive(ctx: Context): StillAliveToken[] {
   return ctx.store.listStillAlive().map((t) => ({ fingerprint: t.fingerprint, replacedBy: t.replacedBy, replacedAt: t.retiredAt, aliveAt: t.stillAliveAt as string }));
 }
+
+/** A rotation the journal holds open: status shows it and the command that finishes it. */
+export interface UnfinishedRotation {
+  fingerprint: string;
+  /** Known once Certorix answered the regenerate call (the old token is then dead). */
+  newFingerprint: string | null;
+  step: string;
+  startedAt: string;
+  attempts: number;
+  lastError: string | null;
+  /** Config files still holding the old token. */
+  pendingFiles: string[];
+  finishWith: string;
+}
+
+/** A tracked config (one a token was found in) that cannot be read or parsed any more. */
+export interface BrokenConfig {
+  path: string;
+  client: string;
+  error: string;
+  fingerprints: string[];
+}
+
+export function finishCommand(fp: string): string {
+  return `mcp-token-rotator rotate --fingerprint ${fp}`;
+}
+
+/** Offline: the journal's open rows, as status reports them. */
+export function buildUnfinished(ctx: Context): UnfinishedRotation[] {
+  return ctx.journal.open().map((r) => ({
+    fingerprint: r.oldFingerprint,
+    newFingerprint: r.newFingerprint,
+    step: r.step,
+    startedAt: r.startedAt,
+    attempts: r.attempts,
+    lastError: r.error,
+    pendingFiles: r.files.filter((f) => !f.written && !f.unholdable).map((f) => f.path),
+    finishWith: finishCommand(r.oldFingerprint),
+  }));
+}
+
+/** Offline: recorded configs that failed to parse while a token was recorded in them. */
+export function buildBrokenConfigs(ctx: Context): BrokenConfig[] {
+  const held = new Map<string, Set<string>>();
+  for (const l of ctx.store.listLocations()) {
+    let s = held.get(l.path);
+    if (!s) held.set(l.path, (s = new Set()));
+    s.add(l.fingerprint);
+  }
+  return ctx.store
+    .listConfigs()
+    .filter((c) => c.status === 'error' && held.has(c.path))
+    .map((c) => ({ path: c.path, client: c.client, error: c.error ?? 'cannot be parsed', fingerprints: [...(held.get(c.path) ?? [])] }));
+}
+
+/**
+ * Whether a tracked config changed on disk since it was last scanned (or is gone): only
+ * then does status read the configs again (offline), so an edit that broke one is seen
+ * without a scan, while an unchanged machine costs one stat per tracked file.
+ */
+export async function trackedConfigsChanged(ctx: Context): Promise<boolean> {
+  const { stat } = await import('node:fs/promises');
+  const tracked = new Set(ctx.store.listLocations().map((l) => l.path));
+  for (const c of ctx.store.listConfigs()) {
+    if (!tracked.has(c.path)) continue;
+    const scannedAt = Date.parse(c.scannedAt);
+    try {
+      const st = await stat(c.path);
+      // ctime too: a chmod or a rename over it. One second of slack for coarse file times.
+      if (!(Math.max(st.mtimeMs, st.ctimeMs) < scannedAt - 1000)) return true;
+    } catch {
+      return true;
+    }
+  }
+  return false;
+}

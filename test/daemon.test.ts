@@ -112,7 +112,8 @@ describe('daemon', () => {
     d = undefined;
     const cli = await pending;
     expect(cli.code).toBe(2);
-    // The next command finishes it with the same Idempotency-Key.
+    // The next command finishes it with the same Idempotency-Key (status only reports: it is offline).
+    await runCli(['scan', '--offline'], { env: h.env });
     const st = await runCli(['status', '--json'], { env: h.env });
     expect(st.code, st.stderr).toBe(0);
     const live = api.liveTokens(email);

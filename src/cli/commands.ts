@@ -45,7 +45,7 @@ JSON: { "configs": [...], "tokens": [...], "warnings": [...] }. Exit 0, or 2 if 
   {
     name: 'status',
     summary: 'Show each token: fingerprint, role, age, state, where it is (offline, from what is recorded).',
-    usage: 'status [--forget FP]',
+    usage: 'status [--verbose] [--forget FP]',
     details: `Works offline from what "scan" (or the daemon) recorded; the first run scans.
 Exit codes (monitoring style): 0 all fine, 1 a token is due (age >= warnAfterDays),
 2 a token is invalid or a rotation is unfinished.
@@ -54,8 +54,13 @@ JSON: { "tokens": [ { "fingerprint", "provider", "role", "createdAt", "firstSeen
 "replacedStillAlive": [ { "fingerprint", "replacedBy", "replacedAt", "aliveAt" } ] }: tokens set-token
 replaced while the API still accepted them; revoke them in the web UI (the exit code ignores them).
 "ageDays" is null (the table shows ?) until the API has told the creation date: run "scan", or the daemon.
+Also exit 2, and shown with the fix: an unfinished rotation ("unfinishedRotations", with the command
+that finishes it) and a tracked config that cannot be parsed any more ("brokenConfigs"). Never calls the API.
+WHERE groups the files by client with counts, fitted to the terminal width (COLUMNS, else the TTY's).
+Colours on a terminal only; NO_COLOR turns them off, FORCE_COLOR forces them.
+  --verbose        List every file, one per line.
   --forget FP      You revoked FP in the web UI (or keep it on purpose): stop listing it there.`,
-    options: { forget: { type: 'string' } },
+    options: { forget: { type: 'string' }, verbose: { type: 'boolean' } },
     load: () => import('./commands/status.js'),
   },
   {
@@ -65,7 +70,8 @@ replaced while the API still accepted them; revoke them in the web UI (the exit 
     details: `All tracked tokens unless --fingerprint; only due ones with --if-due.
   --fingerprint FP Rotate only this token (12 hex characters, as "status" shows).
   --if-due         Only tokens whose age >= warnAfterDays.
-  --dry-run        Plan and print; call nothing and write nothing.`,
+  --dry-run        Plan and print, and check each token with the API (GET /v1/token, never
+                   regenerate); write nothing. Exit 2 when the API cannot be reached or a token is dead.`,
     options: { fingerprint: { type: 'string' }, 'if-due': { type: 'boolean' }, 'dry-run': { type: 'boolean' } },
     load: () => import('./commands/rotate.js'),
   },
@@ -84,7 +90,9 @@ GET /v1/token and regenerated too if it still works.
     name: 'set-token',
     summary: 'Adopt a token regenerated elsewhere (the web UI): read it from stdin, check it, put it everywhere.',
     usage: 'set-token [--fingerprint FP] < token.txt',
-    details: `The token is read from stdin only (never from argv, which "ps" shows); it is checked
+    details: `The token is read from stdin only (never from argv, which "ps" shows; "set-token <value>" exits 64
+and warns the value is now in your shell history). Run alone on a terminal, it asks for the token and reads it
+without echo; one Enter finishes. It is checked
 with GET /v1/token before any file is touched, then replaces the old token in every config.
 The old token is checked too: if it still works it is kept out of backups and named (revoke it
 in the web UI). A token of another account needs --fingerprint, or a yes on a terminal.

@@ -53,7 +53,16 @@ export async function main(argv: string[]): Promise<number> {
       positionals: string[];
     });
   } catch (e) {
-    err(`${first}: ${(e as Error).message}`);
+    // Never echo what was typed: it could be a pasted token (src/cli/argv-safety.ts).
+    const { safeParseError, setTokenArgumentMessage } = await import('./argv-safety.js');
+    const pe = e as { code?: string; message: string };
+    if (first === 'set-token' && pe.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      const m = setTokenArgumentMessage();
+      err(`error: ${m.message}`);
+      err(`  -> ${m.hint}`);
+      return EXIT.usage;
+    }
+    err(safeParseError(first, pe));
     err(usageLine(spec));
     err(`Run "mcp-token-rotator ${first} --help" for usage.`);
     return EXIT.usage;

@@ -13,6 +13,9 @@ type Outgoing = Request extends infer R ? (R extends { id: number } ? Omit<R, 'i
 export async function mutate(values: Values, req: Outgoing, local: (ctx: Context) => Promise<RotateResponse>): Promise<{ ctx: Context; res: RotateResponse }> {
   const probe = new Context(typeof values.config === 'string' ? { configFile: values.config } : {});
   const { callDaemon } = await import('../ipc/client.js');
+  const { installInterruptGuard, setIdleNote } = await import('../rotation/interrupt.js');
+  installInterruptGuard();
+  setIdleNote('Interrupted (Ctrl-C). If the daemon had the request, it carries on and writes every config; see "mcp-token-rotator history" for the result.');
   const remote = await callDaemon(probe.paths.socket, req);
   if (remote) {
     await probe.close();
@@ -20,6 +23,7 @@ export async function mutate(values: Values, req: Outgoing, local: (ctx: Context
     return { ctx: probe, res: remote.result as RotateResponse };
   }
   await probe.close();
+  setIdleNote('Interrupted (Ctrl-C): no rotation was in progress; nothing was regenerated and no config was changed by this run.');
   let ctxOut: Context | undefined;
   const res = await withContext(values, async (ctx) => {
     ctxOut = ctx;

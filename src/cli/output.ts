@@ -11,6 +11,14 @@ export function out(line = ''): void {
   process.stdout.write(escapeControls(scrubSecrets(line)) + '\n');
 }
 
+/**
+ * Human output already made terminal-safe piece by piece (termSafe on every value), with the
+ * colour codes src/cli/style.ts added: only the secrets are scrubbed, so the colours survive.
+ */
+export function outStyled(text: string): void {
+  process.stdout.write(scrubSecrets(text) + '\n');
+}
+
 /** Messages (warnings, progress, errors) go to stderr so --json output stays parseable. */
 export function err(line: string): void {
   process.stderr.write(escapeControls(scrubSecrets(line)) + '\n');

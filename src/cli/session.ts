@@ -1,5 +1,7 @@
 import { Context, type ContextOptions } from '../context.js';
 import type { Values } from './commands.js';
+import { installCliProgress } from './progress.js';
+import { installInterruptGuard } from '../rotation/interrupt.js';
 import { brokerPort } from '../broker/rotation-port.js';
 
 /**
@@ -7,6 +9,10 @@ import { brokerPort } from '../broker/rotation-port.js';
  * store first finish any rotation a crash left unfinished (contract guarantee 2).
  */
 export async function withContext<T>(values: Values, fn: (ctx: Context) => Promise<T>, opts: ContextOptions & { recover?: boolean } = {}): Promise<T> {
+  // Waits and retries are not silent on a terminal (src/cli/progress.ts).
+  installCliProgress();
+  // Ctrl-C is never silent, and never leaves configs with a dead token (src/rotation/interrupt.ts).
+  installInterruptGuard();
   const ctx = new Context({ ...opts, ...(typeof values.config === 'string' ? { configFile: values.config } : {}) });
   try {
     if (opts.recover !== false) {

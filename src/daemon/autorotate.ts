@@ -41,7 +41,7 @@ export async function startAutoRotate(core: DaemonCore): Promise<DaemonService> 
             log.info({ fingerprints: due.map((t) => t.fingerprint), delayMs: delay }, 'scheduled rotation of due token(s)');
             const res = await rotateOp(ctx, { fingerprints: due.map((t) => t.fingerprint), source: 'schedule' });
             logRotations(log, res.rotations);
-            if (res.rotations.some((r) => r.status !== 'rotated')) core.notify('Scheduled token rotation failed', 'See the daemon log; it is retried at the next scheduled time.');
+            if (res.rotations.some((r) => r.status !== 'rotated' && r.status !== 'already-rotated')) core.notify('Scheduled token rotation failed', 'See the daemon log; it is retried at the next scheduled time.');
             await core.rescan('after scheduled rotation');
           })
           .catch((e: unknown) => log.error({ err: (e as Error).message }, 'scheduled rotation failed; retrying at the next scheduled time'))

@@ -9,6 +9,7 @@ export interface LoggedRotation {
   newFingerprint: string | null;
   status: string;
   files: Array<{ path: string }>;
+  restart?: string[];
   error?: { message: string };
 }
 
@@ -49,7 +50,9 @@ export type StartStep = (core: DaemonCore) => Promise<DaemonService | void>;
 
 export function logRotations(log: Logger, rs: LoggedRotation[]): void {
   for (const r of rs) {
-    if (r.status === 'rotated') log.info({ fingerprint: r.fingerprint, newFingerprint: r.newFingerprint, files: r.files.map((f) => f.path) }, `rotated token ${r.fingerprint} -> ${r.newFingerprint}`);
+    // With the restart advice: whoever reads the log must know which clients need it (guarantee 8).
+    if (r.status === 'rotated') log.info({ fingerprint: r.fingerprint, newFingerprint: r.newFingerprint, files: r.files.map((f) => f.path), restart: r.restart ?? [] }, `rotated token ${r.fingerprint} -> ${r.newFingerprint}${r.restart?.length ? `; to pick up the new token: ${r.restart.join(' ')}` : ''}`);
+    else if (r.status === 'already-rotated') log.info({ fingerprint: r.fingerprint, newFingerprint: r.newFingerprint }, `token ${r.fingerprint} was already rotated to ${r.newFingerprint}`);
     else log.error({ fingerprint: r.fingerprint, status: r.status, err: r.error?.message }, `rotation of token ${r.fingerprint} did not finish`);
   }
 }

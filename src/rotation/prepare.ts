@@ -14,6 +14,7 @@
  * regenerate, and the journaled Idempotency-Key is what makes the call safe.
  */
 import { withRetry } from '../api/retry.js';
+import { reportRetries } from '../progress.js';
 import { clientById } from '../clients/catalog.js';
 import { prepareAtomicWrite, type PreparedWrite } from '../clients/write.js';
 import type { Context } from '../context.js';
@@ -28,14 +29,18 @@ export const MAX_PREPARED_FILES = 256;
  * Null when the API accepts the token. Otherwise the error to report: nothing was called
  * that changes anything and no file was written. A refused token is recorded as invalid.
  */
-export async function checkAlive(ctx: Context, plan: RotationPlan, source: EventSource): Promise<RotatorError | null> {
+export async function checkAlive(ctx: Context, plan: RotationPlan, source: EventSource, opts: { dryRun?: boolean } = {}): Promise<RotatorError | null> {
   const fp = plan.fingerprint;
   const provider = await ctx.provider();
   try {
-    await withRetry(() => provider.inspect(plan.secret), ctx.settings.retry);
+    await withRetry(() => provider.inspect(plan.secret), ctx.settings.retry, { onRetry: reportRetries(`checking token ${fp} with the API`, ctx.settings.retry.attempts) });
     return null;
   } catch (e) {
     if (e instanceof ApiError && (e.kind === 'invalid-token' || e.kind === 'forbidden')) {
+      if (opts.dryRun) {
+        // A dry run writes nothing, not even what it learnt: the real run records it.
+        return new RotatorError(e.code, `Token ${fp} is dead: the API refused it (${e.status ?? e.kind}); a rotation would fail.`, { hint: setTokenHint(fp), cause: e });
+      }
       const detail = `the API refused the token (${e.status ?? e.kind}) before it was regenerated`;
       ctx.store.transaction(() => {
         ctx.store.setTokenState(fp, 'invalid');
@@ -43,7 +48,7 @@ export async function checkAlive(ctx: Context, plan: RotationPlan, source: Event
       });
       return new RotatorError(e.code, `Token ${fp} is already dead: ${detail}. Nothing was regenerated and no config was changed.`, { hint: setTokenHint(fp), cause: e });
     }
-    return new RotatorError('E_API_TRANSIENT', `Could not check token ${fp} with the API before regenerating it (${errorMessage(e)}); nothing was called that changes it and no config was changed.`, {
+    return new RotatorError('E_API_TRANSIENT', `Could not check token ${fp} with the API before regenerating it (${e instanceof Error ? e.message : String(e)}); nothing was called that changes it and no config was changed.`, {
       hint: 'Check the network and "apiUrl" (or CERTORIX_API_URL), then run the command again.',
       cause: e,
     });

@@ -3,6 +3,7 @@ import { cleanPreflightLeftovers } from './preflight-marker.js';
 import type { RotationResult } from './run.js';
 import type { BrokerPort } from './port.js';
 import { escapeControls } from '../terminal.js';
+import { restartLines } from './result.js';
 
 /**
  * Contract guarantee 2: every start of any command or of the daemon first finishes what
@@ -32,8 +33,14 @@ export async function recoverIfNeeded(ctx: Context, opts: { wait?: boolean; brok
           ? `Finished an interrupted rotation: token ${r.fingerprint} -> ${r.newFingerprint} (${r.files.length} file(s)).`
           : r.status === 'failed'
             ? `An interrupted rotation of token ${r.fingerprint} could not be finished: ${r.error?.describe() ?? 'unknown error'}`
-            : `An interrupted rotation of token ${r.fingerprint} is still pending: ${r.error?.describe() ?? 'try again later'}`;
+            : `An interrupted rotation of token ${r.fingerprint} is still pending: ${r.error?.describe() ?? `run "mcp-token-rotator rotate --fingerprint ${r.fingerprint}" to finish it`}`;
       process.stderr.write(escapeControls(msg) + '\n');
+      // The restart advice belongs to every rotation that completes, not only to a rotate
+      // that ran start to end (contract guarantee 8).
+      if (r.status === 'rotated') {
+        if (r.restart.length) ctx.log.info({ fingerprint: r.fingerprint, newFingerprint: r.newFingerprint, restart: r.restart }, 'to pick up the new token: ' + r.restart.join(' '));
+        for (const line of restartLines(r.restart)) process.stderr.write(escapeControls(line) + '\n');
+      }
       for (const w of [...(r.warnings ?? []), ...(r.leftToFix ?? [])]) process.stderr.write(`warning: ${escapeControls(w)}\n`);
       for (const n of r.notices ?? []) process.stderr.write(`note: ${escapeControls(n)}\n`);
     }

@@ -5,7 +5,8 @@ import type { HookResult } from './hooks.js';
 export interface RotationResult {
   fingerprint: string;
   newFingerprint: string | null;
-  status: 'rotated' | 'planned' | 'failed' | 'pending';
+  /** already-rotated: another run rotated it meanwhile; `newFingerprint` is its current successor. */
+  status: 'rotated' | 'planned' | 'failed' | 'pending' | 'already-rotated';
   files: Array<{ path: string; client: string }>;
   restart: string[];
   error?: RotatorError;
@@ -30,4 +31,9 @@ export function restartHints(files: Array<{ client: string }>): string[] {
     out.push(spec.restartHint);
   }
   return out;
+}
+
+/** The advice as printed under a finished rotation (empty when no client needs anything). */
+export function restartLines(restart: string[]): string[] {
+  return restart.length ? ['  To pick up the new token:', ...restart.map((h) => `    - ${h}`)] : [];
 }

@@ -11,6 +11,8 @@ import type { JournalRow } from '../store/journal.js';
 import { nextAction, type Action } from './machine.js';
 import { FileLock } from '../lock.js';
 import { failpoint } from './failpoints.js';
+import { progress } from '../progress.js';
+import { clearStage, interrupted, markStage } from './interrupt.js';
 import { markPreflight } from './preflight-marker.js';
 import { planRotation, type RotationPlan } from './plan.js';
 import { checkAlive, discardWrites, prepareWrites } from './prepare.js';
@@ -40,12 +42,36 @@ export interface RotateOptions {
 /** Rotates the given tokens, each on its own: one token's failure never blocks another's. */
 export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOptions): Promise<RotationResult[]> {
   const lock = new FileLock(ctx.paths.lock);
-  if (!opts.dryRun) await lock.acquire({ timeoutMs: 30_000, what: 'rotating tokens' });
+  if (!opts.dryRun && !lock.tryAcquire()) {
+    // Never a silent pause: another process (a second rotate, the daemon) is rotating.
+    progress()?.waiting('Waiting for another rotation to finish (another mcp-token-rotator process holds the rotation lock)...');
+    await lock.acquire({ timeoutMs: 30_000, what: 'rotating tokens' });
+  }
   let marker: string | undefined;
   try {
+    const results: RotationResult[] = [];
+    // Under the lock, the journal is the truth: a rotation of one of these tokens that was
+    // left unfinished (interrupted, API down) is finished first, never started over.
+    const settled = new Set<string>();
+    if (!opts.dryRun) {
+      for (const row of ctx.journal.open().filter((r) => fps.includes(r.oldFingerprint))) {
+        results.push(await executeRotation(ctx, row.id, { broker: opts.broker }));
+        settled.add(row.oldFingerprint);
+      }
+    }
     const scan = await findTokens(ctx).then((s) => opts.broker.withSlotTokens(ctx, s));
     if (!opts.dryRun) recordScan(ctx, scan);
-    const results: RotationResult[] = [];
+    // Re-plan from what is true now: a token another run rotated while this one waited is
+    // reported with its successor, not refused.
+    for (const fp of fps) {
+      if (settled.has(fp) || scan.tokens.has(fp)) continue;
+      const row = ctx.store.getToken(fp);
+      const successor = row?.state === 'retired' ? ctx.store.currentSuccessor(fp) : null;
+      if (!successor) continue;
+      results.push({ fingerprint: fp, newFingerprint: successor, status: 'already-rotated', files: [], restart: [] });
+      settled.add(fp);
+    }
+    fps = fps.filter((fp) => !settled.has(fp));
     // Preflight all first: a broken config shows up before any token is touched.
     const plans = new Map<string, RotationPlan | RotatorError>();
     // Preflight leaves probe files in config directories for a moment; a marker lets the next
@@ -61,6 +87,10 @@ export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOpti
       }
     }
     for (const fp of fps) {
+      if (interrupted() && !opts.dryRun) {
+        results.push({ fingerprint: fp, newFingerprint: null, status: 'failed', files: [], restart: [], error: new RotatorError('E_ROTATION', `Token ${fp} was not rotated: interrupted (Ctrl-C) before its turn.`, { hint: `Run "mcp-token-rotator rotate --fingerprint ${fp}" to rotate it.` }) });
+        continue;
+      }
       const plan = plans.get(fp) as RotationPlan | RotatorError;
       if (plan instanceof RotatorError) {
         results.push({ fingerprint: fp, newFingerprint: null, status: 'failed', files: [], restart: [], error: plan });
@@ -69,7 +99,10 @@ export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOpti
       }
       const files = plan.files.map((f) => ({ path: f.path, client: f.client, format: f.format }));
       if (opts.dryRun) {
-        results.push({ fingerprint: fp, newFingerprint: null, status: 'planned', files, restart: restartHints(files) });
+        // Like certbot's dry run: the API is asked (GET, never regenerate), so a dead token
+        // or an unreachable API fails the dry run instead of the real one.
+        const dead = await checkAlive(ctx, plan, opts.source, { dryRun: true });
+        results.push(dead ? { fingerprint: fp, newFingerprint: null, status: 'failed', files, restart: [], error: dead } : { fingerprint: fp, newFingerprint: null, status: 'planned', files, restart: restartHints(files) });
         continue;
       }
       const adopt = opts.adopt;
@@ -95,6 +128,7 @@ export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOpti
         if (adopt) ctx.journal.recordNewToken(rid, { token: adopt.reveal(), fingerprint: adopt.fingerprint, tokenId: '', createdAt: null, now: ctx.nowIso() });
         return rid;
       });
+      markStage(ctx, id, fp, 'before-call');
       failpoint('after-intent');
       try {
         results.push(await executeRotation(ctx, id, { plan, scan, prepared, broker: opts.broker }));
@@ -162,6 +196,9 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
   if (row.step === 'intent' || row.step === 'regenerated') {
     ex.broker = await opts.broker.startRun(ctx, row, ex.log);
   }
+  // A resumed row may have had its call sent by the run that died: critical from the start.
+  if (row.step === 'intent' && !opts.plan) markStage(ctx, id, row.oldFingerprint, 'calling');
+  else if (row.step === 'regenerated' || row.step === 'verified') markStage(ctx, id, row.oldFingerprint, 'writing');
   try {
     for (let guard = 0; guard < 20; guard++) {
       const action = nextAction(machineState(row, ex.broker));
@@ -171,6 +208,7 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
     }
     return ex.result;
   } finally {
+    clearStage();
     // Announced but no new token stored (refused, failed, crashed step): wrappers stop holding.
     if (ex.broker?.announced && !ex.broker.stored) await ex.broker.signal.aborted();
     ex.broker?.store.close?.();

@@ -77,7 +77,7 @@ describe('exec wrappers through revoke-now and crashed rotations', () => {
     const fresh = liveToken(email);
     expect(fresh).not.toBe(tok);
     // The old token is dead and the new one only in the journal: calls fail until recovery.
-    const s = await runCli(['status', '--json'], { env: h!.env });
+    const s = await runCli(['scan', '--offline', '--json'], { env: h!.env });
     expect(s.stderr).toContain('Finished an interrupted rotation');
     const t0 = Date.now();
     let text = '';
@@ -104,7 +104,7 @@ describe('exec wrappers through revoke-now and crashed rotations', () => {
     const fresh = liveToken(email);
     expect(fresh).not.toBe(tok);
     expect(stats.fps.has(fingerprint(fresh))).toBe(true);
-    const s = await runCli(['status', '--json'], { env: h!.env });
+    const s = await runCli(['scan', '--offline', '--json'], { env: h!.env });
     expect(s.stderr).toContain('Finished an interrupted rotation');
     const res = (await c.client.callTool({ name: 'whoami' })) as { content: Array<{ text: string }> };
     expect(res.content[0]!.text).toBe(`${email} ${fingerprint(fresh)}`);

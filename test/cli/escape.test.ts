@@ -58,7 +58,7 @@ describe('a config named with escape codes', () => {
   it('scan and status show it escaped, on one line; --json keeps the exact path', async () => {
     const scan = await runCli(['scan'], { env: h.env });
     expect(scan.code).toBe(2); // the broken one
-    const status = await runCli(['status'], { env: h.env });
+    const status = await runCli(['status', '--verbose'], { env: h.env });
     expect(status.code, status.stderr).toBe(0);
     for (const text of [scan.stdout, scan.stderr, status.stdout]) {
       expect(text).not.toMatch(/[\x1b\x07\r]/);

@@ -73,8 +73,8 @@ describe('scan and status against every client format', () => {
     expect((JSON.parse(r.stdout) as StatusDoc).tokens).toHaveLength(2);
   });
 
-  it('human status is a readable table', async () => {
-    const r = await runCli(['status'], { env: h.env });
+  it('human status is a readable table (--verbose lists every file)', async () => {
+    const r = await runCli(['status', '--verbose'], { env: h.env });
     expect(r.stdout).toMatch(/FINGERPRINT\s+ROLE\s+AGE\s+STATE\s+WHERE/);
     expect(r.stdout).toContain(fingerprint(tokA));
     expect(r.stdout).toContain('95d');

@@ -201,7 +201,7 @@ describe('disk full', () => {
     expect(r.stderr).toContain(`was regenerated (new ${fingerprint(live)})`);
     expect(r.stderr).toContain(w.h.path('.cursor/mcp.json'));
     expect(r.stderr).toMatch(/ENOSPC/);
-    expect(r.stderr).toMatch(/run any command/);
+    expect(r.stderr).toMatch(/run "mcp-token-rotator rotate --fingerprint [0-9a-f]{12}" to finish/);
     expect(readFileSync(real, 'utf8')).toBe(big.content(w.tok));
     expect(tempFilesUnder(mnt)).toEqual([]);
     // The others already hold the new token; none holds a dead one but the one that could not be written.

@@ -90,11 +90,15 @@ export interface StatusRun {
   tokens: Array<{ fingerprint: string; state: string; locations: Array<{ path: string; client: string }> }>;
 }
 
-/** One `status --json` run: it also finishes whatever rotation the journal holds. */
+/**
+ * The next command, then `status --json`: `scan --offline` finishes whatever rotation the
+ * journal holds (status itself never does: it is offline), then status reports.
+ */
 export async function status(w: World): Promise<StatusRun> {
+  const next = await runCli(['scan', '--offline'], { env: w.h.env });
   const r = await runCli(['status', '--json'], { env: w.h.env });
   const doc = JSON.parse(r.stdout) as { tokens: StatusRun['tokens'] };
-  return { code: r.code, stderr: r.stderr, tokens: doc.tokens };
+  return { code: r.code, stderr: next.stderr + r.stderr, tokens: doc.tokens };
 }
 
 /**

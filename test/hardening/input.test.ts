@@ -183,7 +183,9 @@ describe('set-token refuses bad stdin without echoing it, and changes nothing', 
   it('a malformed --fingerprint: exit 64 before stdin is even read', async () => {
     const r = await setToken(w.h.env, 'ctx_ShouldNeverBeReadSecret0123\n', ['--fingerprint', 'XYZ']);
     expect(r.code).toBe(64);
-    expect(r.stderr).toContain('XYZ');
+    // Never echoed (it could be a token): named as "the value you passed", with its fingerprint.
+    expect(r.stderr).not.toContain('XYZ');
+    expect(r.stderr).toContain('The value you passed is not one');
     expect(r.stderr).not.toContain('ShouldNeverBeRead');
   });
 });
@@ -213,10 +215,10 @@ describe('fingerprints and argv', () => {
   });
   afterAll(() => h.cleanup());
 
-  it('rotate --fingerprint that is well-formed but not tracked: exit 2 naming it; nothing called', async () => {
+  it('rotate --fingerprint that is well-formed but not tracked: a usage error (64) naming it; nothing called', async () => {
     const before = regenerateRequests(api).length;
     const r = await runCli(['rotate', '--fingerprint', '0123456789ab'], { env: h.env });
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(64);
     expect(r.stderr).toContain('0123456789ab');
     expect(r.stderr).toMatch(/status/); // the hint: where to see the tracked ones
     expect(regenerateRequests(api).length).toBe(before);
@@ -234,9 +236,10 @@ describe('fingerprints and argv', () => {
     [['frobnicate'], 'frobnicate'],
     [['status', '--bogus'], '--bogus'],
     [['rotate', '--json', '--bogus'], '--bogus'],
-    [['status', 'extra'], 'extra'],
+    // A positional or a bad value is never echoed (it could be a token): the message names the option or says so.
+    [['status', 'extra'], 'the value you passed is not shown'],
     [['rotate', '--fingerprint'], '--fingerprint'],
-    [['history', '--limit', 'abc'], 'abc'],
+    [['history', '--limit', 'abc'], '--limit'],
     [['--json'], '--json'],
   ])('%j: exit 64, names the culprit on stderr, points to --help, nothing on stdout', async (args, culprit) => {
     const r = await runCli(args, { env: h.env });

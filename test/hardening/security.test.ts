@@ -212,6 +212,7 @@ describe('no live token at rest in the state directory after a finished rotation
     api.fault({ method: 'POST', path: REGENERATE }, { kind: 'status', status: 503 }, 3);
     const r = await runCli(['rotate', '--fingerprint', fingerprint(a)], { env: h.env });
     expect(r.code).toBe(2);
+    await runCli(['scan', '--offline'], { env: h.env });
     const st = await runCli(['status', '--json'], { env: h.env });
     expect(st.code, st.stderr).toBe(0);
     const na = liveToken(api, ea);

@@ -13,7 +13,7 @@ import { clientById, formatForPath } from '../../src/clients/catalog.js';
 
 /**
  * Kills a real rotation with SIGKILL at each journal step and at random moments, then runs
- * `status` (which finishes what the journal holds) and checks the invariant: exactly one
+ * `scan --offline` (which finishes what the journal holds) and `status` and checks the invariant: exactly one
  * live token for the account, every config holding it, every file parsing, no temp file.
  * CRASH_ROUNDS sets the number of random rounds (npm run test:crash runs many).
  */
@@ -42,6 +42,8 @@ async function round(kill: { point?: string; afterMs?: number }): Promise<void> 
     const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) => child.on('close', (c, s) => r([c, s])));
     landed.push(`${kill.point ?? `random ${kill.afterMs}ms`}: ${signal ?? `exit ${code}`} at journal step ${journalStep(h)}`);
 
+    // The next command finishes it (status is offline: it only reports).
+    await runCli(['scan', '--offline'], { env: h.env });
     const st = await runCli(['status', '--json'], { env: h.env });
     expect(st.code, `status after ${JSON.stringify(kill)}: ${st.stderr}`).toBe(0);
     const live = api.liveTokens(email);

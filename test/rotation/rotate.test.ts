@@ -100,7 +100,7 @@ describe('rotate', () => {
     for (const f of state) expect(statSync(f.file).mode & 0o777).toBe(0o600);
   });
 
-  it('--dry-run calls nothing and writes nothing', async () => {
+  it('--dry-run regenerates nothing and writes nothing (it only asks GET /v1/token)', async () => {
     const before = api.requests.length;
     const snap = await Promise.all(FIXTURES.map((f) => h.read(f.rel)));
     const r = await runCli(['rotate', '--dry-run'], { env: h.env });
@@ -108,6 +108,7 @@ describe('rotate', () => {
     expect(r.stdout).toContain('Would rotate token ' + fingerprint(tok));
     expect(r.stdout).toContain('~/.claude.json');
     expect(api.requests.slice(before).filter((q) => q.path === '/v1/token/regenerate')).toEqual([]);
+    expect(api.requests.slice(before).every((q) => q.method === 'GET' && q.path === '/v1/token')).toBe(true);
     expect(await Promise.all(FIXTURES.map((f) => h.read(f.rel)))).toEqual(snap);
     expect(api.isLive(tok)).toBe(true);
   });

@@ -11,7 +11,7 @@ import { withContext } from '../session.js';
 export async function run(values: Values, positionals: string[] = []): Promise<number> {
   const [sub, ...extra] = positionals;
   if (sub === undefined) throw new UsageError('broker needs a subcommand: enable, disable or status.');
-  if (extra.length) throw new UsageError(`broker ${sub}: unexpected argument "${extra[0] ?? ''}".`);
+  if (extra.length) throw new UsageError('broker: an unexpected argument (not shown: it could be a token).');
   const dryRun = values['dry-run'] === true;
   const rotate = values.rotate === true;
   if (rotate && sub !== 'enable') throw new UsageError(`--rotate is for "broker enable" (it rotates the tokens enable converted), not "broker ${sub}".`);
@@ -73,7 +73,7 @@ export async function run(values: Values, positionals: string[] = []): Promise<n
       { recover: !dryRun },
     );
   }
-  throw new UsageError(`Unknown broker subcommand "${sub}": use enable, disable or status.`);
+  throw new UsageError(`Unknown broker subcommand${/^[a-z-]{1,20}$/.test(sub) ? ` "${sub}"` : ' (the value you passed is not shown: it could be a token)'}: use enable, disable or status.`);
 }
 
 function reportEnable(r: EnableResult, json: boolean, home: string, opts: { rotate: boolean; printDoc: boolean }): void {

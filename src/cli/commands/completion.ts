@@ -8,7 +8,7 @@ export async function run(values: Values, positionals: string[] = []): Promise<n
   const [shell, ...extra] = positionals;
   if (shell === undefined || extra.length > 0 || !(SHELLS as readonly string[]).includes(shell)) {
     throw new UsageError(
-      shell === undefined ? `completion needs the shell: one of ${SHELLS.join(', ')}.` : `completion takes one shell (${SHELLS.join(', ')}), not "${positionals.join(' ')}".`,
+      shell === undefined ? `completion needs the shell: one of ${SHELLS.join(', ')}.` : `completion takes one shell (${SHELLS.join(', ')}); the value you passed is not one (not shown: it could be a token).`,
     );
   }
   const script = completionScript(shell as Shell, COMMANDS);

@@ -1,14 +1,16 @@
 import { UsageError } from '../../errors.js';
 import { isFingerprint } from '../../fingerprint.js';
+import { badFingerprintMessage } from '../argv-safety.js';
 import type { Values } from '../commands.js';
 import { out, printJson, table } from '../output.js';
 import { withContext } from '../session.js';
 
 export async function run(values: Values): Promise<number> {
   const limit = values.limit === undefined ? 100 : Number(values.limit);
-  if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive whole number, not "${String(values.limit)}".`);
+  if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive whole number; the value you passed is not one (not shown: it could be a token).');
   const fp = typeof values.fingerprint === 'string' ? values.fingerprint : undefined;
-  if (fp !== undefined && !isFingerprint(fp)) throw new UsageError(`--fingerprint takes 12 hex characters as "status" shows, not "${fp}".`);
+  if (fp !== undefined && !isFingerprint(fp)) throw new UsageError(badFingerprintMessage('--fingerprint', fp));
+  // Offline, like status (contract guarantee 2): it reads the record, never finishes a rotation.
   return withContext(values, async (ctx) => {
     const events = ctx.store.listEvents({ limit, ...(fp ? { fingerprint: fp } : {}) }).map((e) => ({
       at: e.at,
@@ -29,5 +31,5 @@ export async function run(values: Values): Promise<number> {
         ),
       );
     return 0;
-  });
+  }, { recover: false });
 }

@@ -1,5 +1,6 @@
 import { UsageError } from '../../errors.js';
 import { isFingerprint } from '../../fingerprint.js';
+import { badFingerprintMessage } from '../argv-safety.js';
 import { tildify } from '../../paths.js';
 import { termSafe } from '../../terminal.js';
 import type { RotateResponse } from '../../ipc/protocol.js';
@@ -10,7 +11,7 @@ import { mutate } from '../mutate.js';
 
 export async function run(values: Values): Promise<number> {
   const fp = typeof values.fingerprint === 'string' ? values.fingerprint : undefined;
-  if (fp !== undefined && !isFingerprint(fp)) throw new UsageError(`--fingerprint takes 12 hex characters as "status" shows, not "${fp}".`);
+  if (fp !== undefined && !isFingerprint(fp)) throw new UsageError(badFingerprintMessage('--fingerprint', fp));
   const params = { ...(fp ? { fingerprints: [fp] } : {}), ...(values['if-due'] ? { ifDue: true } : {}) };
   const { rotateOp } = await import('../../operations.js');
   if (values['dry-run']) {
@@ -33,7 +34,7 @@ export function finish(values: Values, home: string, res: RotateResponse, dryRun
     return skipped ? 2 : 0;
   }
   report(res, values.json === true, dryRun, home);
-  return !skipped && res.rotations.every((r) => r.status === 'rotated' || r.status === 'planned') ? 0 : 2;
+  return !skipped && res.rotations.every((r) => r.status === 'rotated' || r.status === 'planned' || r.status === 'already-rotated') ? 0 : 2;
 }
 
 export function report(res: RotateResponse, json: boolean, dryRun: boolean, home: string): void {
@@ -54,9 +55,11 @@ export function report(res: RotateResponse, json: boolean, dryRun: boolean, home
         for (const h of r.restart) say(`    - ${h}`);
       }
       for (const h of r.hooks ?? []) if (!h.ok) say(`  warning: post-rotate hook "${h.command}" failed: ${h.error ?? h.exitCode}`);
+    } else if (r.status === 'already-rotated') {
+      say(`Token ${r.fingerprint} was already rotated to ${r.newFingerprint} (by another run); nothing to do.`);
     } else {
       err(`error: ${r.error ? `${r.error.message}${r.error.hint ? `\n  -> ${r.error.hint}` : ''}` : `rotation of ${r.fingerprint} did not finish`}`);
     }
   }
-  if (dryRun) say('Dry run: nothing was called and nothing was written.');
+  if (dryRun) say('Dry run: each token was checked with the API (GET /v1/token); nothing was regenerated and nothing was written.');
 }

@@ -38,7 +38,7 @@ export const storeStep: StepHandler<'store'> = async (ex, row) => {
     ex.ctx.journal.noteAttempt(ex.id, msg, ex.ctx.nowIso());
     ex.log.error({ fingerprint: row.oldFingerprint, newFingerprint: newSecret.fingerprint, err: msg }, 'could not store the new token for broker mode; the rotation stays journaled');
     ex.result.error = new RotatorError('E_BROKER_STORE', `Token ${row.oldFingerprint} was regenerated (new ${newSecret.fingerprint}) but the broker token store (${b.store.where}) could not take it: ${msg}`, {
-      hint: 'The new token is journaled; fix the store (see "mcp-token-rotator doctor") and run any command (e.g. "mcp-token-rotator status") to finish.',
+      hint: `The new token is journaled; fix the store (see "mcp-token-rotator doctor"), then run "mcp-token-rotator rotate --fingerprint ${row.oldFingerprint}" to finish.`,
     });
     return 'stop';
   }

@@ -1,7 +1,9 @@
 import { withRetry } from '../../api/retry.js';
+import { reportRetries } from '../../progress.js';
 import { ApiError, RotatorError, setTokenHint } from '../../errors.js';
 import type { EventSource } from '../../store/store.js';
 import { failpoint } from '../failpoints.js';
+import { interruptSignal, markStage } from '../interrupt.js';
 import type { StepHandler } from './execution.js';
 import { warnIfNotCheckpointed } from './finish.js';
 
@@ -20,12 +22,20 @@ export const regenerateStep: StepHandler<'regenerate'> = async (ex, row) => {
     return 'stop';
   }
   const provider = await ctx.provider();
+  let sent = false;
   try {
-    const res = await withRetry(() => provider.regenerate(oldSecret, row.idempotencyKey), ctx.settings.retry, {
-      onRetry: (attempt, delayMs, err) => {
+    const res = await withRetry(() => {
+      // From here the old token may die at any moment: Ctrl-C finishes the writes first.
+      sent = true;
+      markStage(ctx, id, row.oldFingerprint, 'calling');
+      return provider.regenerate(oldSecret, row.idempotencyKey);
+    }, ctx.settings.retry, {
+      // Ctrl-C: no further try (the journaled row lets a later command finish it).
+      signal: interruptSignal(),
+      onRetry: reportRetries(`regenerating token ${row.oldFingerprint}`, ctx.settings.retry.attempts, (attempt, delayMs, err) => {
         ctx.journal.noteAttempt(id, (err as Error).message, ctx.nowIso());
         log.warn({ fingerprint: row.oldFingerprint, attempt, delayMs, err: (err as Error).message }, 'regenerate failed, retrying with the same Idempotency-Key');
-      },
+      }),
     });
     failpoint('after-regenerate-response');
     ctx.store.transaction(() => {
@@ -33,6 +43,7 @@ export const regenerateStep: StepHandler<'regenerate'> = async (ex, row) => {
       // Regenerating killed it: whatever set-token once saw of it, it is not alive any more.
       ctx.store.markStillAlive(row.oldFingerprint, null);
     });
+    markStage(ctx, id, row.oldFingerprint, 'writing');
     failpoint('after-new-token');
     log.info({ fingerprint: row.oldFingerprint, newFingerprint: res.token.fingerprint }, 'token regenerated');
     return 'next';
@@ -55,9 +66,15 @@ export const regenerateStep: StepHandler<'regenerate'> = async (ex, row) => {
           : e;
       return 'stop';
     }
+    if (!sent && interruptSignal().aborted) {
+      ctx.journal.finish(id, 'failed', ctx.nowIso(), 'interrupted (Ctrl-C) before the regenerate call; nothing was sent');
+      result.status = 'failed';
+      result.error = new RotatorError('E_ROTATION', `Token ${row.oldFingerprint} was not rotated: interrupted (Ctrl-C) before the regenerate call; nothing was sent and no config was changed.`);
+      return 'stop';
+    }
     ctx.journal.noteAttempt(id, (e as Error).message, ctx.nowIso());
     result.error = new RotatorError('E_API_TRANSIENT', `Regenerating token ${row.oldFingerprint} failed: ${(e as Error).message}`, {
-      hint: 'The rotation is journaled; run any command again (e.g. "mcp-token-rotator status") once the API is reachable and it resumes with the same request.',
+      hint: `The rotation is journaled; once the API is reachable, run "mcp-token-rotator rotate --fingerprint ${row.oldFingerprint}": it repeats the call with the same Idempotency-Key and writes the configs.`,
     });
     return 'stop';
   }

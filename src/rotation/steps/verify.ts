@@ -1,4 +1,5 @@
 import { withRetry } from '../../api/retry.js';
+import { reportRetries } from '../../progress.js';
 import { ApiError, RotatorError, setTokenHint } from '../../errors.js';
 import { Secret } from '../../secret.js';
 import { failpoint } from '../failpoints.js';
@@ -16,7 +17,7 @@ export const verifyStep: StepHandler<'verify'> = async (ex, row) => {
   await verifyFiles(row);
   const provider = await ctx.provider();
   try {
-    const info = await withRetry(() => provider.inspect(newSecret), ctx.settings.retry);
+    const info = await withRetry(() => provider.inspect(newSecret), ctx.settings.retry, { onRetry: reportRetries(`checking the new token ${newSecret.fingerprint} with the API`, ctx.settings.retry.attempts) });
     ctx.store.transaction(() => {
       ctx.journal.setStep(id, 'verified', ctx.nowIso());
       ctx.store.recordSuccessor(row.oldFingerprint, newSecret.fingerprint, { tokenId: info.id || row.newTokenId, createdAt: info.createdAt ?? row.newCreatedAt }, ctx.nowIso());

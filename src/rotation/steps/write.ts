@@ -66,7 +66,7 @@ export const writeStep: StepHandler<'write'> = async (ex, row) => {
   log.error({ fingerprint: row.oldFingerprint, newFingerprint: row.newFingerprint, file: first.file.path, err: msg }, 'could not write a config; the rotation stays journaled');
   result.error = new RotatorError('E_CONFIG_UNWRITABLE', `Token ${row.oldFingerprint} was regenerated (new ${row.newFingerprint}) but ${first.file.path} could not be written: ${msg}`, {
     file: first.file.path,
-    hint: `${first.error instanceof RotatorError && first.error.hint ? first.error.hint + ' ' : ''}The new token is journaled; fix the file and run any command (e.g. "mcp-token-rotator status") to finish writing it.`,
+    hint: `${first.error instanceof RotatorError && first.error.hint ? first.error.hint + ' ' : ''}The new token is journaled; fix the file, then run "mcp-token-rotator rotate --fingerprint ${row.oldFingerprint}" to finish writing it.`,
   });
   return 'stop';
 };
