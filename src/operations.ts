@@ -6,7 +6,7 @@ import { isDue } from './rotation/policy.js';
 import { rotateTokens, type RotationResult } from './rotation/run.js';
 import { findTokens, inspectTokens, recordScan, type FoundToken } from './scan.js';
 import type { Secret } from './secret.js';
-import { withSlotTokens } from './broker/locations.js';
+import { brokerPort, withSlotTokens } from './broker/rotation-port.js';
 import type { EventSource } from './store/store.js';
 import type { WireRotation, RotateResponse } from './ipc/protocol.js';
 import { PROVIDERS, providerModule, setTokenProviders } from './providers/index.js';
@@ -64,7 +64,7 @@ export async function rotateOp(ctx: Context, p: RotateOpParams): Promise<RotateR
   const notices = manual.map((m) => m.message);
   const extra = manual.length ? { manual: manual.map(({ message: _m, ...rest }) => rest) } : {};
   if (!targets.length) return { rotations: [], warnings, ...(notices.length ? { notices } : {}), ...extra };
-  const results = await rotateTokens(ctx, targets, { source: p.source ?? 'manual', dryRun: p.dryRun === true });
+  const results = await rotateTokens(ctx, targets, { source: p.source ?? 'manual', dryRun: p.dryRun === true, broker: brokerPort });
   return { ...respond(results, warnings, notices), ...extra };
 }
 
@@ -147,7 +147,7 @@ export async function revokeNowOp(ctx: Context): Promise<RotateResponse> {
     if (!inConfigs.has(t.fingerprint)) notices.push(stillAliveNotice(t.fingerprint, t.replacedBy, t.stillAliveAt));
   }
   if (!targets.length) return { rotations: [], warnings, notices };
-  const results = await rotateTokens(ctx, targets, { source: 'revoke-now' });
+  const results = await rotateTokens(ctx, targets, { source: 'revoke-now', broker: brokerPort });
   return respond(results, warnings, notices);
 }
 
@@ -272,7 +272,7 @@ export async function setTokenOp(ctx: Context, secret: Secret, fp?: string): Pro
   // the token is retired.
   const aliveAt = liveness.state === 'alive' ? ctx.nowIso() : null;
   if (aliveAt) ctx.store.markStillAlive(old, aliveAt);
-  const results = await rotateTokens(ctx, [old], { source: 'set-token', adopt: secret });
+  const results = await rotateTokens(ctx, [old], { source: 'set-token', adopt: secret, broker: brokerPort });
   const notices: string[] = [];
   const done = results.find((r) => r.status === 'rotated');
   // Not replaced after all: the flag would otherwise surface if the token is retired later.

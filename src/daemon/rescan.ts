@@ -3,6 +3,7 @@ import type { Context } from '../context.js';
 import type { Logger } from '../log.js';
 import type { Secret } from '../secret.js';
 import type { Trigger } from './checks.js';
+import { brokerPort } from '../broker/rotation-port.js';
 
 export interface RescanDeps {
   ctx: Context;
@@ -58,7 +59,7 @@ export function createRescanner(deps: RescanDeps): {
       log.info({ fingerprints: newFingerprints }, 'new token(s) found; asking the API for age and role');
       deps.check('found');
     }
-    const { healed, refused } = await healRetired(ctx, scan, remembered);
+    const { healed, refused } = await healRetired(ctx, brokerPort, scan, remembered);
     refusedFiles = new Set(refused.map((r) => r.file));
     for (const r of refused) {
       const key = `${r.fingerprint}\0${r.file}\0${r.reasons.join(',')}`;

@@ -3,7 +3,7 @@ import { statusExitCode } from '../../rotation/policy.js';
 import { tildify } from '../../paths.js';
 import type { Values } from '../commands.js';
 import { err, out, printJson, table } from '../output.js';
-import { RotatorError, UsageError } from '../../errors.js';
+import { EXIT, RotatorError, UsageError } from '../../errors.js';
 import { isFingerprint } from '../../fingerprint.js';
 import { withContext } from '../session.js';
 import { providerModule } from '../../providers/index.js';
@@ -51,7 +51,9 @@ export async function run(values: Values): Promise<number> {
     }
     const tokens = buildStatus(ctx);
     const stillAlive = buildStillAlive(ctx);
-    if (values.json) printJson({ tokens, replacedStillAlive: stillAlive });
+    // Converted entries that cannot work right now (endpoint down, wrapper gone): exit 2.
+    const broker = await (await import('../../broker/health.js')).brokerHealth(ctx);
+    if (values.json) printJson({ tokens, replacedStillAlive: stillAlive, brokerProblems: broker });
     else {
       out(renderTokens(tokens, ctx.pathEnv.home));
       const due = tokens.filter((t) => t.state === 'due');
@@ -67,6 +69,7 @@ export async function run(values: Values): Promise<number> {
     // Only where the provider tells creation dates at all (GitHub and Cloudflare never do).
     const unknown = tokens.filter((t) => t.ageDays === null && t.state !== 'invalid' && (providerModule(t.provider)?.tellsCreationDate ?? true)).length;
     if (unknown) (values.json ? err : out)(`${values.json ? '' : '\n'}${unknownAgeLine(unknown)}`);
-    return statusExitCode(tokens.map((t) => t.state));
+    for (const p of broker) (values.json ? err : out)(`${values.json ? '' : '\n'}${p.message}\n  -> ${p.fix}`);
+    return broker.length ? EXIT.failure : statusExitCode(tokens.map((t) => t.state));
   });
 }
