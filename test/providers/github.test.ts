@@ -125,6 +125,18 @@ describe('GitHub personal access tokens', () => {
     expect(table.stdout).not.toContain('unknown age');
   });
 
+  it('doctor: a classic token with broad scopes (as X-OAuth-Scopes said) where a fine-grained one would do', async () => {
+    const r = await runCli(['doctor', '--offline', '--json'], { env: h.env, timeoutMs: 30_000 });
+    const doc = JSON.parse(r.stdout) as { findings: Array<{ id: string; fingerprint?: string; message: string; fix: string }> };
+    const f = doc.findings.find((x) => x.id === 'github-classic-broad');
+    expect(f?.fingerprint).toBe(fingerprint(gh));
+    expect(f?.message).toContain('admin:org');
+    expect(f?.fix).toContain('fine-grained');
+    expect(f?.fix).toContain('https://github.com/settings/tokens');
+    // Certorix's role finding is unchanged beside it.
+    expect(doc.findings.some((x) => x.id === 'token-role' && x.fingerprint === fingerprint(crtx))).toBe(true);
+  });
+
   it('rotate --fingerprint of the GitHub token exits 2 naming the token page and set-token, and calls nothing', async () => {
     const before = github.requests.length + certorix.requests.length;
     const r = await runCli(['rotate', '--fingerprint', fingerprint(gh)], { env: h.env });
