@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeCertorix, type FakeCertorix } from '../fake/certorix.js';
 import { startFakeGitHub, type FakeGitHub } from '../fake/github.js';
 import { makeHome, runCli, type TempHome } from '../helpers/home.js';
+import { LOCAL_SERVER, startClient, type StdioEntry } from '../helpers/broker.js';
 import { fingerprint } from '../../src/fingerprint.js';
 
 let certorix: FakeCertorix;
@@ -222,5 +223,40 @@ describe('GitHub personal access tokens', () => {
     // The unrelated GitHub-shaped value was never sent anywhere.
     expect(fps(github.requests).has(fingerprint(ghOther))).toBe(false);
     expect(github.requests.length).toBeGreaterThan(0);
+  });
+});
+
+describe('GitHub in broker mode', () => {
+  let h: TempHome;
+  afterAll(() => h?.cleanup());
+
+  it('broker enable hands the token over in the entry\'s own variable, and set-token reaches the running server', async () => {
+    h = await makeHome(certorix.url);
+    h.env.GITHUB_API_URL = github.url;
+    const first = github.addToken({ login: 'octocat' });
+    // A stdio GitHub server stand-in (the contract's "server-github" marks it) reading GITHUB_PERSONAL_ACCESS_TOKEN.
+    const entry = { command: process.execPath, args: [LOCAL_SERVER, '--name', 'server-github'], env: { GITHUB_PERSONAL_ACCESS_TOKEN: first, MCP_LOCAL_SERVER_TOKEN_VAR: 'GITHUB_PERSONAL_ACCESS_TOKEN' } };
+    await h.write('.cursor/mcp.json', JSON.stringify({ mcpServers: { github: entry } }, null, 2) + '\n');
+    const en = await runCli(['broker', 'enable', '--json'], { env: h.env, timeoutMs: 30_000 });
+    expect(en.code, en.stderr).toBe(0);
+    const converted = (JSON.parse(await h.read('.cursor/mcp.json')) as { mcpServers: { github: StdioEntry } }).mcpServers.github;
+    expect(JSON.stringify(converted)).not.toContain(first);
+    const dash = converted.args.indexOf('--');
+    expect(converted.args.slice(dash - 2, dash)).toEqual(['--env', 'GITHUB_PERSONAL_ACCESS_TOKEN']);
+    expect(converted.args[2]).toMatch(/^github-[0-9a-f]{8}$/);
+
+    const c = await startClient({ ...converted, env: { ...converted.env, HOME: h.home, PATH: h.env.PATH as string } });
+    try {
+      const read = async () => ((await c.client.readResource({ uri: 'certorix://account' })).contents[0] as { text: string }).text;
+      expect(await read()).toBe(fingerprint(first));
+      const next = github.addToken({ login: 'octocat' });
+      const st = await runCli(['set-token'], { env: h.env, input: `${next}\n`, timeoutMs: 30_000 });
+      expect(st.code, st.stderr).toBe(0);
+      // The wrapper restarted the server with the new token, in the same variable; the client never noticed.
+      await expect.poll(read, { timeout: 10_000, interval: 200 }).toBe(fingerprint(next));
+      expect(c.closed()).toBe(false);
+    } finally {
+      await c.client.close();
+    }
   });
 });
