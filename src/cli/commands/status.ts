@@ -63,7 +63,7 @@ export async function run(values: Values): Promise<number> {
       else for (const t of bad) out(`\nToken ${t.fingerprint} (${t.provider}) is invalid: make a new one at ${ctx.tokenPageFor(t.fingerprint)}, then pipe it to "mcp-token-rotator set-token --fingerprint ${t.fingerprint}".`);
       if (tokens.some((t) => t.state === 'rotating')) out('\nA rotation is unfinished; any command finishes it once the API is reachable.');
       for (const t of stillAlive) {
-        out(`\nToken ${t.fingerprint} was replaced${t.replacedBy ? ` by ${t.replacedBy}` : ''} but still worked at ${t.aliveAt}: revoke it in the Certorix web UI (MCP / API page) if it should stop working, then run "mcp-token-rotator status --forget ${t.fingerprint}".`);
+        out(`\nToken ${t.fingerprint} was replaced${t.replacedBy ? ` by ${t.replacedBy}` : ''} but still worked at ${t.aliveAt}: revoke it in ${ctx.tokenPageFor(t.fingerprint)} if it should stop working, then run "mcp-token-rotator status --forget ${t.fingerprint}".`);
       }
     }
     // Only where the provider tells creation dates at all (GitHub and Cloudflare never do).
