@@ -10,7 +10,6 @@ import { termSafe } from '../terminal.js';
 import type { StatusToken } from '../status.js';
 import { paint, stateColour, visibleLength, type Style } from './style.js';
 
-const HEADERS = ['FINGERPRINT', 'ROLE', 'AGE', 'STATE', 'WHERE'] as const;
 /** WHERE never gets narrower than this, even on a tiny terminal (it then wraps more). */
 const MIN_WHERE = 16;
 
@@ -37,17 +36,29 @@ export function wrapGroups(groups: string[], width: number): string[] {
 }
 
 export function renderStatusTable(tokens: StatusToken[], home: string, style: Style, verbose = false): string {
-  const cells = tokens.map((t) => [termSafe(t.fingerprint), termSafe(t.role ?? '?'), t.ageDays === null ? '?' : `${t.ageDays}d`, t.state]);
-  const widths = HEADERS.slice(0, 4).map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
+  // The provider and expiry columns appear once a token needs them: a Certorix-only table stays as it was.
+  const showProvider = tokens.some((t) => t.provider !== 'certorix');
+  const showExpiry = tokens.some((t) => t.expiresAt !== null);
+  const headers = ['FINGERPRINT', ...(showProvider ? ['PROVIDER'] : []), 'ROLE', 'AGE', ...(showExpiry ? ['EXPIRES'] : []), 'STATE'];
+  const stateAt = headers.length - 1;
+  const cells = tokens.map((t) => [
+    termSafe(t.fingerprint),
+    ...(showProvider ? [termSafe(t.provider)] : []),
+    termSafe(t.role ?? '?'),
+    t.ageDays === null ? '?' : `${t.ageDays}d`,
+    ...(showExpiry ? [t.expiresAt === null ? '-' : termSafe(t.expiresAt.slice(0, 10))] : []),
+    t.state,
+  ]);
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
   const lead = widths.reduce((a, w) => a + w + 2, 0);
   const whereWidth = Math.max(MIN_WHERE, style.width - lead);
   const pad = (text: string, w: number) => text + ' '.repeat(Math.max(0, w - visibleLength(text)));
   const row = (r: string[], where: string) => [...r.map((c, i) => pad(c, widths[i] ?? 0)), where].join('  ').trimEnd();
-  const lines = [row([...HEADERS.slice(0, 4)], 'WHERE'), row(widths.map((w) => '-'.repeat(w)), '-'.repeat(Math.min(whereWidth, 5)))];
+  const lines = [row(headers, 'WHERE'), row(widths.map((w) => '-'.repeat(w)), '-'.repeat(Math.min(whereWidth, 5)))];
   for (const [i, t] of tokens.entries()) {
     const r = [...(cells[i] ?? [])];
     const colour = stateColour(t.state);
-    if (colour) r[3] = paint(style, colour, t.state);
+    if (colour) r[stateAt] = paint(style, colour, t.state);
     if (verbose) {
       lines.push(row(r, t.locations.length ? `${t.locations.length} file(s):` : '-'));
       for (const l of t.locations) lines.push(`    ${termSafe(tildify(l.path, home))}  (${termSafe(l.client)})`);

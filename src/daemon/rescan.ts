@@ -75,7 +75,7 @@ export function createRescanner(deps: RescanDeps): {
       );
       ctx.store.addEvent({ at: ctx.nowIso(), type: 'heal-refused', fingerprint: r.fingerprint, newFingerprint: successor, source: 'watch', files: [r.file], detail: r.reasons.join(',') });
     }
-    if (healed.some((h) => !h.ok)) deps.notify('MCP token not healed', 'A config holds a retired Certorix token; see the daemon log.');
+    if (healed.some((h) => !h.ok)) deps.notify('MCP token not healed', 'A config holds a retired token; see the daemon log.');
     if (healed.some((h) => h.ok)) {
       // Record what we wrote so the watcher's echo of our own write is ignored.
       const again = await findTokens(ctx);

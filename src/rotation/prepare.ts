@@ -18,7 +18,7 @@ import { reportRetries } from '../progress.js';
 import { clientById } from '../clients/catalog.js';
 import { prepareAtomicWrite, type PreparedWrite } from '../clients/write.js';
 import type { Context } from '../context.js';
-import { ApiError, RotatorError, errorMessage, setTokenHint } from '../errors.js';
+import { ApiError, RotatorError, errorMessage } from '../errors.js';
 import type { EventSource } from '../store/store.js';
 import type { RotationPlan } from './plan.js';
 
@@ -31,7 +31,8 @@ export const MAX_PREPARED_FILES = 256;
  */
 export async function checkAlive(ctx: Context, plan: RotationPlan, source: EventSource, opts: { dryRun?: boolean } = {}): Promise<RotatorError | null> {
   const fp = plan.fingerprint;
-  const provider = await ctx.provider();
+  // Only the token's own provider is asked (by the entry that holds it, as recorded).
+  const provider = await ctx.clientForToken(fp);
   try {
     await withRetry(() => provider.inspect(plan.secret), ctx.settings.retry, { onRetry: reportRetries(`checking token ${fp} with the API`, ctx.settings.retry.attempts) });
     return null;
@@ -39,17 +40,17 @@ export async function checkAlive(ctx: Context, plan: RotationPlan, source: Event
     if (e instanceof ApiError && (e.kind === 'invalid-token' || e.kind === 'forbidden')) {
       if (opts.dryRun) {
         // A dry run writes nothing, not even what it learnt: the real run records it.
-        return new RotatorError(e.code, `Token ${fp} is dead: the API refused it (${e.status ?? e.kind}); a rotation would fail.`, { hint: setTokenHint(fp), cause: e });
+        return new RotatorError(e.code, `Token ${fp} is dead: the API refused it (${e.status ?? e.kind}); a rotation would fail.`, { hint: ctx.setTokenHintFor(fp), cause: e });
       }
       const detail = `the API refused the token (${e.status ?? e.kind}) before it was regenerated`;
       ctx.store.transaction(() => {
         ctx.store.setTokenState(fp, 'invalid');
         ctx.store.addEvent({ at: ctx.nowIso(), type: 'rotation-refused', fingerprint: fp, newFingerprint: null, source, files: [], detail });
       });
-      return new RotatorError(e.code, `Token ${fp} is already dead: ${detail}. Nothing was regenerated and no config was changed.`, { hint: setTokenHint(fp), cause: e });
+      return new RotatorError(e.code, `Token ${fp} is already dead: ${detail}. Nothing was regenerated and no config was changed.`, { hint: ctx.setTokenHintFor(fp), cause: e });
     }
-    return new RotatorError('E_API_TRANSIENT', `Could not check token ${fp} with the API before regenerating it (${e instanceof Error ? e.message : String(e)}); nothing was called that changes it and no config was changed.`, {
-      hint: 'Check the network and "apiUrl" (or CERTORIX_API_URL), then run the command again.',
+    return new RotatorError('E_API_TRANSIENT', `Could not check token ${fp} with the API before regenerating it (${errorMessage(e)}); nothing was called that changes it and no config was changed.`, {
+      hint: ctx.providerOfToken(fp).name === 'certorix' ? 'Check the network and "apiUrl" (or CERTORIX_API_URL), then run the command again.' : (e instanceof RotatorError && e.hint) || 'Check the network, then run the command again.',
       cause: e,
     });
   }

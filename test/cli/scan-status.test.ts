@@ -62,7 +62,7 @@ describe('scan and status against every client format', () => {
     const b = doc.tokens.find((t) => t.fingerprint === fingerprint(tokB))!;
     expect(a).toMatchObject({ provider: 'certorix', role: 'editor', ageDays: 95, state: 'due' });
     expect(b).toMatchObject({ provider: 'certorix', role: 'admin', ageDays: 10, state: 'ok' });
-    expect(Object.keys(a).sort()).toEqual(['ageDays', 'createdAt', 'firstSeenAt', 'fingerprint', 'locations', 'provider', 'role', 'state'].sort());
+    expect(Object.keys(a).sort()).toEqual(['ageDays', 'createdAt', 'expiresAt', 'firstSeenAt', 'fingerprint', 'locations', 'provider', 'role', 'state'].sort());
     expect(b.locations.map((l) => l.client).sort()).toEqual(['goose', 'zed']);
     expect(findLeaks([tokA, tokB], [r.stdout, r.stderr])).toEqual([]);
   });

@@ -10,9 +10,10 @@ import { renderStatusTable } from '../status-view.js';
 import { paint, terminalStyle, type Style } from '../style.js';
 import { termSafe } from '../../terminal.js';
 import { badFingerprintMessage } from '../argv-safety.js';
+import { providerModule } from '../../providers/index.js';
 
 export function renderTokens(tokens: StatusToken[], home: string, style: Style = { colour: false, width: 80 }, verbose = false): string {
-  if (!tokens.length) return 'No Certorix token found in any MCP client config. Run "mcp-token-rotator scan" after adding one.';
+  if (!tokens.length) return 'No token found in any MCP client config. Run "mcp-token-rotator scan" after adding one.';
   return renderStatusTable(tokens, home, style, verbose);
 }
 
@@ -58,9 +59,10 @@ export async function run(values: Values): Promise<number> {
         const style = terminalStyle(process.stdout);
         outStyled(renderTokens(tokens, home, style, values.verbose === true));
         const due = tokens.filter((t) => t.state === 'due');
-        if (due.length) out(`\n${due.length} token(s) due (>= ${ctx.settings.warnAfterDays} days): run "mcp-token-rotator rotate --if-due".`);
+        if (due.length) out(`\n${due.length} token(s) due (>= ${ctx.settings.warnAfterDays} days old, or expiring within ${ctx.settings.warnBeforeExpiryDays} days): run "mcp-token-rotator rotate --if-due".`);
         const bad = tokens.filter((t) => t.state === 'invalid');
-        if (bad.length) out(`\n${bad.length} token(s) invalid: regenerate in the Certorix web UI (MCP / API page), then pipe the new token to "mcp-token-rotator set-token".`);
+        if (bad.length && bad.every((t) => t.provider === 'certorix')) out(`\n${bad.length} token(s) invalid: regenerate in the Certorix web UI (MCP / API page), then pipe the new token to "mcp-token-rotator set-token".`);
+        else for (const t of bad) out(`\nToken ${t.fingerprint} (${t.provider}) is invalid: make a new one at ${ctx.tokenPageFor(t.fingerprint)}, then pipe it to "mcp-token-rotator set-token --fingerprint ${t.fingerprint}".`);
         for (const u of unfinished) {
           const what =
             u.newFingerprint === null
@@ -75,11 +77,12 @@ export async function run(values: Values): Promise<number> {
           out('  Fix the file (its other entries are untouched until it parses), then run "mcp-token-rotator scan".');
         }
         for (const t of stillAlive) {
-          out(`\nToken ${t.fingerprint} was replaced${t.replacedBy ? ` by ${t.replacedBy}` : ''} but still worked at ${t.aliveAt}: revoke it in the Certorix web UI (MCP / API page) if it should stop working, then run "mcp-token-rotator status --forget ${t.fingerprint}".`);
+          out(`\nToken ${t.fingerprint} was replaced${t.replacedBy ? ` by ${t.replacedBy}` : ''} but still worked at ${t.aliveAt}: revoke it in ${ctx.tokenPageFor(t.fingerprint)} if it should stop working, then run "mcp-token-rotator status --forget ${t.fingerprint}".`);
         }
         if (!values.verbose && tokens.some((t) => t.locations.length)) out('\nRun "mcp-token-rotator status --verbose" to list every file.');
       }
-      const unknown = tokens.filter((t) => t.ageDays === null && t.state !== 'invalid').length;
+      // Only where the provider tells creation dates at all (GitHub and Cloudflare never do).
+      const unknown = tokens.filter((t) => t.ageDays === null && t.state !== 'invalid' && (providerModule(t.provider)?.tellsCreationDate ?? true)).length;
       if (unknown) (values.json ? err : out)(`${values.json ? '' : '\n'}${unknownAgeLine(unknown)}`);
       for (const p of broker) (values.json ? err : out)(`${values.json ? '' : '\n'}${p.message}\n  -> ${p.fix}`);
       const code = statusExitCode(tokens.map((t) => t.state));
