@@ -4,13 +4,15 @@ import { currentPathEnv, stateDir, statePaths, type PathEnv, type StatePaths } f
 import { Store } from './store/store.js';
 import { Journal } from './store/journal.js';
 import { setLocateDefaults } from './clients/locate-defaults.js';
-import type { Provider } from './api/provider.js';
+import type { Provider, ProviderClient } from './providers/types.js';
+import { providerModule } from './providers/index.js';
+import { RotatorError } from './errors.js';
 
 export interface ContextOptions {
   configFile?: string;
   pathEnv?: PathEnv;
   logger?: Logger;
-  /** Injected by tests; otherwise the Certorix provider for settings.apiUrl. */
+  /** Injected by tests: the Certorix client; otherwise the one for settings.apiUrl. */
   provider?: Provider;
   now?: () => Date;
 }
@@ -28,6 +30,8 @@ export class Context {
   #store: Store | undefined;
   #journal: Journal | undefined;
   #provider: Provider | undefined;
+  /** One client per provider and API base ("name\0base"); Certorix's default one is #provider. */
+  readonly #clients = new Map<string, Promise<ProviderClient>>();
 
   constructor(opts: ContextOptions = {}) {
     this.pathEnv = opts.pathEnv ?? currentPathEnv();
@@ -63,6 +67,11 @@ export class Context {
       this.#provider = undefined;
       await old?.close().catch(() => undefined);
     }
+    if (before.requestTimeoutMs !== loaded.settings.requestTimeoutMs || JSON.stringify(before.apiUrls) !== JSON.stringify(loaded.settings.apiUrls)) {
+      const old = [...this.#clients.values()];
+      this.#clients.clear();
+      await Promise.all(old.map((c) => c.then((x) => x.close()).catch(() => undefined)));
+    }
     return loaded.settings;
   }
 
@@ -82,12 +91,39 @@ export class Context {
     return this.#journal;
   }
 
+  /** The Certorix client at settings.apiUrl. */
   async provider(): Promise<Provider> {
     if (!this.#provider) {
-      const { createCertorixProvider } = await import('./api/certorix.js');
+      const { createCertorixProvider } = await import('./providers/certorix/api.js');
       this.#provider = createCertorixProvider({ apiUrl: this.settings.apiUrl, timeoutMs: this.settings.requestTimeoutMs });
     }
     return this.#provider;
+  }
+
+  /**
+   * The API base a token of `name` is sent to: the entry's own base when the provider takes
+   * one (GitLab), else settings/env, else the provider's default. Checked (https, or http on
+   * loopback) by the client before any token is sent.
+   */
+  apiBaseFor(name: string, entryApiUrl?: string | null): string {
+    const m = providerModule(name);
+    if (!m) throw new RotatorError('E_ROTATION', `Unknown provider "${name}" recorded for a token.`, { hint: 'Run "mcp-token-rotator scan" to record the tokens again.' });
+    return m.apiBase({ entryApiUrl: entryApiUrl ?? null, settings: this.settings });
+  }
+
+  /** The client of a token's own provider (by its recorded provider, never by a guess). */
+  async client(name: string, entryApiUrl?: string | null): Promise<ProviderClient> {
+    if (name === 'certorix') return this.provider();
+    const m = providerModule(name);
+    const base = this.apiBaseFor(name, entryApiUrl);
+    const key = `${name}\0${base}`;
+    let c = this.#clients.get(key);
+    if (!c) {
+      c = (m as NonNullable<typeof m>).createClient({ apiUrl: base, timeoutMs: this.settings.requestTimeoutMs });
+      this.#clients.set(key, c);
+      c.catch(() => this.#clients.delete(key));
+    }
+    return c;
   }
 
   nowIso(): string {
@@ -96,6 +132,8 @@ export class Context {
 
   async close(): Promise<void> {
     await this.#provider?.close().catch(() => undefined);
+    await Promise.all([...this.#clients.values()].map((c) => c.then((x) => x.close()).catch(() => undefined)));
+    this.#clients.clear();
     this.#store?.close();
   }
 }

@@ -91,11 +91,17 @@ export class ApiError extends RotatorError {
   readonly status: number | undefined;
   /** Milliseconds the server asked us to wait (Retry-After), if it said. */
   readonly retryAfterMs: number | undefined;
+  /**
+   * The request surely never reached the server (no connection was made), so it did
+   * nothing: even a call that must never be repeated (a provider without idempotency) may
+   * be sent again.
+   */
+  readonly notSent: boolean;
 
   constructor(
     kind: ApiErrorKind,
     message: string,
-    opts: { status?: number; retryAfterMs?: number; hint?: string; cause?: unknown } = {},
+    opts: { status?: number; retryAfterMs?: number; hint?: string; cause?: unknown; notSent?: boolean } = {},
   ) {
     const code = kind === 'invalid-token' ? 'E_TOKEN_INVALID' : kind === 'forbidden' ? 'E_TOKEN_FORBIDDEN' : kind === 'transient' ? 'E_API_TRANSIENT' : 'E_API';
     super(code, message, { hint: opts.hint, cause: opts.cause });
@@ -103,6 +109,7 @@ export class ApiError extends RotatorError {
     this.kind = kind;
     this.status = opts.status;
     this.retryAfterMs = opts.retryAfterMs;
+    this.notSent = opts.notSent === true;
   }
 
   get transient(): boolean {
@@ -111,8 +118,8 @@ export class ApiError extends RotatorError {
 }
 
 /** What to do when the API refuses a token: the one recovery path there is. */
-export function setTokenHint(fp: string): string {
-  return `Regenerate the token in the Certorix web UI (MCP / API page), then pipe it to \`mcp-token-rotator set-token --fingerprint ${fp}\` (it reads the new token from stdin).`;
+export function setTokenHint(fp: string, page = 'the Certorix web UI (MCP / API page)'): string {
+  return `Regenerate the token in ${page}, then pipe it to \`mcp-token-rotator set-token --fingerprint ${fp}\` (it reads the new token from stdin).`;
 }
 
 export function isRotatorError(e: unknown): e is RotatorError {

@@ -1,5 +1,5 @@
 import type { Context } from './context.js';
-import type { Provider, TokenInfo } from './api/provider.js';
+import type { ProviderClient as Provider, TokenInfo } from './providers/types.js';
 import { withRetry } from './api/retry.js';
 import { ApiError, RotatorError, UsageError } from './errors.js';
 import { isDue } from './rotation/policy.js';

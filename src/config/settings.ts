@@ -6,9 +6,19 @@ import { fileURLToPath } from 'node:url';
 import type { z as Zod } from 'zod';
 import { SettingsError } from '../errors.js';
 import { validateApiUrl } from '../api/url.js';
+import type { ProviderName } from '../providers/types.js';
 import { expandHome, settingsPath, stateDir, type PathEnv, currentPathEnv } from '../paths.js';
 
 const DEFAULT_API_URL = 'https://api.certorix.com';
+/**
+ * Env overrides of the providers' API bases (GitLab's comes from each entry's own
+ * GITLAB_API_URL instead, see src/providers/). Listed here, not read from the provider
+ * modules, so loading settings does not load them.
+ */
+const PROVIDER_URL_ENV: ReadonlyArray<[Exclude<ProviderName, 'certorix'>, string]> = [
+  ['github', 'GITHUB_API_URL'],
+  ['cloudflare', 'CLOUDFLARE_API_URL'],
+];
 
 function buildSchema(z: typeof Zod) {
   const cronField = z.string().refine(isValidCron, { message: 'not a valid cron expression (5 or 6 fields in range, e.g. "0 10 * * 1-5")' });
@@ -62,6 +72,18 @@ function buildSchema(z: typeof Zod) {
             .refine(isHostName, { message: 'a host name only (no scheme, port or path), e.g. "mcp.example.com", "127.0.0.1" or "::1"' }),
         )
         .default([]),
+      /** Warn (and call a token due) this many days before it expires, where the provider tells expiry. */
+      warnBeforeExpiryDays: z.number().int().nonnegative().max(365).default(14),
+      /** Providers to leave alone: `{ "github": false }`. */
+      providers: z
+        .object({ certorix: z.boolean().optional(), github: z.boolean().optional(), gitlab: z.boolean().optional(), cloudflare: z.boolean().optional() })
+        .strict()
+        .default({}),
+      /** API bases of the providers other than Certorix (whose base is `apiUrl`); env GITHUB_API_URL, CLOUDFLARE_API_URL override. */
+      apiUrls: z
+        .object({ github: z.string().optional(), gitlab: z.string().optional(), cloudflare: z.string().optional() })
+        .strict()
+        .default({}),
       /** Broker mode (opt-in): where the token lives and the local endpoint's port. */
       broker: z
         .object({
@@ -105,6 +127,9 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   backupsToKeep: 5,
   disableClients: [],
   mcpHosts: [],
+  warnBeforeExpiryDays: 14,
+  providers: {},
+  apiUrls: {},
   broker: { store: 'auto' as const },
 });
 
@@ -155,6 +180,16 @@ export function parseSettings(text: string | undefined, env: Record<string, stri
   if (envUrl && envUrl.trim() !== '') {
     settings.apiUrl = envUrl.trim();
     check(settings.apiUrl, 'CERTORIX_API_URL (environment)');
+  }
+  // The other providers' bases: the file's value, then the provider's own env variable.
+  for (const [name, envName] of PROVIDER_URL_ENV) {
+    const fileUrl = settings.apiUrls[name];
+    if (fileUrl !== undefined) check(fileUrl, `field "apiUrls.${name}"`);
+    const v = env[envName];
+    if (v && v.trim() !== '') {
+      settings.apiUrls = { ...settings.apiUrls, [name]: v.trim() };
+      check(v.trim(), `${envName} (environment)`);
+    }
   }
   if (settings.retry.maxMs < settings.retry.baseMs) errors.push('field "retry.maxMs": must be >= retry.baseMs');
   if (errors.length) return { settings: null, errors, warnings: [] };

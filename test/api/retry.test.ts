@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createCertorixProvider } from '../../src/api/certorix.js';
-import type { Provider } from '../../src/api/provider.js';
+import { createCertorixProvider } from '../../src/providers/certorix/api.js';
+import type { Provider } from '../../src/providers/types.js';
 import { DEFAULT_RETRY_POLICY, nextRetryDelay, withRetry, type RetryPolicy } from '../../src/api/retry.js';
 import { ApiError } from '../../src/errors.js';
 import { Secret } from '../../src/secret.js';

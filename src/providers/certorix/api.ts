@@ -5,11 +5,12 @@
  * Idempotency-Key that makes a retried regenerate safe.
  */
 import { Agent, request } from 'undici';
-import { ApiError, setTokenHint } from '../errors.js';
-import { Secret, scrubSecrets } from '../secret.js';
-import type { CallOptions, Provider, RegenerateResult, TokenInfo } from './provider.js';
-import { validateApiUrl } from './url.js';
-import { packageVersion } from '../version.js';
+import { ApiError, setTokenHint } from '../../errors.js';
+import { Secret } from '../../secret.js';
+import type { CallOptions, Provider, RegenerateResult, TokenInfo } from '../types.js';
+import { validateApiUrl } from '../../api/url.js';
+import { describeNetworkError, errorCode, isTlsCode, readCapped, scrub, serverDetail } from '../http.js';
+import { packageVersion } from '../../version.js';
 
 export interface CertorixProviderOptions {
   apiUrl: string;
@@ -326,66 +327,4 @@ export function createCertorixProvider(opts: CertorixProviderOptions): Provider 
       },
     );
   }
-}
-
-async function readCapped(body: AsyncIterable<unknown> & { destroy(): unknown }, cap: number): Promise<{ text: string; truncated: boolean }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of body) {
-      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
-      size += buf.length;
-      if (size > cap) return { text: '', truncated: true };
-      chunks.push(buf);
-    }
-  } finally {
-    // Leaving the loop early already destroys it; this covers the error paths too, so the
-    // connection never sits on an unread body.
-    body.destroy();
-  }
-  return { text: Buffer.concat(chunks).toString('utf8'), truncated: false };
-}
-
-/** The server's own reason, if it gave a short one, for messages on refusals. */
-function serverDetail(text: string, raw: string): string {
-  let msg: unknown;
-  try {
-    const j = JSON.parse(text) as Record<string, unknown>;
-    msg = j.error ?? j.message ?? j.detail;
-    if (msg && typeof msg === 'object' && 'message' in msg) msg = (msg as { message: unknown }).message;
-  } catch {
-    return '';
-  }
-  if (typeof msg !== 'string' || msg.trim() === '') return '';
-  const clean = scrub(msg, raw).replace(/[^\x20-\x7e\u00a0-\uffff]+/g, ' ').trim();
-  return `: "${clean.length > 200 ? `${clean.slice(0, 200)}...` : clean}"`;
-}
-
-/** A server or library message that happens to echo the token must not carry it on. */
-function scrub(text: string, raw: string): string {
-  return scrubSecrets(raw.length > 0 ? text.split(raw).join('[token]') : text);
-}
-
-function errorCode(e: unknown): string | undefined {
-  for (let cur: unknown = e, depth = 0; cur && typeof cur === 'object' && depth < 5; cur = (cur as { cause?: unknown }).cause, depth++) {
-    const code = (cur as { code?: unknown }).code;
-    if (typeof code === 'string' && code !== 'UND_ERR') return code;
-  }
-  return undefined;
-}
-
-function isTlsCode(code: string): boolean {
-  return (
-    code.startsWith('ERR_SSL_') ||
-    code.startsWith('ERR_TLS_') ||
-    code.includes('CERT') ||
-    code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' ||
-    code === 'UNABLE_TO_GET_ISSUER_CERT' ||
-    code === 'EPROTO'
-  );
-}
-
-function describeNetworkError(e: unknown): string {
-  if (e instanceof Error && e.message) return e.message.length > 200 ? `${e.message.slice(0, 200)}...` : e.message;
-  return 'network error';
 }
