@@ -68,11 +68,11 @@ describe('gitlab client against the fake', () => {
     return e as ApiError;
   };
 
-  it('inspects: scopes, created, expiry as the instant it dies; sent in PRIVATE-TOKEN with an MCP User-Agent', async () => {
+  it('inspects: scopes, created, expiry as the instant it dies; sent as Bearer with an MCP User-Agent', async () => {
     const t = fake.addToken({ createdAt: '2026-09-01T10:30:00.000Z', expiresAt: '2027-03-01', scopes: ['api', 'read_user'] });
     const info = await api.inspect(new Secret(t));
     expect(info).toMatchObject({ role: 'api, read_user', createdAt: '2026-09-01T10:30:00.000Z', expiresAt: '2027-03-01T00:00:00.000Z', scopes: ['api', 'read_user'] });
-    expect(fake.requests[0]).toMatchObject({ credentialHeader: 'private-token', userAgent: expect.stringContaining('MCP') });
+    expect(fake.requests[0]).toMatchObject({ credentialHeader: 'authorization', userAgent: expect.stringContaining('MCP') });
   });
 
   it('rotates keeping the lifetime: one POST, the new token live, the old revoked', async () => {

@@ -8,7 +8,7 @@
  */
 import { ApiError } from '../../errors.js';
 import { Secret } from '../../secret.js';
-import { createJsonClient, usableNewToken, type JsonRequest } from '../json-call.js';
+import { createHttpClient, isSendableToken, type HttpRequest } from '../http.js';
 import { CLOUDFLARE_TOKEN_PAGE } from './index.js';
 import type { ClientOptions, ProviderClient, RegenerateOptions, RegenerateResult, TokenInfo } from '../types.js';
 
@@ -39,11 +39,17 @@ export function badVerifyFields(body: unknown): string[] {
 }
 
 export function createCloudflareClient(opts: ClientOptions): ProviderClient {
-  const http = createJsonClient({ label: 'Cloudflare', apiUrl: opts.apiUrl, urlSetting: 'CLOUDFLARE_API_URL', ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.userAgent !== undefined ? { userAgent: opts.userAgent } : {}) });
-  const bearer = (raw: string): Record<string, string> => ({ authorization: `Bearer ${raw}` });
+  const http = createHttpClient({
+    label: 'Cloudflare',
+    apiUrl: opts.apiUrl,
+    ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+    ...(opts.userAgent !== undefined ? { userAgent: opts.userAgent } : {}),
+    urlHint: '"apiUrls.cloudflare" in the settings (or CLOUDFLARE_API_URL)',
+    tokenPage: CLOUDFLARE_TOKEN_PAGE,
+  });
 
   const refuse =
-    (fp: string, doing: string): JsonRequest['refuse'] =>
+    (fp: string, doing: string): HttpRequest['refuse'] =>
     (status, json, detail) => {
       const code = firstErrorCode(json);
       // 401 code 1000 "Invalid API Token"; 400 code 6003/6111: the value is not a token at all (a Global API Key?).
@@ -69,25 +75,10 @@ export function createCloudflareClient(opts: ClientOptions): ProviderClient {
     };
 
   const verify = async (token: Secret, signal?: AbortSignal): Promise<VerifyResult> => {
-    const res = await http.call(
-      {
-        method: 'GET',
-        path: VERIFY,
-        doing: 'checking',
-        token,
-        auth: bearer,
-        refuse: refuse(token.fingerprint, 'checking'),
-        transientHint: 'Check the network connection and CLOUDFLARE_API_URL, then run the command again; the daemon retries on its own.',
-      },
-      signal ? { signal } : undefined,
-    );
+    const req: HttpRequest = { method: 'GET', path: VERIFY, doing: 'checking', refuse: refuse(token.fingerprint, 'checking') };
+    const res = await http.call(token, req, signal ? { signal } : undefined);
     const bad = badVerifyFields(res.json);
-    if (bad.length) {
-      throw new ApiError('transient', `The Cloudflare API sent an unexpected ${res.status} response while checking token ${token.fingerprint}: missing or invalid field(s) ${bad.join(', ')}.`, {
-        status: res.status,
-        hint: 'Usually a proxy or an API incident. Check CLOUDFLARE_API_URL points at the Cloudflare API (https://api.cloudflare.com/client/v4).',
-      });
-    }
+    if (bad.length) throw http.badShape(res, req, token, bad);
     const r = (res.json as { result: VerifyResult }).result;
     if (r.status !== 'active') {
       throw new ApiError('invalid-token', `Cloudflare says token ${token.fingerprint} is ${r.status}.`, { status: res.status, hint: cloudflareSetTokenHint(token.fingerprint) });
@@ -109,13 +100,12 @@ export function createCloudflareClient(opts: ClientOptions): ProviderClient {
       // The roll names the token by id; verify (harmless) says which id this value has.
       const r = await verify(token, callOpts?.signal);
       const res = await http.call(
+        token,
         {
           method: 'PUT',
           path: `/user/tokens/${encodeURIComponent(r.id)}/value`,
           doing: 'rolling',
-          token,
-          auth: bearer,
-          body: '{}',
+          body: {},
           refuse: refuse(token.fingerprint, 'rolling'),
           transientHint: `Cloudflare has no idempotency key, so this roll is not repeated: if Cloudflare acted, the old value is dead and only Cloudflare showed the new one. Check ${CLOUDFLARE_TOKEN_PAGE}; if needed roll the token there and pipe the new value to \`mcp-token-rotator set-token --fingerprint ${token.fingerprint}\`.`,
         },
@@ -123,7 +113,7 @@ export function createCloudflareClient(opts: ClientOptions): ProviderClient {
       );
       const body = res.json as { success?: unknown; result?: unknown } | null;
       const minted = body?.result;
-      if (body?.success !== true || !usableNewToken(minted)) {
+      if (body?.success !== true || typeof minted !== 'string' || !isSendableToken(minted) || minted.includes('${')) {
         throw new ApiError('permanent', `Cloudflare answered ${res.status} to the roll of token ${token.fingerprint} without a usable new value; the old value is likely dead.`, {
           status: res.status,
           hint: cloudflareSetTokenHint(token.fingerprint),

@@ -1,8 +1,9 @@
 /**
  * The GitLab personal access token client (API v4): `GET /personal_access_tokens/self` to
  * inspect, `POST /personal_access_tokens/self/rotate` to rotate, keeping the lifetime
- * (lifetime.ts). The token travels in `PRIVATE-TOKEN` to the entry's own GITLAB_API_URL or
- * gitlab.com, never elsewhere (json-call.ts checks the base).
+ * (lifetime.ts). The token travels as `Authorization: Bearer` (GitLab takes a personal
+ * access token there) to the entry's own GITLAB_API_URL or gitlab.com, never elsewhere
+ * (http.ts checks the base: https, or http on loopback).
  *
  * GitLab has no idempotency key, and a rotate sent again with the old (already revoked)
  * token makes GitLab revoke the new one (reuse detection, GitLab issue 524639). So
@@ -11,7 +12,7 @@
  */
 import { ApiError } from '../../errors.js';
 import { Secret } from '../../secret.js';
-import { createJsonClient, usableNewToken, type JsonRequest } from '../json-call.js';
+import { createHttpClient, isSendableToken, type HttpRequest } from '../http.js';
 import type { ClientOptions, ProviderClient, RegenerateOptions, RegenerateResult, TokenInfo } from '../types.js';
 import { gitlabRotateExpiry } from './lifetime.js';
 import { gitlabTokenPage } from './index.js';
@@ -59,11 +60,18 @@ export function gitlabExpiryIso(expiresAt: string | null | undefined): string | 
 }
 
 export function createGitLabClient(opts: ClientOptions): ProviderClient {
-  const http = createJsonClient({ label: 'GitLab', apiUrl: opts.apiUrl, urlSetting: 'GITLAB_API_URL (in the entry\'s env)', ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}), ...(opts.userAgent !== undefined ? { userAgent: opts.userAgent } : {}) });
   const page = gitlabTokenPage(opts.apiUrl);
+  const http = createHttpClient({
+    label: 'GitLab',
+    apiUrl: opts.apiUrl,
+    ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+    ...(opts.userAgent !== undefined ? { userAgent: opts.userAgent } : {}),
+    urlHint: "GITLAB_API_URL in the entry's env (https://HOST/api/v4)",
+    tokenPage: page,
+  });
 
   const refuse =
-    (fp: string, doing: string): JsonRequest['refuse'] =>
+    (fp: string, doing: string): HttpRequest['refuse'] =>
     (status, json, detail) => {
       if (status === 401) {
         return new ApiError('invalid-token', `GitLab rejected token ${fp} as invalid, revoked or expired (401) while ${doing} it${detail}.`, {
@@ -88,20 +96,10 @@ export function createGitLabClient(opts: ClientOptions): ProviderClient {
     };
 
   const get = async (token: Secret, signal?: AbortSignal): Promise<PatView> => {
-    const res = await http.call(
-      {
-        method: 'GET',
-        path: SELF,
-        doing: 'checking',
-        token,
-        auth: (raw) => ({ 'private-token': raw }),
-        refuse: refuse(token.fingerprint, 'checking'),
-        transientHint: 'Check the network connection and GITLAB_API_URL, then run the command again; the daemon retries on its own.',
-      },
-      signal ? { signal } : undefined,
-    );
+    const req: HttpRequest = { method: 'GET', path: SELF, doing: 'checking', refuse: refuse(token.fingerprint, 'checking') };
+    const res = await http.call(token, req, signal ? { signal } : undefined);
     const bad = badPatFields(res.json);
-    if (bad.length) throw badShape(res.status, 'checking', token, bad);
+    if (bad.length) throw http.badShape(res, req, token, bad);
     const v = res.json as PatView;
     if (v.revoked || !v.active) {
       throw new ApiError('invalid-token', `GitLab says token ${token.fingerprint} is ${v.revoked ? 'revoked' : 'not active (expired)'}.`, {
@@ -137,20 +135,19 @@ export function createGitLabClient(opts: ClientOptions): ProviderClient {
       }
       const expiresAt = gitlabRotateExpiry(previous, callOpts?.now ?? new Date());
       const res = await http.call(
+        token,
         {
           method: 'POST',
           path: ROTATE,
           doing: 'rotating',
-          token,
-          auth: (raw) => ({ 'private-token': raw }),
-          body: JSON.stringify(expiresAt === undefined ? {} : { expires_at: expiresAt }),
+          body: expiresAt === undefined ? {} : { expires_at: expiresAt },
           refuse: refuse(token.fingerprint, 'rotating'),
           transientHint: `GitLab has no idempotency key, so this rotation is not repeated: if GitLab acted, the old token is dead and only GitLab knows the new one. Check ${page}; if needed create a new token there and pipe it to \`mcp-token-rotator set-token --fingerprint ${token.fingerprint}\`.`,
         },
         callOpts?.signal ? { signal: callOpts.signal } : undefined,
       );
       const minted = (res.json as { token?: unknown } | null)?.token;
-      if (!usableNewToken(minted)) {
+      if (typeof minted !== 'string' || !isSendableToken(minted) || minted.includes('${')) {
         // GitLab acted (2xx): the old token is revoked, and the new value is unusable or absent.
         throw new ApiError('permanent', `GitLab rotated token ${token.fingerprint} but sent ${minted === undefined ? 'no new token' : 'a new token no config or header can carry'}; the old token is revoked.`, {
           status: res.status,
@@ -167,11 +164,4 @@ export function createGitLabClient(opts: ClientOptions): ProviderClient {
 
     close: () => http.close(),
   };
-}
-
-function badShape(status: number, doing: string, token: Secret, bad: string[]): ApiError {
-  return new ApiError('transient', `The GitLab API sent an unexpected ${status} response while ${doing} token ${token.fingerprint}: missing or invalid field(s) ${bad.join(', ')}.`, {
-    status,
-    hint: 'Usually a proxy or an API incident. Check GITLAB_API_URL points at the GitLab API (https://HOST/api/v4).',
-  });
 }
