@@ -40,7 +40,7 @@ export class Context {
     this.#settings = loaded.settings;
     this.settingsFile = loaded.file;
     // Every locate in this process (scan, preflight, edit checks, read-back) sees the same hosts.
-    setLocateDefaults({ mcpHosts: this.settings.mcpHosts });
+    setLocateDefaults({ mcpHosts: this.settings.mcpHosts, providers: this.settings.providers });
     this.paths = statePaths(stateDir(this.pathEnv));
     this.#log = opts.logger;
     this.now = opts.now ?? (() => new Date());
@@ -61,7 +61,7 @@ export class Context {
     const before = this.#settings;
     this.#settings = loaded.settings;
     // The locators read mcpHosts from a module default set once per settings load.
-    setLocateDefaults({ mcpHosts: loaded.settings.mcpHosts });
+    setLocateDefaults({ mcpHosts: loaded.settings.mcpHosts, providers: loaded.settings.providers });
     if (!this.#providerInjected && (before.apiUrl !== loaded.settings.apiUrl || before.requestTimeoutMs !== loaded.settings.requestTimeoutMs)) {
       const old = this.#provider;
       this.#provider = undefined;

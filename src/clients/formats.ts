@@ -12,6 +12,10 @@ import { locateTomlTree } from './locate-toml.js';
 import { locateYamlTrees } from './locate-yaml.js';
 import { locateShellText } from './locate-shell.js';
 import { locateDefaults, type LocateOptions } from './locate-defaults.js';
+import { normalizeHost } from '../providers/certorix/index.js';
+import { claimEntry, enabledProviders, shellVariables, type ProviderModule } from '../providers/index.js';
+import { CERTORIX_ENV } from '../providers/certorix/index.js';
+import type { EntryView } from '../providers/types.js';
 
 export type FileFormat = 'json' | 'jsonc' | 'toml' | 'yaml' | 'shell' | 'fish' | 'dotenv';
 export type SiteKind = 'env' | 'header' | 'args' | 'shell';
@@ -20,7 +24,13 @@ export interface TokenSite {
   /** Server/extension name; '' for shell/dotenv files. */
   server: string;
   kind: SiteKind;
-  /** Path to the string value in the parsed document; for shell/dotenv: ['CERTORIX_API_TOKEN', <0-based line>]. */
+  /** The provider whose token this is, by the entry that holds it (src/providers/). */
+  provider: string;
+  /** The variable the token sits in (env and shell sites, and a header read from env): broker mode hands it over there. */
+  envVar?: string;
+  /** The API base the entry names for itself (GitLab's GITLAB_API_URL), if any. */
+  apiUrl?: string;
+  /** Path to the string value in the parsed document; for shell/dotenv: [<variable>, <0-based line>]. */
   keyPath: (string | number)[];
   /** [start,end) UTF-16 offsets in the ORIGINAL text of the raw literal holding the value, quotes included. */
   start: number;
@@ -57,7 +67,8 @@ export function isLimitError(message: string): boolean {
   return /^(?:JSON nested \d+ levels|JSON holds about|more than \d+ token sites|too many server entries|nested too deeply)/.test(message);
 }
 
-export const TOKEN_ENV = 'CERTORIX_API_TOKEN';
+/** Certorix's variable; generic code asks the providers (src/providers/) instead. */
+export const TOKEN_ENV = CERTORIX_ENV;
 export { lineCol };
 
 /** Offsets of a string literal in the original text. */
@@ -113,11 +124,12 @@ function copyResult(r: LocateResult): LocateResult {
  */
 export function locateTokens(text: string, format: FileFormat, opts: LocateOptions = locateDefaults()): LocateResult {
   const hosts = normalizeHosts(opts.mcpHosts ?? []);
-  if (text.length < MEMO_MIN_LENGTH) return locateGuarded(text, format, hosts);
-  const key = hosts.join(',');
+  const providers = enabledProviders(opts.providers);
+  if (text.length < MEMO_MIN_LENGTH) return locateGuarded(text, format, hosts, providers);
+  const key = `${hosts.join(',')}|${providers.map((p) => p.name).join(',')}`;
   const hit = memo.find((e) => e.format === format && e.hosts === key && e.text === text);
   if (hit) return copyResult(hit.result);
-  const result = locateGuarded(text, format, hosts);
+  const result = locateGuarded(text, format, hosts, providers);
   memo.unshift({ format, hosts: key, text, result: copyResult(result) });
   memo.length = Math.min(memo.length, MEMO_ENTRIES);
   // A long-running daemon must not keep megabytes of config text alive.
@@ -130,10 +142,10 @@ export function locateTokens(text: string, format: FileFormat, opts: LocateOptio
   return result;
 }
 
-function locateGuarded(text: string, format: FileFormat, hosts: string[]): LocateResult {
+function locateGuarded(text: string, format: FileFormat, hosts: string[], providers: readonly ProviderModule[]): LocateResult {
   let r: LocateResult;
   try {
-    r = locateUncached(text, format, hosts);
+    r = locateUncached(text, format, hosts, providers);
   } catch (e) {
     const reason =
       e instanceof LimitError
@@ -151,19 +163,19 @@ function locateGuarded(text: string, format: FileFormat, hosts: string[]): Locat
   return r;
 }
 
-function locateUncached(text: string, format: FileFormat, hosts: string[]): LocateResult {
+function locateUncached(text: string, format: FileFormat, hosts: string[], providers: readonly ProviderModule[]): LocateResult {
   switch (format) {
     case 'json':
     case 'jsonc':
-      return fromTrees(text, locateJsonTree(text), hosts);
+      return fromTrees(text, locateJsonTree(text), hosts, providers);
     case 'toml':
-      return fromTrees(text, locateTomlTree(text), hosts);
+      return fromTrees(text, locateTomlTree(text), hosts, providers);
     case 'yaml':
-      return fromTrees(text, locateYamlTrees(text), hosts);
+      return fromTrees(text, locateYamlTrees(text), hosts, providers);
     case 'shell':
     case 'fish':
     case 'dotenv':
-      return locateShellText(text, format);
+      return locateShellText(text, format, shellVariables(providers));
     default: {
       const never: never = format;
       throw new Error(`unknown config format: ${String(never)}`);
@@ -171,7 +183,7 @@ function locateUncached(text: string, format: FileFormat, hosts: string[]): Loca
   }
 }
 
-function fromTrees(text: string, tree: TreeResult, hosts: string[]): LocateResult {
+function fromTrees(text: string, tree: TreeResult, hosts: string[], providers: readonly ProviderModule[]): LocateResult {
   if (tree.errors.length > 0) return { sites: [], errors: tree.errors, warnings: tree.warnings };
   const sites: TokenSite[] = [];
   const errors: string[] = [];
@@ -179,7 +191,7 @@ function fromTrees(text: string, tree: TreeResult, hosts: string[]): LocateResul
   const seen = new Set<string>();
   const budget = { work: MAX_ENTRY_WORK };
   for (const doc of tree.docs) {
-    for (const c of findSites(doc.root, doc.prefix, text, warnings, hosts, budget)) {
+    for (const c of findSites(doc.root, doc.prefix, text, warnings, hosts, budget, providers)) {
       const id = JSON.stringify(c.keyPath);
       if (seen.has(id)) continue;
       seen.add(id);
@@ -193,6 +205,9 @@ function fromTrees(text: string, tree: TreeResult, hosts: string[]): LocateResul
       sites.push({
         server: c.server,
         kind: c.kind,
+        provider: c.provider,
+        ...(c.envVar !== undefined ? { envVar: c.envVar } : {}),
+        ...(c.apiUrl !== undefined ? { apiUrl: c.apiUrl } : {}),
         keyPath: c.keyPath,
         start: c.node.lit.start,
         end: c.node.lit.end,
@@ -209,11 +224,15 @@ function fromTrees(text: string, tree: TreeResult, hosts: string[]): LocateResul
 }
 
 // ---------------------------------------------------------------------------------------
-// The rules: which string values in a server entry hold a Certorix token.
+// The rules: which string values in a server entry hold a token, and whose (the providers'
+// claims on the entry decide; see src/providers/types.ts).
 
 interface Candidate {
   server: string;
   kind: SiteKind;
+  provider: string;
+  envVar?: string;
+  apiUrl?: string;
   keyPath: KeyPath;
   node: StrNode;
   tokenStart: number;
@@ -241,6 +260,7 @@ export function findSites(
   warnings: string[],
   hosts: readonly string[] = [],
   budget: { work: number } = { work: MAX_ENTRY_WORK },
+  providers: readonly ProviderModule[] = enabledProviders(undefined),
 ): Candidate[] {
   const out: Candidate[] = [];
   if (root.t !== 'obj') return out;
@@ -261,7 +281,7 @@ export function findSites(
   }
   for (const c of containers) {
     for (const e of entriesOf(c.node)) {
-      entrySites(e.server, [...prefix, ...c.path, e.key], e.node, { text, warnings, hosts, budget }, out);
+      entrySites(e.server, [...prefix, ...c.path, e.key], e.node, { text, warnings, hosts, budget, providers }, out);
     }
   }
   return out;
@@ -296,33 +316,10 @@ export function isTokenLike(value: string): boolean {
   return !/^\$[A-Za-z_][A-Za-z0-9_]*$/.test(v) && !/^%[A-Za-z_][A-Za-z0-9_]*%$/.test(v) && !/^\{env:[^}]+\}$/.test(v) && !/^\{\{.*\}\}$/.test(v);
 }
 
-/** A host name as compared: lower case, no trailing dot, no IPv6 brackets. */
-export function normalizeHost(host: string): string {
-  let h = host.trim().toLowerCase();
-  if (h.startsWith('[') && h.endsWith(']')) h = h.slice(1, -1);
-  while (h.endsWith('.')) h = h.slice(0, -1);
-  return h;
-}
+export { normalizeHost, isCertorixUrl } from '../providers/certorix/index.js';
 
 function normalizeHosts(hosts: readonly string[]): string[] {
   return [...new Set(hosts.map(normalizeHost).filter((h) => h !== ''))].sort();
-}
-
-/**
- * Whether a URL goes to Certorix: a host under certorix.com, or one named exactly in
- * settings `mcpHosts` (a regional or company gateway, a local stand-in). Only then is a
- * bearer sent to it ours to rotate; a bearer for any other host is someone else's secret.
- */
-export function isCertorixUrl(value: string, mcpHosts: readonly string[] = []): boolean {
-  if (!/^https?:\/\//i.test(value.trim())) return false;
-  let host: string;
-  try {
-    host = normalizeHost(new URL(value.trim()).hostname);
-  } catch {
-    return false;
-  }
-  if (host === 'certorix.com' || host.endsWith('.certorix.com')) return true;
-  return mcpHosts.some((h) => normalizeHost(h) === host);
 }
 
 /** Whether `s` ends, before `end` and ignoring whitespace, with "bearer" (any case); no slicing, so linear overall. */
@@ -348,6 +345,7 @@ interface EntryCtx {
   warnings: string[];
   hosts: readonly string[];
   budget: { work: number };
+  providers: readonly ProviderModule[];
 }
 
 /** What looking at a string costs: aliased values are looked at once per entry that shares them. */
@@ -360,32 +358,63 @@ function spend(budget: { work: number }, n: number): void {
   if (budget.work < 0) throw new LimitError('too many server entries and arguments to search (YAML aliases?)');
 }
 
+/**
+ * The entry as the providers see it: command, args, image, url, and the env of every env
+ * container (a non-string value as '', so a provider still claims the name and the
+ * locator can warn about it).
+ */
+function entryView(server: string, entry: Extract<PNode, { t: 'obj' }>, url: string | undefined): EntryView {
+  const str = (n: PNode | undefined): string | undefined => (n?.t === 'str' ? n.value : undefined);
+  const env = new Map<string, string>();
+  for (const envPath of ENV_CONTAINERS) {
+    const e = getPath(entry, envPath);
+    if (e?.t !== 'obj') continue;
+    for (const [k, v] of e.entries) if (!env.has(k)) env.set(k, v.t === 'str' ? v.value : '');
+  }
+  const args: string[] = [];
+  for (const argsPath of ARGS_PATHS) {
+    const a = getPath(entry, argsPath);
+    if (a?.t === 'arr') for (const n of a.items) if (n.t === 'str') args.push(n.value);
+  }
+  const command = str(entry.entries.get('command')) ?? str(getPath(entry, ['command', 'path']));
+  const image = str(entry.entries.get('image'));
+  return { kind: 'mcp', server, args, env, ...(command !== undefined ? { command } : {}), ...(image !== undefined ? { image } : {}), ...(url !== undefined ? { url } : {}) };
+}
+
 function entrySites(server: string, path: KeyPath, entry: PNode, ctx: EntryCtx, out: Candidate[]): void {
-  const { text, warnings, hosts, budget } = ctx;
+  const { text, warnings, hosts, budget, providers } = ctx;
   if (entry.t !== 'obj') return;
   spend(budget, 1);
-  const push = (kind: SiteKind, keyPath: KeyPath, node: StrNode, range: [number, number]): void => {
+  const url = URL_KEYS.map((k) => entry.entries.get(k)).find((n): n is StrNode => n?.t === 'str');
+  const view = entryView(server, entry, url?.value);
+  const claims = claimEntry(view, providers, { mcpHosts: hosts });
+  const apiUrlOf = (provider: string): string | undefined => claims.apiUrls.get(provider as never);
+  const push = (provider: string, kind: SiteKind, keyPath: KeyPath, node: StrNode, range: [number, number], envVar?: string): void => {
     // "Bearer $TOKEN" and the like name a variable; only a literal token is ours to rotate.
     if (!isTokenLike(node.value.slice(range[0], range[1]))) return;
-    out.push({ server, kind, keyPath, node, tokenStart: range[0], tokenEnd: range[1] });
+    const apiUrl = apiUrlOf(provider);
+    out.push({ server, kind, provider, keyPath, node, tokenStart: range[0], tokenEnd: range[1], ...(envVar !== undefined ? { envVar } : {}), ...(apiUrl !== undefined ? { apiUrl } : {}) });
   };
 
-  // 1. env
+  // 1. env: the variables a provider claims in this entry.
   for (const envPath of ENV_CONTAINERS) {
     const env = getPath(entry, envPath);
-    const v = env?.t === 'obj' ? env.entries.get(TOKEN_ENV) : undefined;
-    if (!v) continue;
-    spend(budget, cost(v));
-    if (v.t !== 'str') {
-      warnings.push(`${TOKEN_ENV} value${where(text, v.pos)} is not a string; left alone`);
-      continue;
+    if (env?.t !== 'obj') continue;
+    for (const [name, provider] of claims.env) {
+      const v = env.entries.get(name);
+      if (!v) continue;
+      spend(budget, cost(v));
+      if (v.t !== 'str') {
+        warnings.push(`${name} value${where(text, v.pos)} is not a string; left alone`);
+        continue;
+      }
+      if (isTokenLike(v.value)) push(provider, 'env', [...path, ...envPath, name], v, trimmedRange(v.value), name);
     }
-    if (isTokenLike(v.value)) push('env', [...path, ...envPath, TOKEN_ENV], v, trimmedRange(v.value));
   }
 
-  // 2. headers, only towards Certorix: a bearer for another host is someone else's secret.
-  const url = URL_KEYS.map((k) => entry.entries.get(k)).find((n): n is StrNode => n?.t === 'str');
-  if (url && isCertorixUrl(url.value, hosts)) {
+  // 2. headers, only towards a provider's host: a bearer for another host is someone else's secret.
+  if (url && claims.bearer !== undefined) {
+    const provider = claims.bearer;
     for (const hp of HEADER_CONTAINERS) {
       const headers = getPath(entry, hp);
       if (headers?.t !== 'obj') continue;
@@ -395,7 +424,7 @@ function entrySites(server: string, path: KeyPath, entry: PNode, ctx: EntryCtx, 
       for (const [name, v] of headers.entries) {
         if (name.toLowerCase() !== 'authorization' || v.t !== 'str' || !isTokenLike(v.value)) continue;
         const range = captureRange(BEARER, v.value);
-        if (range) push('header', [...path, ...hp, name], v, range);
+        if (range) push(provider, 'header', [...path, ...hp, name], v, range);
       }
     }
   }
@@ -409,12 +438,14 @@ function entrySites(server: string, path: KeyPath, entry: PNode, ctx: EntryCtx, 
     const strs = args.items.filter((n): n is StrNode => n.t === 'str');
     const bridge =
       strs.some((n) => n.value.includes('mcp-remote')) || (command?.t === 'str' && command.value.includes('mcp-remote'));
-    if (!bridge || !strs.some((n) => isCertorixUrl(n.value, hosts))) continue;
+    if (!bridge) continue;
+    const provider = strs.map((n) => bearerProvider(n.value)).find((p) => p !== undefined);
+    if (provider === undefined) continue;
     args.items.forEach((arg, i) => {
       if (arg.t !== 'str') return;
       if (!arg.value.includes('${')) {
         const range = captureRange(ARG_HEADER, arg.value);
-        if (range) push('args', [...path, ...argsPath, i], arg, range);
+        if (range) push(provider, 'args', [...path, ...argsPath, i], arg, range);
         return;
       }
       if (!ARG_HEADER_NAME.test(arg.value)) return;
@@ -432,10 +463,16 @@ function entrySites(server: string, path: KeyPath, entry: PNode, ctx: EntryCtx, 
           let range: [number, number] | undefined;
           if (bearerBefore) range = trimmedRange(v.value);
           else range = captureRange(BEARER, v.value) ?? (/^\s*\S+\s*$/.test(v.value) ? trimmedRange(v.value) : undefined);
-          if (range) push('header', [...path, ...envPath, name], v, range);
+          if (range) push(provider, 'header', [...path, ...envPath, name], v, range);
         }
       }
     });
+  }
+
+  /** Whose bearer a URL in a bridge's argv takes: the provider that claims the entry with that URL. */
+  function bearerProvider(value: string): string | undefined {
+    if (!/^https?:\/\//i.test(value.trim())) return undefined;
+    return claimEntry({ ...view, url: value }, providers, { mcpHosts: hosts }).bearer;
   }
 }
 

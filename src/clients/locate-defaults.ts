@@ -9,6 +9,8 @@ export interface LocateOptions {
    * tokens, besides hosts under certorix.com.
    */
   mcpHosts?: readonly string[];
+  /** Settings `providers`: `{ "<name>": false }` leaves a provider's tokens unseen. */
+  providers?: Readonly<Partial<Record<string, boolean>>>;
 }
 
 /**
@@ -19,7 +21,7 @@ export interface LocateOptions {
 let processOptions: LocateOptions = {};
 
 export function setLocateDefaults(opts: LocateOptions): void {
-  processOptions = { mcpHosts: [...(opts.mcpHosts ?? [])] };
+  processOptions = { mcpHosts: [...(opts.mcpHosts ?? [])], ...(opts.providers ? { providers: { ...opts.providers } } : {}) };
 }
 
 export function locateDefaults(): LocateOptions {

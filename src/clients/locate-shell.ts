@@ -1,6 +1,7 @@
 /**
  * Shell start-up files (sh/bash/zsh), fish's config.fish and `.env` files: the lines that
- * set CERTORIX_API_TOKEN to a literal. Each flavour has its own quoting rules, decoded here
+ * set a provider's variable (CERTORIX_API_TOKEN, GITHUB_PERSONAL_ACCESS_TOKEN, ...: each
+ * provider's `shellVars`) to a literal. Each flavour has its own quoting rules, decoded here
  * exactly enough to know the value and to tell a literal from a reference (`$X`, `$(...)`).
  */
 import type { LocateResult, TokenSite } from './formats.js';
@@ -8,7 +9,7 @@ import type { LocateResult, TokenSite } from './formats.js';
 export type ShellFlavor = 'shell' | 'fish' | 'dotenv';
 export type WordStyle = 'bare' | 'single' | 'double' | 'backtick';
 
-const NAME = 'CERTORIX_API_TOKEN';
+const DEFAULT_VARS: ReadonlyMap<string, string> = new Map([['CERTORIX_API_TOKEN', 'certorix']]);
 
 export interface Word {
   /** Offsets within the scanned string. */
@@ -24,14 +25,37 @@ export interface Word {
 type Scan = Word | { fail: string };
 
 // Assignment at the start of a command line; the value starts right after the match.
-const SH_ASSIGN = /^\s*(?:(?:export|declare|typeset|readonly|local)(?:\s+-[A-Za-z]+)*\s+)?CERTORIX_API_TOKEN=/;
-const FISH_SET = /^\s*set((?:\s+(?:-[A-Za-z]+|--[a-z-]+))*)\s+CERTORIX_API_TOKEN(?=\s|$)/;
-const FISH_EXPORT = /^\s*export\s+CERTORIX_API_TOKEN=/;
-const DOTENV_ASSIGN = /^\s*(?:export\s+)?CERTORIX_API_TOKEN\s*=[ \t]*/;
+// Built per variable name (names are [A-Z_0-9]: nothing to escape).
+interface NameRules {
+  sh: RegExp;
+  fishSet: RegExp;
+  fishExport: RegExp;
+  dotenv: RegExp;
+  word: RegExp;
+  mention: RegExp;
+}
+const rulesCache = new Map<string, NameRules>();
+function rulesFor(name: string): NameRules {
+  let r = rulesCache.get(name);
+  if (!r) {
+    r = {
+      sh: new RegExp(`^\\s*(?:(?:export|declare|typeset|readonly|local)(?:\\s+-[A-Za-z]+)*\\s+)?${name}=`),
+      fishSet: new RegExp(`^\\s*set((?:\\s+(?:-[A-Za-z]+|--[a-z-]+))*)\\s+${name}(?=\\s|$)`),
+      fishExport: new RegExp(`^\\s*export\\s+${name}=`),
+      dotenv: new RegExp(`^\\s*(?:export\\s+)?${name}\\s*=[ \\t]*`),
+      word: new RegExp(`\\b${name}\\b`),
+      mention: new RegExp(`\\b${name}\\s*=`),
+    };
+    rulesCache.set(name, r);
+  }
+  return r;
+}
 // fish `set` options that read or erase rather than assign.
 const FISH_NOT_ASSIGN = /^(?:-[A-Za-z]*[eqnSL][A-Za-z]*|--(?:erase|query|names|show|long))$/;
 
-export function locateShellText(text: string, flavor: ShellFlavor): LocateResult {
+/** `vars`: variable name -> provider (the enabled providers' `shellVars`). */
+export function locateShellText(text: string, flavor: ShellFlavor, vars: ReadonlyMap<string, string> = DEFAULT_VARS): LocateResult {
+  const names = [...vars.keys()].filter((n) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(n));
   const sites: TokenSite[] = [];
   const warnings: string[] = [];
   let lineStart = 0;
@@ -42,8 +66,9 @@ export function locateShellText(text: string, flavor: ShellFlavor): LocateResult
     let line = text.slice(lineStart, lineEnd);
     if (line.endsWith('\r')) line = line.slice(0, -1);
     if (lineNo === 0 && line.charCodeAt(0) === 0xfeff) line = ` ${line.slice(1)}`;
-    if (line.includes(NAME)) {
-      const r = lineSite(line, flavor);
+    for (const NAME of names) {
+      if (!line.includes(NAME)) continue;
+      const r = lineSite(line, flavor, rulesFor(NAME));
       const at = `line ${lineNo + 1}`;
       if (r === 'unknown') warnings.push(`${at}: ${NAME} is set in a form not understood; update it by hand`);
       else if (r !== undefined && 'fail' in r) warnings.push(`${at}: ${NAME} value not understood (${r.fail}); update it by hand`);
@@ -53,6 +78,8 @@ export function locateShellText(text: string, flavor: ShellFlavor): LocateResult
         sites.push({
           server: '',
           kind: 'shell',
+          provider: vars.get(NAME) as string,
+          envVar: NAME,
           keyPath: [NAME, lineNo],
           start: lineStart + r.start,
           end: lineStart + r.end,
@@ -71,17 +98,17 @@ export function locateShellText(text: string, flavor: ShellFlavor): LocateResult
 }
 
 /** undefined: nothing to do (comment, unset, reference); 'unknown': mentions the name in a way we do not parse. */
-function lineSite(line: string, flavor: ShellFlavor): Scan | 'unknown' | undefined {
+function lineSite(line: string, flavor: ShellFlavor, rules: NameRules): Scan | 'unknown' | undefined {
   if (/^\s*#/.test(line)) return undefined;
   if (flavor === 'dotenv') {
-    const m = DOTENV_ASSIGN.exec(line);
-    return m ? scanDotenv(line, m[0].length) : mentionsAssignment(line);
+    const m = rules.dotenv.exec(line);
+    return m ? scanDotenv(line, m[0].length) : mentionsAssignment(line, rules);
   }
   if (flavor === 'fish') {
-    const e = FISH_EXPORT.exec(line);
+    const e = rules.fishExport.exec(line);
     if (e) return scanWord('fish', line, e[0].length);
-    const m = FISH_SET.exec(line);
-    if (!m) return setThenName(line) ? 'unknown' : mentionsAssignment(line);
+    const m = rules.fishSet.exec(line);
+    if (!m) return setThenName(line, rules) ? 'unknown' : mentionsAssignment(line, rules);
     const opts = (m[1] ?? '').trim().split(/\s+/).filter(Boolean);
     if (opts.some((o) => FISH_NOT_ASSIGN.test(o))) return undefined;
     let i = m[0].length;
@@ -89,8 +116,8 @@ function lineSite(line: string, flavor: ShellFlavor): Scan | 'unknown' | undefin
     if (i >= line.length || ';|&#'.includes(line[i] ?? '')) return undefined;
     return scanWord('fish', line, i);
   }
-  const m = SH_ASSIGN.exec(line);
-  return m ? scanWord('shell', line, m[0].length) : mentionsAssignment(line);
+  const m = rules.sh.exec(line);
+  return m ? scanWord('shell', line, m[0].length) : mentionsAssignment(line, rules);
 }
 
 /**
@@ -98,13 +125,13 @@ function lineSite(line: string, flavor: ShellFlavor): Scan | 'unknown' | undefin
  * the single pattern /\bset\b.*\bNAME\b/ retried ".*" from every "set" of a long line,
  * quadratic in its length.
  */
-function setThenName(line: string): boolean {
+function setThenName(line: string, rules: NameRules): boolean {
   const at = line.search(/\bset\b/);
-  return at >= 0 && /\bCERTORIX_API_TOKEN\b/.test(line.slice(at + 3));
+  return at >= 0 && rules.word.test(line.slice(at + 3));
 }
 
-function mentionsAssignment(line: string): 'unknown' | undefined {
-  return /\bCERTORIX_API_TOKEN\s*=/.test(line) ? 'unknown' : undefined;
+function mentionsAssignment(line: string, rules: NameRules): 'unknown' | undefined {
+  return rules.mention.test(line) ? 'unknown' : undefined;
 }
 
 /** One sh or fish word starting at `i`, as the shell would see it in an assignment. */

@@ -317,8 +317,18 @@ describe('replaceToken: every client, byte for byte', () => {
     expect(codex && replaceToken(codex.text(T, T2), 'toml', T2, N)).toEqual({ text: codex?.text(T, N), replaced: 1 });
   });
 
-  it.each(CLIENTS.map((c) => [c.name, c] as const))('%s: a GitHub token is no site', (_name, c) => {
-    expect(() => replaceToken(c.text(T, T2), c.format, GH, N)).toThrow(EditError);
+  it.each(CLIENTS.map((c) => [c.name, c] as const))('%s: a GitHub token is replaced only where a GitHub entry holds it, the Certorix ones untouched', (_name, c) => {
+    const text = c.text(T, T2);
+    const githubSites = locateTokens(text, c.format).sites.filter((s) => s.token === GH);
+    expect(githubSites.every((s) => s.provider === 'github')).toBe(true);
+    if (!githubSites.length) {
+      expect(() => replaceToken(text, c.format, GH, N)).toThrow(EditError);
+      return;
+    }
+    const out = replaceToken(text, c.format, GH, N);
+    expect(out.replaced).toBe(githubSites.length);
+    const certorix = (t: string) => locateTokens(t, c.format).sites.filter((s) => s.provider === 'certorix').map((s) => [s.keyPath, s.token]);
+    expect(certorix(out.text)).toEqual(certorix(text));
   });
 
   it.each(['json', 'jsonc'] as const)('%s: keeps a BOM', (format) => {
