@@ -294,23 +294,23 @@ ${table}
 
 ${details.join('\n\n')}
 `;
-// Only a full run replaces results.md (the README includes it); a partial or quick one goes beside it.
+// Only a full run replaces results.md (docs/benchmarks.md summarises it); a partial or quick one goes beside it.
 const out = fileURLToPath(new URL(QUICK || ONLY ? './results.partial.md' : './results.md', import.meta.url));
 writeFileSync(out, md);
 log(`wrote ${out}`);
 
-// A full run also regenerates the results table in the README, between its markers.
+// A full run also regenerates the results table in docs/benchmarks.md, between its markers.
 if (!QUICK && !ONLY) {
-  const readme = fileURLToPath(new URL('../README.md', import.meta.url));
-  const text = readFileSync(readme, 'utf8');
+  const doc = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
+  const text = readFileSync(doc, 'utf8');
   const start = '<!-- bench:start -->';
   const end = '<!-- bench:end -->';
   const i = text.indexOf(start);
   const j = text.indexOf(end);
   if (i >= 0 && j > i) {
     const summary = `Last full run: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.os}, ${machine.date}, code ${machine.git}, load ${machine.load}.\n\n${table}\n`;
-    writeFileSync(readme, text.slice(0, i + start.length) + '\n' + summary + text.slice(j));
-    log(`updated the results table in ${readme}`);
+    writeFileSync(doc, text.slice(0, i + start.length) + '\n' + summary + text.slice(j));
+    log(`updated the results table in ${doc}`);
   }
 }
 

@@ -142,7 +142,9 @@ describe('npm pack', () => {
   it('ships the built CLI, the unit templates and the docs, and nothing else', () => {
     const names = packedFiles.map((f) => f.path).sort();
     const allowed = new Set(['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'systemd/mcp-token-rotator.service', 'launchd/com.mcp-token-rotator.daemon.plist']);
-    const stray = names.filter((n) => !allowed.has(n) && !/^dist\/src\/.+\.js$/.test(n));
+    const stray = names.filter((n) => !allowed.has(n) && !/^dist\/src\/.+\.js$/.test(n) && !/^docs\/[a-z-]+\.md$/.test(n));
+    // The reference the README and the error messages point at ships beside the README.
+    for (const doc of ['docs/commands.md', 'docs/settings.md', 'docs/troubleshooting.md', 'docs/security.md', 'docs/clients.md']) expect(names, doc).toContain(doc);
     expect(stray, 'files outside the whitelist').toEqual([]);
     for (const must of allowed) expect(names, must).toContain(must);
     expect(names).toContain('dist/src/cli/main.js');

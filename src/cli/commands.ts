@@ -23,7 +23,7 @@ export interface CommandSpec {
 
 const COMMON = `Common options:
   --json           One JSON document on stdout; messages go to stderr.
-  --config FILE    Settings file (default: the per-OS path, see the README).
+  --config FILE    Settings file (default: the per-OS path, see docs/clients.md).
   -h, --help       This help.
 `;
 

@@ -202,7 +202,7 @@ async function scanConfigUnguarded(c: ConfigCandidate, spec: ClientSpec): Promis
       c.path,
       `${c.path} cannot be parsed as ${c.format.toUpperCase()}: ${res.errors[0]}${res.errors.length > 1 ? ` (+${res.errors.length - 1} more)` : ''}.`,
       isLimitError(res.errors[0] ?? '')
-        ? 'It is beyond what an MCP config may be (see "One hostile or huge file" in the README); it is left alone.'
+        ? 'It is beyond what an MCP config may be (see "One hostile or huge file" in docs/security.md); it is left alone.'
         : 'Fix the syntax (your client probably cannot read it either); the file is left alone until then.',
     );
     return { candidate: c, spec, status: 'error', error: err, sites: [], snapshot: snap };

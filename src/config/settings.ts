@@ -364,7 +364,7 @@ function formatIssue(issue: Zod.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys') {
     const keys = (issue as { keys?: string[] }).keys ?? [];
     const prefix = issue.path.length ? `${field}.` : '';
-    return keys.map((k) => `field "${prefix}${k}": unknown setting (check the spelling; see the README's Settings section)`).join('; ');
+    return keys.map((k) => `field "${prefix}${k}": unknown setting (check the spelling; see docs/settings.md)`).join('; ');
   }
   return `field "${field}": ${issue.message}`;
 }

@@ -25,7 +25,7 @@ export async function callDaemon(socketPath: string, req: Outgoing, opts: { time
       fn();
     };
     const timer = setTimeout(
-      () => done(() => reject(new RotatorError('E_DAEMON_RUNNING', 'The daemon did not answer in time.', { hint: 'Check its logs (see the README), or stop it and run the command again.' }))),
+      () => done(() => reject(new RotatorError('E_DAEMON_RUNNING', 'The daemon did not answer in time.', { hint: 'Check its logs (see docs/troubleshooting.md), or stop it and run the command again.' }))),
       opts.timeoutMs ?? 10 * 60_000,
     );
     sock.setEncoding('utf8');

@@ -86,7 +86,7 @@ export async function planRotation(scan: ScanResult, fp: string): Promise<Rotati
           // A copy this tool does not know how to rewrite (an unusual shell line, another key, a
           // comment) would keep the dead token after the rotation.
           const line = planned.text.slice(0, left).split('\n').length;
-          throw new ConfigFileError('E_CONFIG_PARSE', p, `${p} holds token ${fp} on line ${line} in a place this tool cannot rewrite safely.`, `Edit line ${line} by hand (use the CERTORIX_API_TOKEN forms in the README, or remove that copy), then run the command again; nothing was changed.`);
+          throw new ConfigFileError('E_CONFIG_PARSE', p, `${p} holds token ${fp} on line ${line} in a place this tool cannot rewrite safely.`, `Edit line ${line} by hand (use the CERTORIX_API_TOKEN forms in docs/clients.md, or remove that copy), then run the command again; nothing was changed.`);
         }
         await checkWritable(p, snap.realPath, { data: Buffer.from(planned.text, 'utf8'), mode: snap.stat.mode });
         files.push({ path: p, client: c.candidate.client, format: c.candidate.format, snapshot: snap, template: { text: planned.text, placeholder, count: planned.replaced } });

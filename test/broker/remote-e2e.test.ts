@@ -349,7 +349,7 @@ describe('remote entries through the spawned daemon: enable -> real clients thro
       expect(dis.code, dis.stderr).toBe(0);
       const fresh = swaps[swaps.length - 1]!.live;
       for (const f of files) expect(await h.read(f.rel), f.rel).toBe(f.text(fresh));
-      // As the README says: the route leaves with the entry, so a client still connected to the
+      // As docs/broker.md says: the route leaves with the entry, so a client still connected to the
       // endpoint fails (404) from a moment after disable until it reloads its config.
       let after: string | null = null;
       for (let i = 0; i < 50 && after === null; i++) {

@@ -1,5 +1,5 @@
 /**
- * Fault matrix for `rotate` against the fake API (README "what you see when something
+ * Fault matrix for `rotate` against the fake API (docs/troubleshooting.md "what you see when something
  * fails"). Each case: a temp HOME with a few realistic configs, one fault injected on
  * POST /v1/token/regenerate, the spawned CLI, then one `status` run; afterwards every config
  * holds exactly the token the fake says is live for the account (expectInvariant).

@@ -3,7 +3,7 @@
  * the config text, its format and the entry's place in, the entry's new text out. Only the
  * entry's own span changes; everything else in the file stays byte for byte.
  *
- * Forms (see the README, "Broker mode"):
+ * Forms (see docs/broker.md):
  * - stdio (`env.CERTORIX_API_TOKEN`): command = node, args = [cli, exec, slot, --state-dir,
  *   dir, --, original command, ...original args]; the token leaves `env`. Goose's `cmd`/`envs`
  *   and Zed's older `command: {path, args, env}` are the same thing under other names.
