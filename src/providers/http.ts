@@ -263,6 +263,22 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
 }
 
 /**
+ * A failure of a harmless call made before a rotate (GitLab's GET of the old token's dates,
+ * Cloudflare's verify for the token id): the rotate itself was never sent, so the failure is
+ * `notSent` whatever its kind, and the engine may try the rotation again.
+ */
+export function asNotSent(e: unknown): unknown {
+  if (!(e instanceof ApiError) || e.notSent) return e;
+  return new ApiError(e.kind, e.message, {
+    ...(e.status !== undefined ? { status: e.status } : {}),
+    ...(e.retryAfterMs !== undefined ? { retryAfterMs: e.retryAfterMs } : {}),
+    ...(e.hint !== undefined ? { hint: e.hint } : {}),
+    cause: e,
+    notSent: true,
+  });
+}
+
+/**
  * validateApiUrl with the provider's own hint: a GitLab entry's GITLAB_API_URL over plain
  * http to another host is refused, and the fix named is that variable, not Certorix's.
  */

@@ -82,10 +82,18 @@ describe('cloudflare client against the fake', () => {
     const t = fake.addToken();
     fake.fault({ method: 'PUT' }, { kind: 'reset-after' });
     const e = await failure(api.regenerate!(new Secret(t), 'k'), t);
-    expect(e.kind).toBe('transient');
+    expect([e.kind, e.notSent]).toEqual(['transient', false]);
     expect(e.hint).toContain('not repeated');
     expect(fake.rollCalls()).toBe(1);
     expect(fake.isLive(t)).toBe(false);
+  });
+
+  it('a failed verify before the roll is notSent: the roll never left', async () => {
+    const t = fake.addToken();
+    fake.fault({ method: 'GET' }, { kind: 'status', status: 502 });
+    const e = await failure(api.regenerate!(new Secret(t), 'k'), t);
+    expect([e.kind, e.notSent]).toEqual(['transient', true]);
+    expect(fake.rollCalls()).toBe(0);
   });
 
   it('429 is transient with Retry-After', async () => {

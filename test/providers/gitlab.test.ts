@@ -120,9 +120,19 @@ describe('gitlab client against the fake', () => {
     fake.fault({ path: GITLAB_ROTATE_PATH }, { kind: 'reset-after' });
     const e = await failure(api.regenerate!(new Secret(t), 'k', { previous: { createdAt: null, expiresAt: null } }), t);
     expect(e.kind).toBe('transient');
+    expect(e.notSent).toBe(false);
     expect(e.hint).toContain('not repeated');
     expect(fake.rotateCalls()).toBe(1);
     expect(fake.rotateCount).toBe(1);
+  });
+
+  it('a failure of the GET before the rotate is notSent: the rotate never left', async () => {
+    const t = fake.addToken();
+    fake.fault({ method: 'GET' }, { kind: 'reset-after' });
+    const e = await failure(api.regenerate!(new Secret(t), 'k'), t);
+    expect([e.kind, e.notSent]).toEqual(['transient', true]);
+    expect(fake.rotateCalls()).toBe(0);
+    expect(fake.isActive(t)).toBe(true);
   });
 
   it('429 and 5xx are transient with Retry-After; a 2xx that is not JSON is transient', async () => {

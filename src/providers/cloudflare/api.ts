@@ -8,7 +8,7 @@
  */
 import { ApiError } from '../../errors.js';
 import { Secret } from '../../secret.js';
-import { createHttpClient, isSendableToken, type HttpRequest } from '../http.js';
+import { asNotSent, createHttpClient, isSendableToken, type HttpRequest } from '../http.js';
 import { CLOUDFLARE_TOKEN_PAGE } from './index.js';
 import type { ClientOptions, ProviderClient, RegenerateOptions, RegenerateResult, TokenInfo } from '../types.js';
 
@@ -98,7 +98,9 @@ export function createCloudflareClient(opts: ClientOptions): ProviderClient {
 
     async regenerate(token: Secret, _idempotencyKey: string, callOpts?: RegenerateOptions): Promise<RegenerateResult> {
       // The roll names the token by id; verify (harmless) says which id this value has.
-      const r = await verify(token, callOpts?.signal);
+      const r = await verify(token, callOpts?.signal).catch((e: unknown) => {
+        throw asNotSent(e);
+      });
       const res = await http.call(
         token,
         {

@@ -12,7 +12,7 @@
  */
 import { ApiError } from '../../errors.js';
 import { Secret } from '../../secret.js';
-import { createHttpClient, isSendableToken, type HttpRequest } from '../http.js';
+import { asNotSent, createHttpClient, isSendableToken, type HttpRequest } from '../http.js';
 import type { ClientOptions, ProviderClient, RegenerateOptions, RegenerateResult, TokenInfo } from '../types.js';
 import { gitlabRotateExpiry } from './lifetime.js';
 import { gitlabTokenPage } from './index.js';
@@ -130,7 +130,9 @@ export function createGitLabClient(opts: ClientOptions): ProviderClient {
       // The lifetime needs the old token's dates; ask (a GET is harmless) when none were recorded.
       let previous = callOpts?.previous;
       if (previous?.expiresAt === undefined) {
-        const v = await get(token, callOpts?.signal);
+        const v = await get(token, callOpts?.signal).catch((e: unknown) => {
+          throw asNotSent(e);
+        });
         previous = { createdAt: v.created_at, expiresAt: v.expires_at };
       }
       const expiresAt = gitlabRotateExpiry(previous, callOpts?.now ?? new Date());
