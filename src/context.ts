@@ -5,8 +5,9 @@ import { Store } from './store/store.js';
 import { Journal } from './store/journal.js';
 import { setLocateDefaults } from './clients/locate-defaults.js';
 import type { Provider, ProviderClient } from './providers/types.js';
-import { providerModule } from './providers/index.js';
-import { RotatorError } from './errors.js';
+import { providerModule, type ProviderModule } from './providers/index.js';
+import { certorix } from './providers/certorix/index.js';
+import { RotatorError, setTokenHint } from './errors.js';
 
 export interface ContextOptions {
   configFile?: string;
@@ -111,7 +112,35 @@ export class Context {
     return m.apiBase({ entryApiUrl: entryApiUrl ?? null, settings: this.settings });
   }
 
-  /** The client of a token's own provider (by its recorded provider, never by a guess). */
+  /**
+   * The client of a recorded token's own provider at its own base (the provider and base
+   * its entry gave it at the last scan). A token never recorded is Certorix's, as before
+   * providers existed (every caller records the scan first).
+   */
+  async clientForToken(fp: string): Promise<ProviderClient> {
+    const row = this.store.getToken(fp);
+    return this.client(row?.provider ?? 'certorix', row?.apiUrl ?? null);
+  }
+
+  /** The provider module of a recorded token (Certorix for one never recorded). */
+  providerOfToken(fp: string): ProviderModule {
+    const row = this.store.getToken(fp);
+    return providerModule(row?.provider ?? 'certorix') ?? certorix;
+  }
+
+  /** The web page where the user makes a new token for this one (GitHub's per host). */
+  tokenPageFor(fp: string): string {
+    const row = this.store.getToken(fp);
+    const m = this.providerOfToken(fp);
+    return m.tokenPage(m.apiBase({ entryApiUrl: row?.apiUrl ?? null, settings: this.settings }));
+  }
+
+  /** The one recovery path for a token the API refuses (or that cannot rotate), with its own page. */
+  setTokenHintFor(fp: string): string {
+    return setTokenHint(fp, this.tokenPageFor(fp));
+  }
+
+  /** The client of a provider (by a token's recorded provider, never by a guess). */
   async client(name: string, entryApiUrl?: string | null): Promise<ProviderClient> {
     if (name === 'certorix') return this.provider();
     const m = providerModule(name);

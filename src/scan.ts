@@ -8,6 +8,10 @@ import { buildStatus, type StatusToken } from './status.js';
 export interface FoundToken {
   secret: Secret;
   sites: Array<{ path: string; client: string; site: TokenSite }>;
+  /** The provider of the entries that hold it (its first site's); absent for a broker slot's token (the store knows). */
+  provider?: string;
+  /** The API base its entry names for itself (GitLab), if any. */
+  apiUrl?: string;
 }
 
 export interface ScanResult {
@@ -29,7 +33,7 @@ export async function findTokens(ctx: Context): Promise<ScanResult> {
     for (const site of c.sites) {
       const secret = new Secret(site.token);
       let t = tokens.get(secret.fingerprint);
-      if (!t) tokens.set(secret.fingerprint, (t = { secret, sites: [] }));
+      if (!t) tokens.set(secret.fingerprint, (t = { secret, sites: [], provider: site.provider, ...(site.apiUrl !== undefined ? { apiUrl: site.apiUrl } : {}) }));
       t.sites.push({ path: c.candidate.path, client: c.candidate.client, site });
     }
   }
@@ -44,7 +48,11 @@ export function recordScan(ctx: Context, result: ScanResult): { newFingerprints:
   store.transaction(() => {
     const present = new Set(result.configs.map((c) => c.candidate.path));
     for (const old of store.listConfigs()) if (!present.has(old.path)) store.forgetConfig(old.path);
-    for (const fp of result.tokens.keys()) if (store.recordSeen(fp, 'certorix', now)) newFingerprints.push(fp);
+    for (const [fp, t] of result.tokens) {
+      // A broker slot's token (no sites) keeps the provider recorded when it was in a config.
+      if (t.provider === undefined) continue;
+      if (store.recordSeen(fp, t.provider, now, t.apiUrl ?? null)) newFingerprints.push(fp);
+    }
     for (const c of result.configs) {
       store.recordConfig(
         { path: c.candidate.path, client: c.candidate.client, format: c.candidate.format, status: c.status, error: c.error?.message ?? null },
@@ -81,7 +89,6 @@ export interface InspectOutcome {
  * invalid; a network failure leaves what was recorded and is reported as a warning.
  */
 export async function inspectTokens(ctx: Context, tokens: Iterable<[string, Secret]>): Promise<InspectOutcome[]> {
-  const provider = await ctx.provider();
   const list = [...tokens];
   const out: InspectOutcome[] = [];
   const worker = async () => {
@@ -90,6 +97,8 @@ export async function inspectTokens(ctx: Context, tokens: Iterable<[string, Secr
       const row = ctx.store.getToken(fp);
       if (row?.state === 'retired') continue;
       try {
+        // Only ever the token's own provider (by the entry that holds it, as recorded).
+        const provider = await ctx.clientForToken(fp);
         const info = await provider.inspect(secret);
         ctx.store.updateTokenInfo(fp, {
           role: info.role,
@@ -98,6 +107,8 @@ export async function inspectTokens(ctx: Context, tokens: Iterable<[string, Secr
           createdAt: info.createdAt ?? null,
           checkedAt: ctx.nowIso(),
           state: 'active',
+          ...(info.expiresAt !== undefined ? { expiresAt: info.expiresAt } : {}),
+          ...(info.tokenKind !== undefined ? { tokenKind: info.tokenKind } : {}),
         });
         out.push({ fingerprint: fp, ok: true, kind: 'ok' });
       } catch (e) {

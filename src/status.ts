@@ -8,8 +8,10 @@ export interface StatusToken {
   role: string | null;
   createdAt: string | null;
   firstSeenAt: string;
-  /** Whole days from createdAt; null while the API has not told the creation date. */
+  /** Whole days from createdAt; null while the API has not told the creation date (or never does). */
   ageDays: number | null;
+  /** ISO 8601, as the provider's API told it; null when it does not expire (or nobody said). */
+  expiresAt: string | null;
   state: PublicState;
   locations: Array<{ path: string; client: string }>;
 }
@@ -42,7 +44,8 @@ export function buildStatus(ctx: Context): StatusToken[] {
       createdAt: t.createdAt,
       firstSeenAt: t.firstSeenAt,
       ageDays: ageDays(t, now),
-      state: publicState(t, now, ctx.settings.warnAfterDays, isRotating),
+      expiresAt: t.expiresAt,
+      state: publicState(t, now, ctx.settings.warnAfterDays, isRotating, ctx.settings.warnBeforeExpiryDays),
       locations,
     });
   }

@@ -15,7 +15,7 @@ export function createTokenChecks(core: DaemonCore, times: CheckTimes): { run(tr
   const unknownNow = (): Array<[string, Secret]> =>
     [...core.liveTokens()].filter(([fp]) => {
       const row = ctx.store.getToken(fp);
-      return row !== null && factsUnknown(row);
+      return row !== null && factsUnknown(row, ctx.providerOfToken(fp).tellsCreationDate);
     });
 
   /** Returns whether the API answered (for the backoff). */
@@ -27,13 +27,14 @@ export function createTokenChecks(core: DaemonCore, times: CheckTimes): { run(tr
     let unreachable = 0;
     for (const o of outcomes) {
       if (o.kind === 'invalid') {
-        const fix = `regenerate it in the Certorix web UI (MCP / API page), then pipe the new token to "mcp-token-rotator set-token --fingerprint ${o.fingerprint}"`;
+        const p = ctx.providerOfToken(o.fingerprint);
+        const fix = `regenerate it in ${ctx.tokenPageFor(o.fingerprint)}, then pipe the new token to "mcp-token-rotator set-token --fingerprint ${o.fingerprint}"`;
         // A fresh refusal, or a known one at start / SIGHUP (the user is looking now).
         if (!o.wasInvalid || trigger === 'start' || trigger === 'reload') {
           const files = ctx.store.listLocations(o.fingerprint).map((l) => l.path);
-          log.warn({ fingerprint: o.fingerprint, files, command: `mcp-token-rotator set-token --fingerprint ${o.fingerprint}` }, `token ${o.fingerprint} is invalid or revoked (the API answered 401); the clients using it are broken: ${fix}`);
+          log.warn({ fingerprint: o.fingerprint, provider: p.name, files, command: `mcp-token-rotator set-token --fingerprint ${o.fingerprint}` }, `${p.label} token ${o.fingerprint} is invalid, expired or revoked (the API answered 401); the clients using it are broken: ${fix}`);
         }
-        if (!o.wasInvalid) core.notify('Certorix token invalid', `Token ${o.fingerprint} was refused by the API (revoked or regenerated elsewhere). Regenerate it, then run: mcp-token-rotator set-token --fingerprint ${o.fingerprint}`);
+        if (!o.wasInvalid) core.notify(`${p.label} token invalid`, `${p.label} token ${o.fingerprint} was refused by the API (revoked, expired or regenerated elsewhere). Make a new one, then run: mcp-token-rotator set-token --fingerprint ${o.fingerprint}`);
       } else if (o.kind === 'unreachable') unreachable++;
       else if (o.kind === 'error') log.warn({ fingerprint: o.fingerprint, err: o.error }, `could not check token ${o.fingerprint}`);
     }
@@ -58,14 +59,22 @@ export function createTokenChecks(core: DaemonCore, times: CheckTimes): { run(tr
     for (const t of buildStatus(ctx)) {
       const row = ctx.store.getToken(t.fingerprint);
       if (!row) continue;
-      const n = noticeFor(row, now, warnAfterDays, ctx.settings.headsUpDays);
+      const n = noticeFor(row, now, warnAfterDays, ctx.settings.headsUpDays, ctx.settings.warnBeforeExpiryDays);
       if (!n) continue;
       const where = t.locations.map((l) => l.path);
-      const command = `mcp-token-rotator rotate --fingerprint ${t.fingerprint}`;
+      const p = ctx.providerOfToken(t.fingerprint);
+      // A provider that cannot rotate: the user makes a new token and set-token puts it everywhere.
+      const command = p.rotate === 'none' ? `mcp-token-rotator set-token --fingerprint ${t.fingerprint}` : `mcp-token-rotator rotate --fingerprint ${t.fingerprint}`;
+      const todo = p.rotate === 'none' ? `make a new one at ${ctx.tokenPageFor(t.fingerprint)} and pipe it to: ${command}` : `rotate it: ${command}`;
       const age = n.ageDays === null ? `at least ${n.minAgeDays} days old (first seen then; its creation date is not known yet)` : `${n.ageDays} days old`;
-      if (n.kind === 'warn') {
-        log.warn({ fingerprint: t.fingerprint, ageDays: n.ageDays, minAgeDays: n.minAgeDays, warnAfterDays, files: where, command, reason }, `token ${t.fingerprint} is ${age} (>= ${warnAfterDays}); rotate it: ${command}`);
-        core.notify('Certorix token due for rotation', `Token ${t.fingerprint} is ${age}. Run: ${command}`);
+      if (n.kind === 'warn' && n.reason === 'expiry') {
+        const when = (n.expiresInDays ?? 0) < 0 ? `expired on ${row.expiresAt ?? '?'}` : `expires in ${n.expiresInDays} day(s) (${row.expiresAt ?? '?'})`;
+        log.warn({ fingerprint: t.fingerprint, provider: p.name, expiresAt: row.expiresAt, expiresInDays: n.expiresInDays, warnBeforeExpiryDays: ctx.settings.warnBeforeExpiryDays, files: where, command, reason }, `${p.label} token ${t.fingerprint} ${when}; ${todo}`);
+        core.notify(`${p.label} token expiring`, `${p.label} token ${t.fingerprint} ${when}. ${todo}`);
+      } else if (n.kind === 'warn') {
+        const label = p.name === 'certorix' ? 'token' : `${p.label} token`;
+        log.warn({ fingerprint: t.fingerprint, provider: p.name, ageDays: n.ageDays, minAgeDays: n.minAgeDays, warnAfterDays, files: where, command, reason }, `${label} ${t.fingerprint} is ${age} (>= ${warnAfterDays}); ${todo}`);
+        core.notify(`${p.label} token due for rotation`, `Token ${t.fingerprint} is ${age}. Run: ${command}`);
       } else {
         log.info({ fingerprint: t.fingerprint, ageDays: n.ageDays, dueInDays: n.dueInDays, command }, `token ${t.fingerprint} is due for rotation in ${n.dueInDays} day(s)`);
       }

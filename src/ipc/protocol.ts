@@ -46,6 +46,8 @@ export interface RotateResponse {
   warnings: string[];
   /** Something the user must know that is not a failure (e.g. a replaced token still works). */
   notices?: string[];
+  /** Tokens whose provider cannot rotate by API (GitHub): where to make a new one, and the set-token command. */
+  manual?: Array<{ fingerprint: string; provider: string; page: string; command: string }>;
 }
 
 export type Response =

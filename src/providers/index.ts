@@ -47,6 +47,22 @@ export function claimEntry(entry: EntryView, providers: readonly ProviderModule[
   return out;
 }
 
+/**
+ * `set-token` without --fingerprint: which of the providers whose tokens the configs hold
+ * the piped token can be for. A token carrying a provider's documented prefix is for that
+ * provider only (even when no entry of it exists: then nothing); otherwise one provider
+ * present is that one, and among several, those without prefixes. The token is then checked with that provider only, so
+ * it never reaches an API the user did not put it for. Pure.
+ */
+export function setTokenProviders(token: string, present: readonly string[]): string[] {
+  const uniq = [...new Set(present)];
+  // A token carrying a provider's prefix (a `ghp_...` piped by mistake) is never sent elsewhere.
+  const owners = PROVIDERS.filter((p) => p.tokenPrefixes.some((pre) => token.startsWith(pre))).map((p) => p.name as string);
+  if (owners.length) return uniq.filter((n) => owners.includes(n));
+  if (uniq.length <= 1) return uniq;
+  return uniq.filter((n) => (providerModule(n)?.tokenPrefixes.length ?? 0) === 0);
+}
+
 /** Shell start-up and .env files: variable name -> provider, for the enabled providers. */
 export function shellVariables(providers: readonly ProviderModule[]): Map<string, ProviderName> {
   const out = new Map<string, ProviderName>();

@@ -168,6 +168,14 @@ export interface ProviderModule {
   /** Env variables that override the API base (documented; applied when settings load). */
   readonly apiUrlEnv?: string;
   readonly defaultApiUrl: string;
+  /**
+   * Prefixes every token of this provider carries (GitHub's `ghp_`, GitLab's `glpat-`);
+   * empty when it has none (Certorix). Never used to attribute a value to a provider: only
+   * to pick, among the entries `set-token` could replace, those a piped token can be for.
+   */
+  readonly tokenPrefixes: readonly string[];
+  /** Whether its API tells a token's creation date (else `ageDays` stays null). */
+  readonly tellsCreationDate: boolean;
   /** Pure and cheap: which parts of this entry hold the provider's token, or null. */
   claim(entry: EntryView, opts: ClaimOptions): EntryClaim | null;
   apiBase(input: ApiBaseInput): string;

@@ -18,6 +18,19 @@
  * A transient failure leaves the step where it is: the next start of any command replays
  * it (the regenerate call with the same Idempotency-Key, or the files not yet written).
  *
+ * A provider without idempotency (GitLab, Cloudflare: `idempotent: false`) is the exception
+ * to replaying: a repeated rotate call would do harm (GitLab's repeat with the revoked old
+ * token revokes the new one). Its call is journaled as `calling` before it is sent; an answer
+ * recorded moves it on as usual, but a `calling` row found later (the answer was lost: a
+ * timeout, a reset, a crash) is never called again: `lose` ends it as `lost`, the token is
+ * marked invalid and the user is sent to the provider's token page and `set-token`. Only a
+ * call that surely never left (no connection made: `notSent`) goes back to `intent`.
+ *
+ *   intent ──call-sent──▶ calling ──regenerated──▶ regenerated ...
+ *                            │ answer lost (transient, or found on resume)
+ *                            ▼
+ *                          lost
+ *
  * Broker mode adds two actions when the token has slots (running wrappers follow it):
  * `announce` before the regenerate call (wrappers hold new requests), and `store` as the
  * first thing after the new token is journaled, before any config write or other API call
@@ -32,6 +45,8 @@ export interface MachineState {
   hasNewToken: boolean;
   /** Broker steps still to do in this run (absent: the token has no slots). */
   broker?: { announce: boolean; store: boolean };
+  /** False for a provider whose rotate call has no idempotency key (absent: true). */
+  idempotent?: boolean;
 }
 
 export type Action =
@@ -42,12 +57,16 @@ export type Action =
   | { type: 'verify' }
   | { type: 'finish' }
   | { type: 'abandon' }
+  | { type: 'lose' }
   | { type: 'none' };
 
 export function nextAction(s: MachineState): Action {
   switch (s.step) {
     case 'intent':
       return s.broker?.announce ? { type: 'announce' } : { type: 'regenerate' };
+    case 'calling':
+      // A call without idempotency was sent and no answer recorded: never sent again.
+      return { type: 'lose' };
     case 'regenerated': {
       if (!s.hasNewToken) return { type: 'regenerate' }; // cannot happen after a durable commit; replay is the safe answer
       if (s.broker?.store) return { type: 'store' };
@@ -62,14 +81,26 @@ export function nextAction(s: MachineState): Action {
       return { type: 'finish' };
     case 'finished':
     case 'failed':
+    case 'lost':
       return { type: 'none' };
   }
 }
 
+/**
+ * Whether a failed regenerate call may be sent again in this run. With an idempotency key,
+ * any transient failure may (the key makes the repeat safe); without one, only a call that
+ * surely never reached the server.
+ */
+export function mayRetryRegenerate(idempotent: boolean, failure: { transient: boolean; notSent: boolean }): boolean {
+  return failure.transient && (idempotent || failure.notSent);
+}
+
 export type Outcome =
+  | { type: 'call-sent' } // a call without idempotency is about to leave: journaled first
   | { type: 'regenerated' }
   | { type: 'regenerate-refused' } // 401 / 403 / 422: permanent, nothing happened that we know of
-  | { type: 'transient' } // try again later, same step
+  | { type: 'transient'; notSent?: boolean } // try again later, same step (without idempotency: lost, unless it never left)
+  | { type: 'lost' }
   | { type: 'file-written'; path: string }
   | { type: 'file-unholdable'; path: string; reason: string }
   | { type: 'abandoned' }
@@ -79,12 +110,17 @@ export type Outcome =
 
 export function transition(s: MachineState, o: Outcome): MachineState {
   switch (o.type) {
+    case 'call-sent':
+      return s.step === 'intent' && s.idempotent === false ? { ...s, step: 'calling' } : s;
     case 'regenerated':
-      return s.step === 'intent' ? { ...s, step: 'regenerated', hasNewToken: true } : s;
+      return s.step === 'intent' || s.step === 'calling' ? { ...s, step: 'regenerated', hasNewToken: true } : s;
     case 'regenerate-refused':
-      return s.step === 'intent' ? { ...s, step: 'failed' } : s;
+      return s.step === 'intent' || s.step === 'calling' ? { ...s, step: 'failed' } : s;
     case 'transient':
-      return s;
+      if (s.step !== 'calling') return s;
+      return o.notSent ? { ...s, step: 'intent' } : { ...s, step: 'lost' };
+    case 'lost':
+      return s.step === 'calling' ? { ...s, step: 'lost' } : s;
     case 'file-written':
       return { ...s, files: s.files.map((f) => (f.path === o.path ? { ...f, written: true } : f)) };
     case 'file-unholdable':

@@ -17,7 +17,7 @@ import { withRetry } from '../api/retry.js';
 import { clientById } from '../clients/catalog.js';
 import { prepareAtomicWrite, type PreparedWrite } from '../clients/write.js';
 import type { Context } from '../context.js';
-import { ApiError, RotatorError, errorMessage, setTokenHint } from '../errors.js';
+import { ApiError, RotatorError, errorMessage } from '../errors.js';
 import type { EventSource } from '../store/store.js';
 import type { RotationPlan } from './plan.js';
 
@@ -30,7 +30,8 @@ export const MAX_PREPARED_FILES = 256;
  */
 export async function checkAlive(ctx: Context, plan: RotationPlan, source: EventSource): Promise<RotatorError | null> {
   const fp = plan.fingerprint;
-  const provider = await ctx.provider();
+  // Only the token's own provider is asked (by the entry that holds it, as recorded).
+  const provider = await ctx.clientForToken(fp);
   try {
     await withRetry(() => provider.inspect(plan.secret), ctx.settings.retry);
     return null;
@@ -41,10 +42,10 @@ export async function checkAlive(ctx: Context, plan: RotationPlan, source: Event
         ctx.store.setTokenState(fp, 'invalid');
         ctx.store.addEvent({ at: ctx.nowIso(), type: 'rotation-refused', fingerprint: fp, newFingerprint: null, source, files: [], detail });
       });
-      return new RotatorError(e.code, `Token ${fp} is already dead: ${detail}. Nothing was regenerated and no config was changed.`, { hint: setTokenHint(fp), cause: e });
+      return new RotatorError(e.code, `Token ${fp} is already dead: ${detail}. Nothing was regenerated and no config was changed.`, { hint: ctx.setTokenHintFor(fp), cause: e });
     }
     return new RotatorError('E_API_TRANSIENT', `Could not check token ${fp} with the API before regenerating it (${errorMessage(e)}); nothing was called that changes it and no config was changed.`, {
-      hint: 'Check the network and "apiUrl" (or CERTORIX_API_URL), then run the command again.',
+      hint: ctx.providerOfToken(fp).name === 'certorix' ? 'Check the network and "apiUrl" (or CERTORIX_API_URL), then run the command again.' : (e instanceof RotatorError && e.hint) || 'Check the network, then run the command again.',
       cause: e,
     });
   }

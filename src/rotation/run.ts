@@ -10,6 +10,7 @@ import { findTokens, recordScan, type ScanResult } from '../scan.js';
 import type { EventSource } from '../store/store.js';
 import type { JournalRow } from '../store/journal.js';
 import { nextAction, type Action } from './machine.js';
+import { providerModule } from '../providers/index.js';
 import { FileLock } from '../lock.js';
 import { failpoint } from './failpoints.js';
 import { markPreflight } from './preflight-marker.js';
@@ -23,6 +24,7 @@ import { writeStep } from './steps/write.js';
 import { verifyStep } from './steps/verify.js';
 import { finishStep } from './steps/finish.js';
 import { abandonStep } from './steps/abandon.js';
+import { loseStep } from './steps/lose.js';
 import { announceStep, storeStep } from './steps/broker.js';
 
 export { fillTemplate, planRotation, type FilePlan, type PlannedTemplate, type RotationPlan } from './plan.js';
@@ -52,6 +54,12 @@ export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOpti
     // until their journal row exists.
     marker = await markPreflight(ctx.paths.dir, scan.configs.flatMap((c) => (c.snapshot ? [c.snapshot.realPath] : [])));
     for (const fp of fps) {
+      // A provider with no rotate API (GitHub): refused before anything, with the way out.
+      const refusal = opts.adopt ? null : cannotRotate(ctx, fp, scan.tokens.get(fp)?.provider);
+      if (refusal) {
+        plans.set(fp, refusal);
+        continue;
+      }
       try {
         plans.set(fp, await planRotation(scan, fp));
       } catch (e) {
@@ -81,9 +89,11 @@ export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOpti
       ctx.journal.prepareStatements();
       // One transaction for set-token: a crash must never leave an adoption looking like a regenerate intent.
       const id = ctx.store.transaction(() => {
+        const known = ctx.store.getToken(fp);
         const rid = ctx.journal.begin({
           oldFingerprint: fp,
-          provider: 'certorix',
+          provider: scan.tokens.get(fp)?.provider ?? known?.provider ?? 'certorix',
+          apiUrl: scan.tokens.get(fp)?.apiUrl ?? known?.apiUrl ?? null,
           source: opts.source,
           idempotencyKey: randomUUID(),
           oldToken: plan.secret.reveal(),
@@ -108,6 +118,20 @@ export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOpti
 }
 
 /**
+ * The refusal for a token whose provider cannot rotate by API (null when it can): exit 2,
+ * naming the page where the user makes a new token and `set-token`, which puts it everywhere.
+ */
+export function cannotRotate(ctx: Context, fp: string, scanned?: string): RotatorError | null {
+  const name = scanned ?? ctx.store.getToken(fp)?.provider ?? 'certorix';
+  const p = providerModule(name);
+  if (!p || p.rotate !== 'none') return null;
+  const page = ctx.tokenPageFor(fp);
+  return new RotatorError('E_ROTATION', `${p.label} token ${fp} cannot be rotated by this tool: ${p.label} has no API that makes a new personal access token. Nothing was changed.`, {
+    hint: `Make a new token at ${page} (and delete the old one there), then pipe it to \`mcp-token-rotator set-token --fingerprint ${fp}\`: it checks it with ${p.label} and puts it in every config that holds this one.`,
+  });
+}
+
+/**
  * The executor's table: one handler per machine action (machine.ts decides which). Each
  * handler journals its outcome before returning, so a crash anywhere resumes from the journal.
  */
@@ -119,6 +143,7 @@ const STEPS: { [T in Exclude<Action['type'], 'none'>]: StepHandler<T> } = {
   verify: verifyStep,
   finish: finishStep,
   abandon: abandonStep,
+  lose: loseStep,
 };
 
 function runStep(ex: Execution, row: JournalRow, action: Exclude<Action, { type: 'none' }>): Promise<Verdict> {

@@ -5,7 +5,7 @@ import type { Store } from './store.js';
  * The rotation journal: one row per rotation, advanced step by step. The only table
  * that may hold a live token value, and only until the rotation finishes.
  */
-export type JournalStep = 'intent' | 'regenerated' | 'verified' | 'finished' | 'failed';
+export type JournalStep = 'intent' | 'calling' | 'regenerated' | 'verified' | 'finished' | 'failed' | 'lost';
 
 export interface JournalFile {
   path: string;
@@ -20,6 +20,8 @@ export interface JournalRow {
   id: number;
   oldFingerprint: string;
   provider: string;
+  /** The API base the rotation calls (the token's entry's own, e.g. GitLab's); null: the provider's. */
+  apiUrl: string | null;
   source: string;
   idempotencyKey: string;
   step: JournalStep;
@@ -38,7 +40,7 @@ export interface JournalRow {
 
 type RawRow = Omit<JournalRow, 'files'> & { files: string };
 
-const COLS = `id, old_fingerprint AS oldFingerprint, provider, source, idempotency_key AS idempotencyKey, step,
+const COLS = `id, old_fingerprint AS oldFingerprint, provider, api_url AS apiUrl, source, idempotency_key AS idempotencyKey, step,
   old_token AS oldToken, new_token AS newToken, new_fingerprint AS newFingerprint, new_token_id AS newTokenId,
   new_created_at AS newCreatedAt, files, attempts, error, started_at AS startedAt, updated_at AS updatedAt, finished_at AS finishedAt`;
 
@@ -90,13 +92,13 @@ export class Journal {
   }
 
   /** Step 1: the intent, durable before the API is called. */
-  begin(r: { oldFingerprint: string; provider: string; source: string; idempotencyKey: string; oldToken: string; files: JournalFile[]; now: string }): number {
+  begin(r: { oldFingerprint: string; provider: string; apiUrl?: string | null; source: string; idempotencyKey: string; oldToken: string; files: JournalFile[]; now: string }): number {
     const res = this.db
       .prepare(
-        `INSERT INTO rotations(old_fingerprint, provider, source, idempotency_key, step, old_token, files, started_at, updated_at)
-         VALUES (?, ?, ?, ?, 'intent', ?, ?, ?, ?)`,
+        `INSERT INTO rotations(old_fingerprint, provider, api_url, source, idempotency_key, step, old_token, files, started_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, 'intent', ?, ?, ?, ?)`,
       )
-      .run(r.oldFingerprint, r.provider, r.source, r.idempotencyKey, r.oldToken, JSON.stringify(r.files), r.now, r.now);
+      .run(r.oldFingerprint, r.provider, r.apiUrl ?? null, r.source, r.idempotencyKey, r.oldToken, JSON.stringify(r.files), r.now, r.now);
     return Number(res.lastInsertRowid);
   }
 
@@ -121,7 +123,7 @@ export class Journal {
    * Ends a rotation: erases both token values (secure_delete zeroes them in the file) and
    * stamps it finished. Run inside the caller's transaction with the token bookkeeping.
    */
-  finish(id: number, step: 'finished' | 'failed', now: string, error: string | null = null): void {
+  finish(id: number, step: 'finished' | 'failed' | 'lost', now: string, error: string | null = null): void {
     this.db
       .prepare(
         `UPDATE rotations SET step = ?, old_token = NULL, new_token = NULL, error = ?, updated_at = ?, finished_at = ? WHERE id = ?`,

@@ -117,4 +117,14 @@ export const MIGRATIONS: readonly string[] = [
   -- dead or rotated. NULL: not known to be alive.
   ALTER TABLE tokens ADD COLUMN still_alive_at TEXT;
   `,
+  /* 4 */ `
+  -- More providers than Certorix (src/providers/). The token's expiry as its API tells it
+  -- (NULL: does not expire, or not told), the API base its entry names for itself (GitLab's
+  -- GITLAB_API_URL; NULL: the provider's settings/default), and its kind (GitHub classic or
+  -- fine-grained, for doctor). A rotation calls the base recorded when it began.
+  ALTER TABLE tokens ADD COLUMN expires_at TEXT;
+  ALTER TABLE tokens ADD COLUMN api_url TEXT;
+  ALTER TABLE tokens ADD COLUMN token_kind TEXT;
+  ALTER TABLE rotations ADD COLUMN api_url TEXT;
+  `,
 ];

@@ -21,6 +21,12 @@ export interface TokenRow {
   lastHeadsUpAt: string | null;
   /** Retired by set-token while the API still accepted it: when it last did (null: not known alive). */
   stillAliveAt: string | null;
+  /** ISO 8601 expiry as the provider's API told it; null: does not expire, or not told. */
+  expiresAt: string | null;
+  /** The API base the token's entry names for itself (GitLab); null: the provider's own. */
+  apiUrl: string | null;
+  /** GitHub: 'classic' or 'fine-grained' (doctor); null elsewhere. */
+  tokenKind: string | null;
 }
 
 export interface LocationRow {
@@ -61,11 +67,15 @@ export interface TokenInfoUpdate {
   createdAt?: string | null;
   checkedAt: string;
   state?: TokenState;
+  /** Set when present (null: does not expire); left alone when absent (the API did not say). */
+  expiresAt?: string | null;
+  tokenKind?: string | null;
 }
 
 const TOKEN_COLS = `fingerprint, provider, account, token_id AS tokenId, role, created_at AS createdAt,
   first_seen_at AS firstSeenAt, last_seen_at AS lastSeenAt, last_checked_at AS lastCheckedAt, state,
-  retired_at AS retiredAt, replaced_by AS replacedBy, last_warned_at AS lastWarnedAt, last_headsup_at AS lastHeadsUpAt, still_alive_at AS stillAliveAt`;
+  retired_at AS retiredAt, replaced_by AS replacedBy, last_warned_at AS lastWarnedAt, last_headsup_at AS lastHeadsUpAt, still_alive_at AS stillAliveAt,
+  expires_at AS expiresAt, api_url AS apiUrl, token_kind AS tokenKind`;
 
 /** Typed queries over the SQLite file. No method ever receives a token value except the journal's. */
 export class Store {
@@ -119,12 +129,15 @@ export class Store {
     return this.db.prepare(`SELECT ${TOKEN_COLS} FROM tokens ORDER BY first_seen_at, fingerprint`).all() as TokenRow[];
   }
 
-  /** Records a token seen in a config; first sight sets first_seen_at. Returns true when it is new. */
-  recordSeen(fp: string, provider: string, now: string): boolean {
+  /**
+   * Records a token seen in a config; first sight sets first_seen_at. Returns true when it
+   * is new. The provider and API base are the entry's (attribution by entry), as seen now.
+   */
+  recordSeen(fp: string, provider: string, now: string, apiUrl: string | null = null): boolean {
     const r = this.db
-      .prepare(`INSERT INTO tokens(fingerprint, provider, first_seen_at, last_seen_at) VALUES (?, ?, ?, ?)
-        ON CONFLICT(fingerprint) DO UPDATE SET last_seen_at = excluded.last_seen_at`)
-      .run(fp, provider, now, now);
+      .prepare(`INSERT INTO tokens(fingerprint, provider, first_seen_at, last_seen_at, api_url) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT(fingerprint) DO UPDATE SET last_seen_at = excluded.last_seen_at, provider = excluded.provider, api_url = excluded.api_url`)
+      .run(fp, provider, now, now, apiUrl);
     return r.changes > 0 && this.db.prepare('SELECT first_seen_at = ? AS fresh FROM tokens WHERE fingerprint = ?').pluck().get(now, fp) === 1;
   }
 
@@ -134,11 +147,16 @@ export class Store {
         `UPDATE tokens SET
           role = COALESCE(@role, role), account = COALESCE(@account, account), token_id = COALESCE(@tokenId, token_id),
           created_at = COALESCE(@createdAt, created_at), last_checked_at = @checkedAt,
-          state = CASE WHEN state = 'retired' THEN state ELSE COALESCE(@state, state) END
+          state = CASE WHEN state = 'retired' THEN state ELSE COALESCE(@state, state) END,
+          expires_at = CASE WHEN @setExpiry THEN @expiresAt ELSE expires_at END,
+          token_kind = COALESCE(@tokenKind, token_kind)
         WHERE fingerprint = @fp`,
       )
       .run({
         fp,
+        setExpiry: u.expiresAt !== undefined ? 1 : 0,
+        expiresAt: u.expiresAt ?? null,
+        tokenKind: u.tokenKind ?? null,
         role: u.role ?? null,
         account: u.account ?? null,
         tokenId: u.tokenId ?? null,
@@ -153,15 +171,21 @@ export class Store {
   }
 
   /** A newly minted token inherits what we knew of its predecessor (account, role). */
-  recordSuccessor(oldFp: string, newFp: string, info: { tokenId?: string | null; createdAt?: string | null }, now: string): void {
+  /**
+   * `noCreationDate`: the provider's API never tells one (GitHub, Cloudflare), so the age
+   * stays unknown rather than counted from now.
+   */
+  recordSuccessor(oldFp: string, newFp: string, info: { tokenId?: string | null; createdAt?: string | null; expiresAt?: string | null; noCreationDate?: boolean }, now: string): void {
     const old = this.getToken(oldFp);
     this.db
       .prepare(
-        `INSERT INTO tokens(fingerprint, provider, account, token_id, role, created_at, first_seen_at, last_seen_at, last_checked_at, state)
-         VALUES (@fp, @provider, @account, @tokenId, @role, @createdAt, @now, @now, @now, 'active')
+        `INSERT INTO tokens(fingerprint, provider, account, token_id, role, created_at, first_seen_at, last_seen_at, last_checked_at, state, expires_at, api_url)
+         VALUES (@fp, @provider, @account, @tokenId, @role, @createdAt, @now, @now, @now, 'active', @expiresAt, @apiUrl)
          ON CONFLICT(fingerprint) DO UPDATE SET state = 'active', token_id = COALESCE(excluded.token_id, token_id),
            created_at = COALESCE(excluded.created_at, created_at), account = COALESCE(account, excluded.account),
-           role = COALESCE(role, excluded.role), last_checked_at = excluded.last_checked_at`,
+           role = COALESCE(role, excluded.role), last_checked_at = excluded.last_checked_at,
+           provider = excluded.provider, api_url = COALESCE(api_url, excluded.api_url),
+           expires_at = CASE WHEN @setExpiry THEN excluded.expires_at ELSE expires_at END`,
       )
       .run({
         fp: newFp,
@@ -169,7 +193,10 @@ export class Store {
         account: old?.account ?? null,
         tokenId: info.tokenId ?? null,
         role: old?.role ?? null,
-        createdAt: info.createdAt ?? now,
+        createdAt: info.createdAt ?? (info.noCreationDate ? null : now),
+        setExpiry: info.expiresAt !== undefined ? 1 : 0,
+        expiresAt: info.expiresAt ?? null,
+        apiUrl: old?.apiUrl ?? null,
         now,
       });
     this.db

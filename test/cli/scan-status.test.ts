@@ -75,7 +75,7 @@ describe('scan and status against every client format', () => {
 
   it('human status is a readable table', async () => {
     const r = await runCli(['status'], { env: h.env });
-    expect(r.stdout).toMatch(/FINGERPRINT\s+ROLE\s+AGE\s+STATE\s+WHERE/);
+    expect(r.stdout).toMatch(/FINGERPRINT\s+PROVIDER\s+ROLE\s+AGE\s+EXPIRES\s+STATE\s+WHERE/);
     expect(r.stdout).toContain(fingerprint(tokA));
     expect(r.stdout).toContain('95d');
     expect(r.stdout).toContain('~/.claude.json');

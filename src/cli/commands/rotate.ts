@@ -28,8 +28,8 @@ export function finish(values: Values, home: string, res: RotateResponse, dryRun
   // Warnings name tokens that could not be rotated (invalid ones need the user): not a success.
   const skipped = res.warnings.length > 0;
   if (!res.rotations.length) {
-    if (values.json) printJson({ dryRun, rotations: [] });
-    else if (!skipped) out(emptyMessage ?? (values['if-due'] ? 'No token is due; nothing to rotate.' : 'No tracked token to rotate. Run "mcp-token-rotator scan" first.'));
+    if (values.json) printJson({ dryRun, rotations: [], ...(res.manual?.length ? { manual: res.manual } : {}) });
+    else if (!skipped && !res.manual?.length) out(emptyMessage ?? (values['if-due'] ? 'No token is due; nothing to rotate.' : 'No tracked token to rotate. Run "mcp-token-rotator scan" first.'));
     return skipped ? 2 : 0;
   }
   report(res, values.json === true, dryRun, home);
@@ -37,7 +37,7 @@ export function finish(values: Values, home: string, res: RotateResponse, dryRun
 }
 
 export function report(res: RotateResponse, json: boolean, dryRun: boolean, home: string): void {
-  if (json) printJson({ dryRun, rotations: res.rotations, ...(res.notices?.length ? { notices: res.notices } : {}) });
+  if (json) printJson({ dryRun, rotations: res.rotations, ...(res.notices?.length ? { notices: res.notices } : {}), ...(res.manual?.length ? { manual: res.manual } : {}) });
   const say = json ? err : out;
   for (const r of res.rotations) {
     if (r.status === 'planned') {

@@ -6,17 +6,20 @@ import { err, out, printJson, table } from '../output.js';
 import { RotatorError, UsageError } from '../../errors.js';
 import { isFingerprint } from '../../fingerprint.js';
 import { withContext } from '../session.js';
+import { providerModule } from '../../providers/index.js';
 
 export function renderTokens(tokens: StatusToken[], home: string): string {
-  if (!tokens.length) return 'No Certorix token found in any MCP client config. Run "mcp-token-rotator scan" after adding one.';
+  if (!tokens.length) return 'No token found in any MCP client config. Run "mcp-token-rotator scan" after adding one.';
   const rows = tokens.map((t) => [
     t.fingerprint,
+    t.provider,
     t.role ?? '?',
     t.ageDays === null ? '?' : `${t.ageDays}d`,
+    t.expiresAt === null ? '-' : t.expiresAt.slice(0, 10),
     t.state,
     t.locations.map((l) => `${tildify(l.path, home)} (${l.client})`).join(', ') || '-',
   ]);
-  return table(['FINGERPRINT', 'ROLE', 'AGE', 'STATE', 'WHERE'], rows);
+  return table(['FINGERPRINT', 'PROVIDER', 'ROLE', 'AGE', 'EXPIRES', 'STATE', 'WHERE'], rows);
 }
 
 export function unknownAgeLine(n: number): string {
@@ -49,15 +52,17 @@ export async function run(values: Values): Promise<number> {
     else {
       out(renderTokens(tokens, ctx.pathEnv.home));
       const due = tokens.filter((t) => t.state === 'due');
-      if (due.length) out(`\n${due.length} token(s) due (>= ${ctx.settings.warnAfterDays} days): run "mcp-token-rotator rotate --if-due".`);
+      if (due.length) out(`\n${due.length} token(s) due (>= ${ctx.settings.warnAfterDays} days old, or expiring within ${ctx.settings.warnBeforeExpiryDays} days): run "mcp-token-rotator rotate --if-due".`);
       const bad = tokens.filter((t) => t.state === 'invalid');
-      if (bad.length) out(`\n${bad.length} token(s) invalid: regenerate in the Certorix web UI (MCP / API page), then pipe the new token to "mcp-token-rotator set-token".`);
+      if (bad.length && bad.every((t) => t.provider === 'certorix')) out(`\n${bad.length} token(s) invalid: regenerate in the Certorix web UI (MCP / API page), then pipe the new token to "mcp-token-rotator set-token".`);
+      else for (const t of bad) out(`\nToken ${t.fingerprint} (${t.provider}) is invalid: make a new one at ${ctx.tokenPageFor(t.fingerprint)}, then pipe it to "mcp-token-rotator set-token --fingerprint ${t.fingerprint}".`);
       if (tokens.some((t) => t.state === 'rotating')) out('\nA rotation is unfinished; any command finishes it once the API is reachable.');
       for (const t of stillAlive) {
         out(`\nToken ${t.fingerprint} was replaced${t.replacedBy ? ` by ${t.replacedBy}` : ''} but still worked at ${t.aliveAt}: revoke it in the Certorix web UI (MCP / API page) if it should stop working, then run "mcp-token-rotator status --forget ${t.fingerprint}".`);
       }
     }
-    const unknown = tokens.filter((t) => t.ageDays === null && t.state !== 'invalid').length;
+    // Only where the provider tells creation dates at all (GitHub and Cloudflare never do).
+    const unknown = tokens.filter((t) => t.ageDays === null && t.state !== 'invalid' && (providerModule(t.provider)?.tellsCreationDate ?? true)).length;
     if (unknown) (values.json ? err : out)(`${values.json ? '' : '\n'}${unknownAgeLine(unknown)}`);
     return statusExitCode(tokens.map((t) => t.state));
   });

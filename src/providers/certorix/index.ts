@@ -47,6 +47,8 @@ export const certorix: ProviderModule = {
   shellVars: [CERTORIX_ENV],
   apiUrlEnv: 'CERTORIX_API_URL',
   defaultApiUrl: DEFAULT_CERTORIX_API_URL,
+  tellsCreationDate: true,
+  tokenPrefixes: [],
 
   claim(entry: EntryView, opts): EntryClaim | null {
     const envVars = entry.env.has(CERTORIX_ENV) ? [CERTORIX_ENV] : [];

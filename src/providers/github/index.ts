@@ -29,6 +29,9 @@ export const github: ProviderModule = {
   shellVars: [GITHUB_PAT_ENV],
   apiUrlEnv: 'GITHUB_API_URL',
   defaultApiUrl: DEFAULT_GITHUB_API_URL,
+  tellsCreationDate: false,
+  // Personal (classic, fine-grained), OAuth (gh auth token), user-to-server, server-to-server, refresh.
+  tokenPrefixes: ['ghp_', 'github_pat_', 'gho_', 'ghu_', 'ghs_', 'ghr_'],
 
   claim(entry: EntryView): EntryClaim | null {
     const envVars: string[] = [];

@@ -8,6 +8,7 @@ import type { Action, MachineState } from '../machine.js';
 import type { FilePlan } from '../plan.js';
 import type { RotationResult } from '../result.js';
 import type { BrokerRun } from '../../broker/rotation.js';
+import { providerModule } from '../../providers/index.js';
 
 /** What one run of the executor carries from step to step (in memory only; the journal is the truth). */
 export interface Execution {
@@ -36,6 +37,7 @@ export type StepHandler<T extends Action['type']> = (ex: Execution, row: Journal
 
 export function machineState(row: JournalRow, broker?: BrokerRun | null): MachineState {
   const s: MachineState = { step: row.step, files: row.files, hasNewToken: !!row.newToken };
+  if (providerModule(row.provider)?.rotate === 'rotate-no-idempotency') s.idempotent = false;
   if (broker) s.broker = { announce: !broker.announced, store: !broker.stored };
   return s;
 }

@@ -1,5 +1,6 @@
 import { withRetry } from '../../api/retry.js';
-import { ApiError, RotatorError, setTokenHint } from '../../errors.js';
+import { ApiError, RotatorError } from '../../errors.js';
+import { providerModule } from '../../providers/index.js';
 import { Secret } from '../../secret.js';
 import { failpoint } from '../failpoints.js';
 import { verifyFiles } from '../rewrite.js';
@@ -14,13 +15,20 @@ export const verifyStep: StepHandler<'verify'> = async (ex, row) => {
   const { ctx, id, result } = ex;
   const newSecret = new Secret(row.newToken as string);
   await verifyFiles(row);
-  const provider = await ctx.provider();
+  // The new token goes only to its own provider, at the base the rotation was journaled with.
+  const provider = await ctx.client(row.provider, row.apiUrl);
+  const noCreationDate = providerModule(row.provider)?.tellsCreationDate === false;
   try {
     const info = await withRetry(() => provider.inspect(newSecret), ctx.settings.retry);
     ctx.store.transaction(() => {
       ctx.journal.setStep(id, 'verified', ctx.nowIso());
-      ctx.store.recordSuccessor(row.oldFingerprint, newSecret.fingerprint, { tokenId: info.id || row.newTokenId, createdAt: info.createdAt ?? row.newCreatedAt }, ctx.nowIso());
-      ctx.store.updateTokenInfo(newSecret.fingerprint, { role: info.role, account: info.email ?? null, checkedAt: ctx.nowIso(), state: 'active' });
+      ctx.store.recordSuccessor(
+        row.oldFingerprint,
+        newSecret.fingerprint,
+        { tokenId: info.id || row.newTokenId, createdAt: info.createdAt ?? row.newCreatedAt, noCreationDate, ...(info.expiresAt !== undefined ? { expiresAt: info.expiresAt } : {}) },
+        ctx.nowIso(),
+      );
+      ctx.store.updateTokenInfo(newSecret.fingerprint, { role: info.role, account: info.email ?? null, checkedAt: ctx.nowIso(), state: 'active', ...(info.tokenKind !== undefined ? { tokenKind: info.tokenKind } : {}) });
     });
     failpoint('after-verified');
     return 'next';
@@ -28,11 +36,11 @@ export const verifyStep: StepHandler<'verify'> = async (ex, row) => {
     if (e instanceof ApiError && !e.transient) {
       ctx.store.transaction(() => {
         ctx.journal.setStep(id, 'verified', ctx.nowIso(), e.message);
-        ctx.store.recordSuccessor(row.oldFingerprint, newSecret.fingerprint, { tokenId: row.newTokenId, createdAt: row.newCreatedAt }, ctx.nowIso());
+        ctx.store.recordSuccessor(row.oldFingerprint, newSecret.fingerprint, { tokenId: row.newTokenId, createdAt: row.newCreatedAt, noCreationDate }, ctx.nowIso());
         ctx.store.setTokenState(newSecret.fingerprint, 'invalid');
       });
       result.error = new RotatorError('E_TOKEN_INVALID', `The new token ${newSecret.fingerprint} is written everywhere but the API rejects it (${e.status ?? e.kind}).`, {
-        hint: setTokenHint(newSecret.fingerprint),
+        hint: ctx.setTokenHintFor(newSecret.fingerprint),
       });
       return 'next';
     }
