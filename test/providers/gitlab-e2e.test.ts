@@ -175,8 +175,12 @@ describe('GitLab end to end', () => {
     const home = await makeHome(cx.url);
     h = home;
     await home.write(CLAUDE, JSON.stringify({ mcpServers: { gitlab: { command: 'gitlab-mcp', env: { GITLAB_PERSONAL_ACCESS_TOKEN: tok, GITLAB_API_URL: 'http://gitlab.internal.example/api/v4' } } } }));
-    const r = await runCli(['status', '--json'], { env: home.env, timeoutMs: 20_000 });
-    expect(r.stdout + r.stderr).toContain('GITLAB_API_URL');
+    const r = await runCli(['scan'], { env: home.env });
+    expect(r.stderr).toContain('Refusing plain http:// for gitlab.internal.example');
+    expect(r.stderr).toContain('No GitLab token is sent there');
+    const rot = await runCli(['rotate', '--fingerprint', fingerprint(tok)], { env: home.env });
+    expect(rot.code).toBe(2);
+    expect(rot.stderr).toContain('GITLAB_API_URL');
     expect(gl.requests.some((q) => q.tokenFingerprint === fingerprint(tok))).toBe(false);
     certorixSawNothing(tok);
   });

@@ -94,6 +94,13 @@ describe('gitlab client against the fake', () => {
     expect(fake.requests.map((q) => `${q.method} ${q.body}`)).toEqual(['GET ', 'POST {}']);
   });
 
+  it('a record without created_at was never inspected: its null expiry is asked, not taken as "never"', async () => {
+    const t = fake.addToken({ ageDays: 20, expiresInDays: 10 });
+    await api.regenerate!(new Secret(t), 'k', { previous: { createdAt: null, expiresAt: null } });
+    const sent = JSON.parse(fake.requests.find((q) => q.path === GITLAB_ROTATE_PATH)!.body) as { expires_at?: string };
+    expect(sent.expires_at).toBe(new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10));
+  });
+
   it('403 insufficient_scope names the scopes to add and the token page; nothing rotated', async () => {
     const t = fake.addToken({ scopes: ['read_api'] });
     const e = await failure(api.regenerate!(new Secret(t), 'k', { previous: { createdAt: null, expiresAt: null } }), t);

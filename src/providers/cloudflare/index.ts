@@ -19,6 +19,10 @@ export const cloudflare: ProviderModule = {
   shellVars: [CLOUDFLARE_ENV],
   apiUrlEnv: 'CLOUDFLARE_API_URL',
   defaultApiUrl: DEFAULT_CLOUDFLARE_API_URL,
+  tellsCreationDate: false,
+  // None declared: older tokens (still common, they need not expire) are 40 bare characters, and a
+  // declared prefix would exclude them wherever several providers' tokens could be replaced.
+  tokenPrefixes: [],
 
   claim(entry: EntryView): EntryClaim | null {
     return entry.env.has(CLOUDFLARE_ENV) ? { envVars: [CLOUDFLARE_ENV], bearer: false } : null;

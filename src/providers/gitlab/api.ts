@@ -127,9 +127,12 @@ export function createGitLabClient(opts: ClientOptions): ProviderClient {
     },
 
     async regenerate(token: Secret, _idempotencyKey: string, callOpts?: RegenerateOptions): Promise<RegenerateResult> {
-      // The lifetime needs the old token's dates; ask (a GET is harmless) when none were recorded.
+      // The lifetime needs the old token's dates; ask (a GET is harmless) unless they were
+      // recorded from GitLab. GitLab always tells created_at, so a record without it was never
+      // inspected, and its null expiry means "unknown", not "never": rotating on it would
+      // send no expires_at and GitLab would give the new token one week.
       let previous = callOpts?.previous;
-      if (previous?.expiresAt === undefined) {
+      if (!previous?.createdAt || previous.expiresAt === undefined) {
         const v = await get(token, callOpts?.signal).catch((e: unknown) => {
           throw asNotSent(e);
         });

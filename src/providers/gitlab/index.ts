@@ -30,6 +30,10 @@ export const gitlab: ProviderModule = {
   envVar: GITLAB_ENV,
   shellVars: [GITLAB_ENV],
   defaultApiUrl: DEFAULT_GITLAB_API_URL,
+  tellsCreationDate: true,
+  // Every personal access token since GitLab 14.5 (older ones have all expired: GitLab 16 enforces at
+  // most a year). An instance's admin may set another prefix; `set-token --fingerprint` still works then.
+  tokenPrefixes: ['glpat-'],
 
   claim(entry: EntryView): EntryClaim | null {
     if (!entry.env.has(GITLAB_ENV)) return null;
