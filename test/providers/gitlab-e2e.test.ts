@@ -92,6 +92,22 @@ describe('GitLab end to end', () => {
     certorixSawNothing(soon, later);
   });
 
+  it('the daemon warns before a GitLab token expires, naming GitLab and the rotate command', async () => {
+    const tok = gl.addToken({ ageDays: 20, expiresInDays: 5 });
+    const home = await world(tok);
+    const d = spawnDaemon({ ...home.env, MCP_TOKEN_ROTATOR_TICK_MS: '50' });
+    try {
+      const warn = await d.waitFor((l) => l.level === 40 && l.fingerprint === fingerprint(tok) && l.expiresAt !== undefined, 15_000);
+      expect(warn).toMatchObject({ provider: 'gitlab', warnBeforeExpiryDays: 14 });
+      expect(String(warn.msg)).toContain('GitLab token');
+      expect(String(warn.command)).toContain(`rotate --fingerprint ${fingerprint(tok)}`);
+      expect(findLeaks([tok], [d.raw()])).toEqual([]);
+    } finally {
+      await d.stop();
+    }
+    expect(gl.isActive(tok)).toBe(true);
+  });
+
   it('rotate: one self-rotate keeping the lifetime, every config rewritten, the old token dead', async () => {
     const tok = gl.addToken({ ageDays: 60, expiresInDays: 30 });
     const home = await world(tok);
