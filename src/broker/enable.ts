@@ -98,7 +98,7 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
     const slots = new Map<string, string>();
     const slotFor = (fp: string) => {
       let s = slots.get(fp) ?? reg.slotForFingerprint(fp)?.slot;
-      if (!s) s = newSlotName();
+      if (!s) s = newSlotName(ctx.store.getToken(fp)?.provider);
       slots.set(fp, s);
       return s;
     };

@@ -38,9 +38,9 @@ const SLOT_COLS = 'slot, fingerprint, created_at AS createdAt, updated_at AS upd
 const ENTRY_COLS =
   'id, path, client, server, key_path AS keyPath, kind, slot, original_text AS originalText, converted_text AS convertedText, upstream_url AS upstreamUrl, route_secret AS routeSecret, enabled_at AS enabledAt';
 
-/** A slot name safe in argv, a URL path and a keychain account: `certorix-` and 8 hex. */
-export function newSlotName(): string {
-  return 'certorix-' + randomBytes(4).toString('hex');
+/** A slot name safe in argv, a URL path and a keychain account: the provider's name (`certorix-`) and 8 hex. */
+export function newSlotName(provider = 'certorix'): string {
+  return (/^[a-z][a-z0-9]{1,30}$/.test(provider) ? provider : 'token') + '-' + randomBytes(4).toString('hex');
 }
 
 export const SLOT_PATTERN = /^[a-z][a-z0-9-]{2,63}$/;

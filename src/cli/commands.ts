@@ -150,14 +150,16 @@ or (status) when entries use a local endpoint that is down.`,
   {
     name: 'exec',
     summary: 'Broker mode: run a local MCP server with the current token, carrying the session across rotations.',
-    usage: 'exec <slot> [--state-dir DIR] -- <command> [args...]',
+    usage: 'exec <slot> [--state-dir DIR] [--env NAME] -- <command> [args...]',
     details: `Written into converted client entries by "broker enable"; not meant to be typed. Starts
-<command> with the slot's token in CERTORIX_API_TOKEN (from the daemon, or the token store when
+<command> with the slot's token in the entry's variable (--env, default CERTORIX_API_TOKEN)
+(from the daemon, or the token store when
 none runs) and relays the MCP messages on stdin/stdout. On a rotation it holds new calls, starts
 the server again with the new token, replays the session's handshake and sends the held calls
 there; the client is never restarted. Its own messages go to stderr only.
-  --state-dir DIR  The state directory the entry was converted with (default: the per-OS one).`,
-    options: { 'state-dir': { type: 'string' } },
+  --state-dir DIR  The state directory the entry was converted with (default: the per-OS one).
+  --env NAME       The variable the server reads its token from (e.g. GITHUB_PERSONAL_ACCESS_TOKEN).`,
+    options: { 'state-dir': { type: 'string' }, env: { type: 'string' } },
     positionals: true,
     passthrough: true,
     load: () => import('./commands/exec.js'),

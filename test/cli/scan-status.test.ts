@@ -62,7 +62,7 @@ describe('scan and status against every client format', () => {
     const b = doc.tokens.find((t) => t.fingerprint === fingerprint(tokB))!;
     expect(a).toMatchObject({ provider: 'certorix', role: 'editor', ageDays: 95, state: 'due' });
     expect(b).toMatchObject({ provider: 'certorix', role: 'admin', ageDays: 10, state: 'ok' });
-    expect(Object.keys(a).sort()).toEqual(['ageDays', 'createdAt', 'firstSeenAt', 'fingerprint', 'locations', 'provider', 'role', 'state'].sort());
+    expect(Object.keys(a).sort()).toEqual(['ageDays', 'createdAt', 'expiresAt', 'firstSeenAt', 'fingerprint', 'locations', 'provider', 'role', 'state'].sort());
     expect(b.locations.map((l) => l.client).sort()).toEqual(['goose', 'zed']);
     expect(findLeaks([tokA, tokB], [r.stdout, r.stderr])).toEqual([]);
   });
@@ -75,7 +75,7 @@ describe('scan and status against every client format', () => {
 
   it('human status is a readable table', async () => {
     const r = await runCli(['status'], { env: h.env });
-    expect(r.stdout).toMatch(/FINGERPRINT\s+PROVIDER\s+ROLE\s+AGE\s+EXPIRES\s+STATE\s+WHERE/);
+    expect(r.stdout).toMatch(/FINGERPRINT\s+ROLE\s+AGE\s+STATE\s+WHERE/);
     expect(r.stdout).toContain(fingerprint(tokA));
     expect(r.stdout).toContain('95d');
     expect(r.stdout).toContain('~/.claude.json');

@@ -3,6 +3,11 @@
  * rewrite breaks (comments, trailing commas, CRLF, 4-space indent, no final newline,
  * other servers and other secrets beside ours).
  */
+/**
+ * A GitHub-shaped secret that is nobody's token here: it sits under an unrelated variable
+ * of an unrelated server (contract: attribution by entry, never by shape). GitHub entries
+ * proper are in test/providers/.
+ */
 export const GITHUB_TOKEN = 'ghp_UnrelatedGithubSecret0123456789abcdef';
 
 export interface Fixture {
@@ -24,10 +29,10 @@ export const FIXTURES: Fixture[] = [
         "CERTORIX_API_TOKEN": "${t}"
       }
     },
-    "github": {
-      "command": "docker",
-      "args": ["run", "-i", "--rm", "-e", "GITHUB_PERSONAL_ACCESS_TOKEN", "ghcr.io/github/github-mcp-server"],
-      "env": { "GITHUB_PERSONAL_ACCESS_TOKEN": "${GITHUB_TOKEN}" }
+    "search": {
+      "command": "npx",
+      "args": ["-y", "@example/search-mcp"],
+      "env": { "SEARCH_API_KEY": "${GITHUB_TOKEN}" }
     }
   },
   "globalShortcut": "Ctrl+Space"

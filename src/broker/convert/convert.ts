@@ -5,7 +5,9 @@
  *
  * Forms (see docs/broker.md):
  * - stdio (`env.CERTORIX_API_TOKEN`): command = node, args = [cli, exec, slot, --state-dir,
- *   dir, --, original command, ...original args]; the token leaves `env`. Goose's `cmd`/`envs`
+ *   dir, --, original command, ...original args]; the token leaves `env`. Another provider's
+ *   variable (GITHUB_PERSONAL_ACCESS_TOKEN, ...) adds `--env NAME` before `--`, so the
+ *   wrapper hands the token over in the entry's own variable. Goose's `cmd`/`envs`
  *   and Zed's older `command: {path, args, env}` are the same thing under other names.
  * - mcp-remote bridge (bearer in args, or `Authorization:${VAR}` with the value in env):
  *   the stdio form too, with the header argument reading `${CERTORIX_API_TOKEN}`, which
@@ -17,6 +19,7 @@
  */
 import type { FileFormat, KeyPath, TokenSite } from '../../clients/formats.js';
 import { TOKEN_ENV } from '../../clients/formats.js';
+import { providerModule } from '../../providers/index.js';
 import { TOKEN_MARKER, type EntryKind } from '../registry.js';
 import { child, getIn, locateEntry, prop, type PArr, type PNode, type PObj, type PProp, type PStr } from './positions.js';
 import {
@@ -156,7 +159,7 @@ function planEntryUnsafe(input: EntryInput, target: BrokerTarget, token: string)
       return plain('Claude Code expands ${VAR} in args itself; make this an "http" entry (it gets a headersHelper) and run broker enable again', token);
     }
     mode = 'exec';
-    splices = execSplices(text, format, entry, target, envSites.map(rel), bridgeSites, input.entryPath, token);
+    splices = execSplices(text, format, entry, target, envSites.map(rel), bridgeSites, input.entryPath, token, handOverVariable(envSites, bridgeSites));
   }
   const next = applySplices(text, splices);
   const convertedText = next.slice(loc.start, next.length - (text.length - loc.end));
@@ -183,11 +186,24 @@ function commandHolder(entry: PObj): CommandHolder | string {
   return { holder: entry, cmd: c, args: prop(entry, 'args') };
 }
 
-function execSplices(text: string, format: FileFormat, entry: PObj, t: BrokerTarget, envRels: KeyPath[], bridge: TokenSite[], entryPath: KeyPath, token: string): Splice[] {
+/**
+ * The variable the wrapper hands the token over in: the entry's own (its env site's name),
+ * else, for a bridge, its provider's. A Certorix entry's is CERTORIX_API_TOKEN, the
+ * wrapper's default, so its converted form carries no `--env` (as before providers).
+ */
+export function handOverVariable(envSites: TokenSite[], bridge: TokenSite[]): string {
+  const own = envSites.find((s) => s.envVar !== undefined)?.envVar;
+  if (own) return own;
+  const p = providerModule(bridge[0]?.provider ?? 'certorix');
+  return p?.envVar ?? TOKEN_ENV;
+}
+
+function execSplices(text: string, format: FileFormat, entry: PObj, t: BrokerTarget, envRels: KeyPath[], bridge: TokenSite[], entryPath: KeyPath, token: string, envVar: string = TOKEN_ENV): Splice[] {
   const h = commandHolder(entry);
   if (typeof h === 'string') throw new ConvertError(h);
   const origCmd = (h.cmd.value as PStr).value;
-  const prefix = [t.cli, 'exec', t.slot, '--state-dir', t.stateDir, '--', origCmd];
+  const prefix = [t.cli, 'exec', t.slot, '--state-dir', t.stateDir, ...(envVar !== TOKEN_ENV ? ['--env', envVar] : []), '--', origCmd];
+  const tokenRef = '${' + envVar + '}';
   const out: Splice[] = [setString(format, h.cmd.value as PStr, t.node)];
   if (h.args?.value.t === 'arr') out.push(prependItems(text, format, h.args.value, prefix));
   else if (h.args) throw new ConvertError('args is not a list');
@@ -198,14 +214,14 @@ function execSplices(text: string, format: FileFormat, entry: PObj, t: BrokerTar
     const node = getIn(entry, r);
     if (node?.t !== 'str') throw new ConvertError('bridge header not found');
     if (s.kind === 'args') {
-      out.push(setString(format, node, node.value.slice(0, s.tokenStart) + TOKEN_REF + node.value.slice(s.tokenEnd)));
+      out.push(setString(format, node, node.value.slice(0, s.tokenStart) + tokenRef + node.value.slice(s.tokenEnd)));
       continue;
     }
     // `Authorization:${VAR}` with the bearer in env VAR: the argument gets the value itself
     // (token replaced by the wrapper's variable) and VAR leaves env.
     const name = String(r[r.length - 1]);
     const ref = '${' + name + '}';
-    const expanded = node.value.slice(0, s.tokenStart) + TOKEN_REF + node.value.slice(s.tokenEnd);
+    const expanded = node.value.slice(0, s.tokenStart) + tokenRef + node.value.slice(s.tokenEnd);
     const args = h.args?.value;
     const users = args?.t === 'arr' ? args.items.filter((a): a is PStr => a.t === 'str' && a.value.includes(ref)) : [];
     if (!users.length) throw new ConvertError('bridge variable not used in args');
@@ -329,21 +345,26 @@ function semanticRestore(input: RestoreInput, entry: PObj): Splice[] {
     const args = h.args?.value;
     const items = args?.t === 'arr' ? args.items : [];
     const strAt = (i: number) => (items[i]?.t === 'str' ? (items[i] as PStr).value : undefined);
-    if (strAt(1) !== 'exec' || strAt(2) !== input.slot || strAt(5) !== '--' || strAt(6) === undefined) {
+    // [cli, exec, slot, --state-dir, dir, (--env, NAME,) --, command, ...]
+    const hasEnv = strAt(5) === '--env' && strAt(6) !== undefined;
+    const dash = hasEnv ? 7 : 5;
+    if (strAt(1) !== 'exec' || strAt(2) !== input.slot || strAt(dash) !== '--' || strAt(dash + 1) === undefined) {
       throw new ConvertError('the entry no longer runs through "exec"; edit it by hand');
     }
-    const out: Splice[] = [setString(format, h.cmd.value as PStr, strAt(6) as string)];
+    const varName = hasEnv ? (strAt(6) as string) : TOKEN_ENV;
+    const ref = '${' + varName + '}';
+    const out: Splice[] = [setString(format, h.cmd.value as PStr, strAt(dash + 1) as string)];
     const arr = args as PArr;
-    if (arr.block && items.length === 7) out.push(removeAt(text, format, h.holder, ['args']));
-    else out.push(removeFirstItems(text, arr, 7));
-    const bridgeArgs = items.slice(7).filter((a): a is PStr => a.t === 'str' && a.value.includes(TOKEN_REF));
-    for (const a of bridgeArgs) out.push(setString(format, a, a.value.split(TOKEN_REF).join(RESTORE_PLACEHOLDER)));
+    if (arr.block && items.length === dash + 2) out.push(removeAt(text, format, h.holder, ['args']));
+    else out.push(removeFirstItems(text, arr, dash + 2));
+    const bridgeArgs = items.slice(dash + 2).filter((a): a is PStr => a.t === 'str' && a.value.includes(ref));
+    for (const a of bridgeArgs) out.push(setString(format, a, a.value.split(ref).join(RESTORE_PLACEHOLDER)));
     if (!bridgeArgs.length) {
       const envKey = prop(h.holder, 'env') ? 'env' : prop(h.holder, 'envs') ? 'envs' : entry !== h.holder ? 'env' : prop(entry, 'cmd') ? 'envs' : 'env';
       const env = child(h.holder, envKey);
-      if (env?.t === 'obj') out.push(addProp(text, format, env, TOKEN_ENV, tok));
+      if (env?.t === 'obj') out.push(addProp(text, format, env, varName, tok));
       else if (env) throw new ConvertError('env is not a map');
-      else out.push(addProp(text, format, h.holder, envKey, inlineObject(format, [[TOKEN_ENV, RESTORE_PLACEHOLDER]])));
+      else out.push(addProp(text, format, h.holder, envKey, inlineObject(format, [[varName, RESTORE_PLACEHOLDER]])));
     }
     return out;
   }

@@ -13,6 +13,8 @@ export interface RelayOptions {
   args: string[];
   /** The server's environment, without the token (it is added per child). */
   env: NodeJS.ProcessEnv;
+  /** The variable the token is handed over in: the entry's own (default CERTORIX_API_TOKEN). */
+  envVar?: string;
   token: () => Promise<Secret>;
   log: (level: 'info' | 'warn' | 'error', msg: string) => void;
   /** After an announce, once no call is in flight (the rotating process waits for it). */
@@ -82,7 +84,7 @@ export function startRelay(o: RelayOptions): Relay {
     }
     if (entry.ended) return;
     // The token goes to the child in its environment only, never in argv.
-    const proc = spawn(o.command, o.args, { env: { ...o.env, CERTORIX_API_TOKEN: token.reveal() }, stdio: ['pipe', 'pipe', 'inherit'] });
+    const proc = spawn(o.command, o.args, { env: { ...o.env, [o.envVar ?? 'CERTORIX_API_TOKEN']: token.reveal() }, stdio: ['pipe', 'pipe', 'inherit'] });
     entry.proc = proc;
     let exited = false;
     const onExit = (code: number | null) => {

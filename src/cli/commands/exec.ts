@@ -29,12 +29,16 @@ export async function run(values: Values, positionals: string[] = []): Promise<n
   // The first token before anything else: a wrapper that cannot get one says why and exits.
   const first = await source.get();
   let given = false;
+  // The entry's own variable (`--env`, written by broker enable for a non-Certorix entry).
+  const envVar = typeof values.env === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(values.env) ? values.env : 'CERTORIX_API_TOKEN';
   const env = { ...process.env };
   delete env.CERTORIX_API_TOKEN;
+  delete env[envVar];
   const relay = startRelay({
     command,
     args,
     env,
+    envVar,
     token: async () => {
       if (!given) {
         given = true;

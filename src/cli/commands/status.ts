@@ -10,16 +10,19 @@ import { providerModule } from '../../providers/index.js';
 
 export function renderTokens(tokens: StatusToken[], home: string): string {
   if (!tokens.length) return 'No token found in any MCP client config. Run "mcp-token-rotator scan" after adding one.';
+  // The provider and expiry columns appear once a token has them: a Certorix-only table stays as it was.
+  const showProvider = tokens.some((t) => t.provider !== 'certorix');
+  const showExpiry = tokens.some((t) => t.expiresAt !== null);
   const rows = tokens.map((t) => [
     t.fingerprint,
-    t.provider,
+    ...(showProvider ? [t.provider] : []),
     t.role ?? '?',
     t.ageDays === null ? '?' : `${t.ageDays}d`,
-    t.expiresAt === null ? '-' : t.expiresAt.slice(0, 10),
+    ...(showExpiry ? [t.expiresAt === null ? '-' : t.expiresAt.slice(0, 10)] : []),
     t.state,
     t.locations.map((l) => `${tildify(l.path, home)} (${l.client})`).join(', ') || '-',
   ]);
-  return table(['FINGERPRINT', 'PROVIDER', 'ROLE', 'AGE', 'EXPIRES', 'STATE', 'WHERE'], rows);
+  return table(['FINGERPRINT', ...(showProvider ? ['PROVIDER'] : []), 'ROLE', 'AGE', ...(showExpiry ? ['EXPIRES'] : []), 'STATE', 'WHERE'], rows);
 }
 
 export function unknownAgeLine(n: number): string {
