@@ -220,7 +220,8 @@ describe('GitLab end to end', () => {
     expect(stats.failures).toEqual([]);
     expect(stats.ok).toBeGreaterThan(5);
     expect(stats.fps.has(fingerprint(fresh))).toBe(true);
-    expect(gl.rotateCalls()).toBeGreaterThan(0);
+    expect(gl.isActive(tok)).toBe(false);
+    expect(gl.isActive(fresh)).toBe(true);
     expect(findLeaks([tok, fresh], [c.stderr()])).toEqual([]);
   });
 });
