@@ -67,4 +67,46 @@ describe('tokens of three providers in one config', () => {
     expect([byCx.size, byGl.size, byCf.size].every((n) => n > 0)).toBe(true);
     expect(findLeaks([ctx, glt, cft, unrelated], [scan.stdout, scan.stderr, rot.stdout, rot.stderr, st.stdout, st.stderr])).toEqual([]);
   });
+
+  it('revoke-now regenerates GitLab and Cloudflare tokens and exits 2 naming one it could not (no "API Tokens Write")', async () => {
+    const home = await makeHome(cx.url);
+    try {
+      home.env.CLOUDFLARE_API_URL = cf.url;
+      const glt = gl.addToken({ ageDays: 5 });
+      const stuck = cf.addToken({ canWriteTokens: false });
+      await home.write(
+        '.cursor/mcp.json',
+        JSON.stringify({
+          mcpServers: {
+            gitlab: { command: 'gitlab-mcp', env: { GITLAB_PERSONAL_ACCESS_TOKEN: glt, GITLAB_API_URL: gl.url } },
+            cloudflare: { command: 'cf-mcp', env: { CLOUDFLARE_API_TOKEN: stuck } },
+          },
+        }),
+      );
+      const r = await runCli(['revoke-now', '--yes'], { env: home.env });
+      expect(r.code, r.stdout).toBe(2);
+      expect(gl.isActive(glt)).toBe(false);
+      expect(cf.isLive(stuck)).toBe(true);
+      expect(r.stderr + r.stdout).toContain(fingerprint(stuck));
+      expect(r.stderr + r.stdout).toContain('https://dash.cloudflare.com/profile/api-tokens');
+      expect(await home.read('.cursor/mcp.json')).toContain(gl.get(glt)!.rotatedTo!);
+    } finally {
+      await home.cleanup();
+    }
+  });
+
+  it('settings providers: { gitlab: false } leaves GitLab tokens alone: not tracked, never sent', async () => {
+    const home = await makeHome(cx.url);
+    try {
+      const glt = gl.addToken();
+      await home.settings({ retry: { attempts: 2, baseMs: 5, maxMs: 20 }, requestTimeoutMs: 2000, broker: { store: 'file' }, providers: { gitlab: false } });
+      await home.write('.cursor/mcp.json', JSON.stringify({ mcpServers: { gitlab: { command: 'gitlab-mcp', env: { GITLAB_PERSONAL_ACCESS_TOKEN: glt, GITLAB_API_URL: gl.url } } } }));
+      const r = await runCli(['scan', '--json'], { env: home.env });
+      expect(r.code, r.stderr).toBe(0);
+      expect((JSON.parse(r.stdout) as { tokens: unknown[] }).tokens).toEqual([]);
+      expect(gl.requests.some((q) => q.tokenFingerprint === fingerprint(glt))).toBe(false);
+    } finally {
+      await home.cleanup();
+    }
+  });
 });
