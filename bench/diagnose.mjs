@@ -29,6 +29,7 @@ const dist = new URL('../dist/', import.meta.url);
 const { startFakeCertorix } = await import(new URL('test/fake/certorix.js', dist));
 const { Context } = await import(new URL('src/context.js', dist));
 const { rotateTokens } = await import(new URL('src/rotation/run.js', dist));
+const { brokerPort } = await import(new URL('src/broker/rotation-port.js', dist));
 const { findTokens, recordScan } = await import(new URL('src/scan.js', dist));
 
 const sections = process.argv.slice(2).length ? new Set(process.argv.slice(2)) : new Set(['window', 'cliwindow', 'idle', 'cli']);
@@ -67,7 +68,7 @@ if (sections.has('window')) {
     tl.events = [];
     tl.on = true;
     const t0 = now();
-    await rotateTokens(ctx, [fp], { source: 'manual' });
+    await rotateTokens(ctx, [fp], { source: 'manual', broker: brokerPort });
     const t1 = now();
     tl.on = false;
     if (i === 0) continue; // warm-up

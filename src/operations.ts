@@ -6,7 +6,7 @@ import { isDue } from './rotation/policy.js';
 import { rotateTokens, type RotationResult } from './rotation/run.js';
 import { findTokens, inspectTokens, recordScan, type FoundToken } from './scan.js';
 import type { Secret } from './secret.js';
-import { withSlotTokens } from './broker/locations.js';
+import { brokerPort, withSlotTokens } from './broker/rotation-port.js';
 import type { EventSource } from './store/store.js';
 import type { WireRotation, RotateResponse } from './ipc/protocol.js';
 import { PROVIDERS, providerModule, setTokenProviders } from './providers/index.js';
@@ -64,7 +64,7 @@ export async function rotateOp(ctx: Context, p: RotateOpParams): Promise<RotateR
   const notices = manual.map((m) => m.message);
   const extra = manual.length ? { manual: manual.map(({ message: _m, ...rest }) => rest) } : {};
   if (!targets.length) return { rotations: [], warnings, ...(notices.length ? { notices } : {}), ...extra };
-  const results = await rotateTokens(ctx, targets, { source: p.source ?? 'manual', dryRun: p.dryRun === true });
+  const results = await rotateTokens(ctx, targets, { source: p.source ?? 'manual', dryRun: p.dryRun === true, broker: brokerPort });
   return { ...respond(results, warnings, notices), ...extra };
 }
 
@@ -144,10 +144,10 @@ export async function revokeNowOp(ctx: Context): Promise<RotateResponse> {
   }
   const inConfigs = new Set(scan.tokens.keys());
   for (const t of ctx.store.listStillAlive()) {
-    if (!inConfigs.has(t.fingerprint)) notices.push(stillAliveNotice(t.fingerprint, t.replacedBy, t.stillAliveAt));
+    if (!inConfigs.has(t.fingerprint)) notices.push(stillAliveNotice(t.fingerprint, t.replacedBy, t.stillAliveAt, ctx.tokenPageFor(t.fingerprint)));
   }
   if (!targets.length) return { rotations: [], warnings, notices };
-  const results = await rotateTokens(ctx, targets, { source: 'revoke-now' });
+  const results = await rotateTokens(ctx, targets, { source: 'revoke-now', broker: brokerPort });
   return respond(results, warnings, notices);
 }
 
@@ -163,10 +163,10 @@ async function checkAlive(ctx: Context, provider: Provider, secret: Secret): Pro
   }
 }
 
-export function stillAliveNotice(fp: string, replacedBy: string | null, at: string | null): string {
+export function stillAliveNotice(fp: string, replacedBy: string | null, at: string | null, page = 'the Certorix web UI (MCP / API page)'): string {
   return (
     `token ${fp}${replacedBy ? ` (replaced by ${replacedBy})` : ''} still worked${at ? ` at ${at}` : ''}: replacing it in your configs did not revoke it, ` +
-    `and this tool no longer holds its value. If it should stop working, revoke it in the Certorix web UI (MCP / API page), then run "mcp-token-rotator status --forget ${fp}".`
+    `and this tool no longer holds its value. If it should stop working, revoke it in ${page}, then run "mcp-token-rotator status --forget ${fp}".`
   );
 }
 
@@ -272,13 +272,13 @@ export async function setTokenOp(ctx: Context, secret: Secret, fp?: string): Pro
   // the token is retired.
   const aliveAt = liveness.state === 'alive' ? ctx.nowIso() : null;
   if (aliveAt) ctx.store.markStillAlive(old, aliveAt);
-  const results = await rotateTokens(ctx, [old], { source: 'set-token', adopt: secret });
+  const results = await rotateTokens(ctx, [old], { source: 'set-token', adopt: secret, broker: brokerPort });
   const notices: string[] = [];
   const done = results.find((r) => r.status === 'rotated');
   // Not replaced after all: the flag would otherwise surface if the token is retired later.
   if (!done && aliveAt && ctx.store.getToken(old)?.state !== 'retired') ctx.store.markStillAlive(old, null);
   if (done && aliveAt) {
-    notices.push(stillAliveNotice(old, done.newFingerprint, aliveAt));
+    notices.push(stillAliveNotice(old, done.newFingerprint, aliveAt, page));
     ctx.store.addEvent({ at: ctx.nowIso(), type: 'replaced-still-alive', fingerprint: old, newFingerprint: done.newFingerprint, source: 'set-token', files: [], detail: `the API still accepted the replaced token; revoke it in ${page} if it should stop working` });
   } else if (done && liveness.state === 'unknown') {
     notices.push(`token ${old} could not be checked (${liveness.error}); if it still works, replacing it did not revoke it: revoke it in ${page} if it should stop working.`);

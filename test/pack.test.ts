@@ -230,12 +230,17 @@ describe('the globally installed package', () => {
       expect(unit2).toContain(`for mcp-token-rotator ${next}`);
       expect(execStart(unit2)).toEqual(execStart(unit1));
       const log = readFileSync(path.join(home, 'systemctl.log'), 'utf8').trim().split('\n');
+      // Each install ends by asking whether the service is active; the second asks first too
+      // (a failed upgrade would put the running unit back).
       expect(log).toEqual([
         '--user daemon-reload',
         '--user enable --now mcp-token-rotator.service',
+        '--user is-active mcp-token-rotator.service',
+        '--user is-active mcp-token-rotator.service',
         '--user daemon-reload',
         '--user enable --now mcp-token-rotator.service',
         '--user try-restart mcp-token-rotator.service',
+        '--user is-active mcp-token-rotator.service',
       ]);
     },
     SETUP_MS,

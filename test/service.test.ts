@@ -18,6 +18,7 @@ import {
   systemdExecWord,
   templatePath,
   uninstallService,
+  serviceActive,
   xmlEscape,
   type CommandRunner,
 } from '../src/service/service.js';
@@ -45,6 +46,10 @@ function recorder(answer: (cmd: string[]) => { code: number; stderr: string } = 
   };
   return { calls, run };
 }
+
+/** launchctl print of a loaded agent whose process runs (what install waits for). */
+const RUNNING = { code: 0, stderr: '', stdout: 'gui/501/com.mcp-token-rotator.daemon = {\n\tactive count = 1\n\tstate = running\n}\n' };
+const macOk = (cmd: string[]) => (cmd[1] === 'print' ? RUNNING : { code: 0, stderr: '' });
 
 /** A fake built CLI (install refuses a bin that does not exist). */
 function fakeBin(dir: string): string {
@@ -237,13 +242,14 @@ describe('planInstall / planUninstall', () => {
   const node = '/usr/bin/node';
   const bin = '/opt/mtr/dist/src/cli/main.js';
 
-  it('Linux: the user unit under ~/.config/systemd/user, daemon-reload then enable --now', () => {
+  it('Linux: the user unit under ~/.config/systemd/user, daemon-reload, enable --now, then is-active', () => {
     const p = planInstall('linux', '/home/u', 1000, { node, bin, env: {} });
     expect(p.kind).toBe('systemd');
     expect(p.unitPath).toBe('/home/u/.config/systemd/user/mcp-token-rotator.service');
     expect(p.commands).toEqual([
       ['systemctl', '--user', 'daemon-reload'],
       ['systemctl', '--user', 'enable', '--now', 'mcp-token-rotator.service'],
+      ['systemctl', '--user', 'is-active', 'mcp-token-rotator.service'],
     ]);
     expect(p.content).toContain(`ExecStart="${node}" "${bin}" daemon`);
   });
@@ -263,9 +269,10 @@ describe('planInstall / planUninstall', () => {
 
   it('Linux: a changed unit already installed is restarted', () => {
     const first = planInstall('linux', '/home/u', 1000, { node, bin });
-    expect(planInstall('linux', '/home/u', 1000, { node, bin, previous: first.content }).commands).toHaveLength(2);
+    expect(planInstall('linux', '/home/u', 1000, { node, bin, previous: first.content }).commands).toHaveLength(3);
     const changed = planInstall('linux', '/home/u', 1000, { node, bin, previous: 'old' });
-    expect(changed.commands.at(-1)).toEqual(['systemctl', '--user', 'try-restart', 'mcp-token-rotator.service']);
+    expect(changed.commands.at(-2)).toEqual(['systemctl', '--user', 'try-restart', 'mcp-token-rotator.service']);
+    expect(changed.commands.at(-1)).toEqual(['systemctl', '--user', 'is-active', 'mcp-token-rotator.service']);
   });
 
   it('Linux: --config is passed on to the daemon', () => {
@@ -273,7 +280,7 @@ describe('planInstall / planUninstall', () => {
     expect(p.content).toContain('daemon "--config" "/home/u/rotator.json"');
   });
 
-  it('macOS: the agent under ~/Library/LaunchAgents, bootout (may fail), enable, bootstrap', () => {
+  it('macOS: the agent under ~/Library/LaunchAgents, bootout (may fail), enable, bootstrap, print', () => {
     const p = planInstall('darwin', '/Users/u', 501, { node, bin });
     expect(p.kind).toBe('launchd');
     expect(p.unitPath).toBe('/Users/u/Library/LaunchAgents/com.mcp-token-rotator.daemon.plist');
@@ -282,6 +289,7 @@ describe('planInstall / planUninstall', () => {
       ['launchctl', 'bootout', 'gui/501/com.mcp-token-rotator.daemon'],
       ['launchctl', 'enable', 'gui/501/com.mcp-token-rotator.daemon'],
       ['launchctl', 'bootstrap', 'gui/501', '/Users/u/Library/LaunchAgents/com.mcp-token-rotator.daemon.plist'],
+      ['launchctl', 'print', 'gui/501/com.mcp-token-rotator.daemon'],
     ]);
     expect(p.steps[0]).toMatchObject({ phase: 'before', mayFail: true });
     expect(p.content).toContain('<string>/Users/u/Library/Logs/mcp-token-rotator/mcp-token-rotator.log</string>');
@@ -357,20 +365,21 @@ describe('installService / uninstallService with a recorded runner, in a temp HO
     expect(rec.calls).toEqual([
       ['systemctl', '--user', 'daemon-reload'],
       ['systemctl', '--user', 'enable', '--now', 'mcp-token-rotator.service'],
+      ['systemctl', '--user', 'is-active', 'mcp-token-rotator.service'],
     ]);
     const unitPath = path.join(home, '.config/systemd/user/mcp-token-rotator.service');
     expect(r.unitPath).toBe(unitPath);
     expect(statSync(unitPath).mode & 0o777).toBe(0o644);
     expect(readFileSync(unitPath, 'utf8')).toContain(`ExecStart=${systemdExecWord(process.execPath)} ${systemdExecWord(bin)} daemon`);
-    expect(serviceJson(r)).toMatchObject({ written: true, ran: [{ code: 0 }, { code: 0 }] });
+    expect(serviceJson(r)).toMatchObject({ written: true, ran: [{ code: 0 }, { code: 0 }, { code: 0 }] });
 
-    // Re-install unchanged: no restart. Changed (another node): try-restart.
+    // Re-install unchanged: no restart (is-active first: a failure would restart the old one). Changed (another node): try-restart.
     const rec2 = recorder();
     await installService({ platform: 'linux', home, uid: 1000, dryRun: false, run: rec2.run, env: {}, bin, node: process.execPath });
-    expect(rec2.calls).toHaveLength(2);
+    expect(rec2.calls).toHaveLength(4);
     const rec3 = recorder();
     await installService({ platform: 'linux', home, uid: 1000, dryRun: false, run: rec3.run, env: {}, bin, node: '/usr/local/bin/node' });
-    expect(rec3.calls.at(-1)).toEqual(['systemctl', '--user', 'try-restart', 'mcp-token-rotator.service']);
+    expect(rec3.calls.at(-2)).toEqual(['systemctl', '--user', 'try-restart', 'mcp-token-rotator.service']);
   });
 
   it('writes through a symlinked unit (dotfiles) and leaves the link', async () => {
@@ -387,18 +396,20 @@ describe('installService / uninstallService with a recorded runner, in a temp HO
     expect(readFileSync(dot, 'utf8')).toContain('ExecStart=');
   });
 
-  it('systemctl missing: exit-2 error naming the unit written and the commands to run by hand', async () => {
+  it('systemctl missing: exit-2 error, the unit removed again, the daemon to start from the session instead', async () => {
     const home = path.join(tmp, 'home');
     const rec = recorder(() => ({ code: NOT_FOUND, stderr: 'systemctl: command not found' }));
     const r = await installService({ platform: 'linux', home, uid: 1000, dryRun: false, run: rec.run, env: {}, bin: fakeBin(tmp) });
-    expect(r.written).toBe(true);
+    expect(r.written).toBe(false);
+    expect(r.rolledBack).toBe('removed');
+    expect(existsSync(r.unitPath)).toBe(false);
     expect(r.error?.code).toBe('E_SERVICE');
     const text = r.error!.describe();
-    expect(text).toContain(r.unitPath);
+    expect(text).toContain(`Removed ${r.unitPath} again: nothing is left installed`);
     expect(text).toContain('"systemctl" was not found');
-    expect(text).toContain('systemctl --user daemon-reload && systemctl --user enable --now mcp-token-rotator.service');
-    expect(rec.calls).toHaveLength(1);
-    expect(serviceJson(r)).toMatchObject({ written: true, error: { code: 'E_SERVICE' } });
+    expect(text).toContain('start "mcp-token-rotator daemon" from your session start-up');
+    expect(rec.calls[0]).toEqual(['systemctl', '--user', 'daemon-reload']);
+    expect(serviceJson(r)).toMatchObject({ written: false, rolledBack: 'removed', error: { code: 'E_SERVICE' } });
   });
 
   it('no user bus (a container): names the failing command and the rest to run by hand', async () => {
@@ -408,9 +419,11 @@ describe('installService / uninstallService with a recorded runner, in a temp HO
     );
     const r = await installService({ platform: 'linux', home, uid: 1000, dryRun: false, run: rec.run, env: {}, bin: fakeBin(tmp) });
     const text = r.error!.describe();
-    expect(text).toContain(`Wrote ${r.unitPath}`);
+    expect(text).toContain(`Removed ${r.unitPath} again`);
+    expect(existsSync(r.unitPath)).toBe(false);
     expect(text).toContain('"systemctl --user enable --now mcp-token-rotator.service" failed (exit 1): Failed to connect to bus');
-    expect(text).toContain('Run it by hand');
+    expect(text).toContain('run "mcp-token-rotator install-service" from your desktop/login session instead');
+    expect(existsSync(path.join(home, '.config'))).toBe(false); // the directories it made go too
     expect(text).toContain('loginctl enable-linger');
   });
 
@@ -430,6 +443,7 @@ describe('installService / uninstallService with a recorded runner, in a temp HO
     const rec = recorder((cmd) => {
       if (cmd[1] === 'bootout') return { code: 3, stderr: 'Boot-out failed: 3: No such process' };
       if (cmd[1] === 'bootstrap' && ++bootstraps === 1) return { code: 5, stderr: 'Bootstrap failed: 5: Input/output error' };
+      if (cmd[1] === 'print') return { code: 0, stderr: '', stdout: 'gui/501/com.mcp-token-rotator.daemon = {\n\tactive count = 1\n\tstate = running\n' };
       return { code: 0, stderr: '' };
     });
     const r = await installService({ platform: 'darwin', home, uid: 501, dryRun: false, run: rec.run, env: {}, bin: fakeBin(tmp), retryDelayMs: 0 });
@@ -442,6 +456,7 @@ describe('installService / uninstallService with a recorded runner, in a temp HO
       ['launchctl', 'enable', 'gui/501/com.mcp-token-rotator.daemon'],
       ['launchctl', 'bootstrap', 'gui/501', plist],
       ['launchctl', 'bootstrap', 'gui/501', plist],
+      ['launchctl', 'print', 'gui/501/com.mcp-token-rotator.daemon'],
     ]);
     expect(r.ran[0]).toMatchObject({ code: 3, tolerated: true });
     expect(parsePlist(readFileSync(plist, 'utf8')).WorkingDirectory).toBe(home);
@@ -486,12 +501,101 @@ describe('installService / uninstallService with a recorded runner, in a temp HO
 
   it('macOS uninstall: bootout and remove the plist', async () => {
     const home = path.join(tmp, 'home');
-    await installService({ platform: 'darwin', home, uid: 501, dryRun: false, run: recorder().run, env: {}, bin: fakeBin(tmp) });
+    await installService({ platform: 'darwin', home, uid: 501, dryRun: false, run: recorder(macOk).run, env: {}, bin: fakeBin(tmp) });
     const rec = recorder();
     const r = await uninstallService({ platform: 'darwin', home, uid: 501, dryRun: false, run: rec.run, env: {} });
     expect(r.error).toBeNull();
     expect(rec.calls).toEqual([['launchctl', 'bootout', 'gui/501/com.mcp-token-rotator.daemon']]);
     expect(existsSync(path.join(home, 'Library/LaunchAgents/com.mcp-token-rotator.daemon.plist'))).toBe(false);
+  });
+});
+
+describe('install-service: installed means active (a failed install leaves nothing behind)', () => {
+  const unitRel = '.config/systemd/user/' + SYSTEMD_UNIT;
+  /** systemctl as a user manager would answer: enable makes the wants link; is-active says `state`. */
+  function systemd(home: string, state: () => string) {
+    const wants = path.join(home, '.config/systemd/user/default.target.wants', SYSTEMD_UNIT);
+    return recorder((cmd) => {
+      if (cmd[2] === 'enable') {
+        mkdirSync(path.dirname(wants), { recursive: true });
+        if (!lstatExists(wants)) symlinkSync(path.join(home, unitRel), wants);
+      }
+      if (cmd[2] === 'is-active') {
+        const s = state();
+        return { code: s === 'active' ? 0 : 3, stderr: '', stdout: `${s}\n` };
+      }
+      return { code: 0, stderr: '' };
+    });
+  }
+
+  it('Linux: a service that does not stay active is stopped and its unit and wants link removed; the error says where to look', async () => {
+    const home = path.join(tmp, 'home');
+    const rec = systemd(home, () => 'failed');
+    const r = await installService({ platform: 'linux', home, uid: 1000, dryRun: false, run: rec.run, env: {}, bin: fakeBin(tmp), retryDelayMs: 0 });
+    expect(r.error?.code).toBe('E_SERVICE');
+    expect(r.rolledBack).toBe('removed');
+    expect(r.written).toBe(false);
+    expect(lstatExists(path.join(home, unitRel))).toBe(false);
+    expect(lstatExists(path.join(home, '.config/systemd/user/default.target.wants', SYSTEMD_UNIT))).toBe(false);
+    expect(existsSync(path.join(home, '.config'))).toBe(false); // and the directories made for them
+    const text = r.error!.describe();
+    expect(text).toContain('said failed');
+    expect(text).toContain(`Removed ${path.join(home, unitRel)} again: nothing is left installed`);
+    expect(text).toContain(`journalctl --user -u ${SYSTEMD_UNIT}`);
+    expect(rec.calls.filter((c) => c[2] === 'is-active')).toHaveLength(4); // retried while it may still be starting
+    expect(rec.calls.slice(-3)).toEqual([
+      ['systemctl', '--user', 'disable', '--now', SYSTEMD_UNIT],
+      ['systemctl', '--user', 'daemon-reload'],
+      ['systemctl', '--user', 'reset-failed', SYSTEMD_UNIT],
+    ]);
+  });
+
+  it('Linux: an upgrade that fails puts the previous, active unit back and restarts it', async () => {
+    const home = path.join(tmp, 'home');
+    const bin = fakeBin(tmp);
+    await installService({ platform: 'linux', home, uid: 1000, dryRun: false, run: systemd(home, () => 'active').run, env: {}, bin, node: process.execPath });
+    const before = readFileSync(path.join(home, unitRel), 'utf8');
+    let n = 0;
+    // Active before the upgrade (the first question), failed after the restart on the new unit.
+    const rec = systemd(home, () => (n++ === 0 ? 'active' : 'failed'));
+    const r = await installService({ platform: 'linux', home, uid: 1000, dryRun: false, run: rec.run, env: {}, bin, node: '/usr/local/bin/node', retryDelayMs: 0 });
+    expect(r.rolledBack).toBe('restored');
+    expect(readFileSync(path.join(home, unitRel), 'utf8')).toBe(before);
+    expect(lstatExists(path.join(home, '.config/systemd/user/default.target.wants', SYSTEMD_UNIT))).toBe(true);
+    expect(r.error!.describe()).toContain('Put the previous');
+    expect(rec.calls.slice(-2)).toEqual([
+      ['systemctl', '--user', 'daemon-reload'],
+      ['systemctl', '--user', 'restart', SYSTEMD_UNIT],
+    ]);
+  });
+
+  it('Linux: a unit left by an earlier failed install (not active) is not kept either', async () => {
+    const home = path.join(tmp, 'home');
+    mkdirSync(path.dirname(path.join(home, unitRel)), { recursive: true });
+    writeFileSync(path.join(home, unitRel), 'stale');
+    const r = await installService({ platform: 'linux', home, uid: 1000, dryRun: false, run: systemd(home, () => 'inactive').run, env: {}, bin: fakeBin(tmp), retryDelayMs: 0 });
+    expect(r.rolledBack).toBe('removed');
+    expect(lstatExists(path.join(home, unitRel))).toBe(false);
+  });
+
+  it('macOS: a loaded agent whose process is not running is booted out and its plist (and new log dir) removed', async () => {
+    const home = path.join(tmp, 'Users', 'me');
+    const rec = recorder((cmd) => (cmd[1] === 'print' ? { code: 0, stderr: '', stdout: 'gui/501/x = {\n\tstate = spawn scheduled\n' } : { code: 0, stderr: '' }));
+    const r = await installService({ platform: 'darwin', home, uid: 501, dryRun: false, run: rec.run, env: {}, bin: fakeBin(tmp), retryDelayMs: 0 });
+    expect(r.rolledBack).toBe('removed');
+    expect(existsSync(path.join(home, 'Library/LaunchAgents/com.mcp-token-rotator.daemon.plist'))).toBe(false);
+    expect(existsSync(path.join(home, 'Library/Logs/mcp-token-rotator'))).toBe(false);
+    expect(r.error!.describe()).toContain('shows no running process');
+    expect(rec.calls.at(-1)).toEqual(['launchctl', 'bootout', 'gui/501/com.mcp-token-rotator.daemon']);
+  });
+
+  it('serviceActive: exit 0 from systemctl is-active; launchctl print must say state = running', async () => {
+    expect(await serviceActive({ platform: 'linux', uid: 1000, run: recorder(() => ({ code: 0, stderr: '', stdout: 'active\n' })).run })).toBe(true);
+    expect(await serviceActive({ platform: 'linux', uid: 1000, run: recorder(() => ({ code: 3, stderr: '', stdout: 'inactive\n' })).run })).toBe(false);
+    expect(await serviceActive({ platform: 'linux', uid: 1000, run: recorder(() => ({ code: NOT_FOUND, stderr: '' })).run })).toBe(false);
+    expect(await serviceActive({ platform: 'darwin', uid: 501, run: recorder(macOk).run })).toBe(true);
+    expect(await serviceActive({ platform: 'darwin', uid: 501, run: recorder(() => ({ code: 0, stderr: '', stdout: 'state = waiting\n' })).run })).toBe(false);
+    expect(await serviceActive({ platform: 'win32', uid: 0, run: recorder().run })).toBe(false);
   });
 });
 

@@ -27,6 +27,7 @@ const dist = new URL('../../dist/', import.meta.url);
 const { startFakeCertorix } = await import(new URL('test/fake/certorix.js', dist));
 const { Context } = await import(new URL('src/context.js', dist));
 const { rotateTokens } = await import(new URL('src/rotation/run.js', dist));
+const { brokerPort } = await import(new URL('src/broker/rotation-port.js', dist));
 const { findTokens, recordScan } = await import(new URL('src/scan.js', dist));
 const { createLogger } = await import(new URL('src/log.js', dist));
 const { fingerprint } = await import(new URL('src/fingerprint.js', dist));
@@ -131,7 +132,7 @@ async function rotateRound(ctx, api, home) {
   syncs.times = [];
   syncs.recording = true;
   const t0 = now();
-  const [res] = await rotateTokens(ctx, [fp], { source: 'manual' });
+  const [res] = await rotateTokens(ctx, [fp], { source: 'manual', broker: brokerPort });
   const t1 = now();
   syncs.recording = false;
   if (res.status !== 'rotated') throw new Error(`rotation did not finish: ${res.status} ${res.error?.message ?? ''}`);

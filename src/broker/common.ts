@@ -15,7 +15,7 @@ import { clientById } from '../clients/catalog.js';
 import { withClientLock } from '../rotation/rewrite.js';
 import { openTokenStore, type TokenStore } from './store.js';
 import type { BrokerTarget } from './convert/convert.js';
-import { shellJoin, defaultBin, unitPathFor } from '../service/service.js';
+import { shellJoin, defaultBin, serviceActive, unitPathFor } from '../service/service.js';
 import type { EntryKind } from './registry.js';
 
 /** The token store of this state dir (the backend chosen and pinned at the first call). */
@@ -53,13 +53,19 @@ export async function daemonRunning(ctx: Context): Promise<boolean> {
   return r !== null && r.ok;
 }
 
-/** Whether install-service put a unit/agent in place (it keeps the daemon, and so the endpoint, up). */
-export function serviceInstalled(ctx: Context): boolean {
+/**
+ * Whether the installed service keeps the daemon, and so the endpoint, up: the service
+ * manager reports it active (systemctl --user is-active / launchctl print). A unit file
+ * alone is not enough: one left by a failed install-service serves nothing.
+ */
+export async function serviceInstalled(ctx: Context): Promise<boolean> {
+  if (ctx.pathEnv.platform === 'win32') return false; // no service support
   try {
-    return existsSync(unitPathFor(ctx.pathEnv.platform, ctx.pathEnv.home, ctx.pathEnv.env).unitPath);
+    if (!existsSync(unitPathFor(ctx.pathEnv.platform, ctx.pathEnv.home, ctx.pathEnv.env).unitPath)) return false;
   } catch {
-    return false; // Windows: no service support
+    return false;
   }
+  return serviceActive({ platform: ctx.pathEnv.platform, uid: typeof process.getuid === 'function' ? process.getuid() : 0 });
 }
 
 export const PORT_META = 'broker.port';
@@ -67,7 +73,8 @@ export const PORT_META = 'broker.port';
 export async function endpointFacts(ctx: Context): Promise<EndpointFacts> {
   const meta = ctx.store.getMeta(PORT_META);
   const port = ctx.settings.broker.port ?? (meta ? Number(meta) : null);
-  return { daemon: await daemonRunning(ctx), service: serviceInstalled(ctx), port };
+  const [daemon, service] = await Promise.all([daemonRunning(ctx), serviceInstalled(ctx)]);
+  return { daemon, service, port };
 }
 
 /** A free loopback port, for the first enable that needs the endpoint. */

@@ -3,7 +3,7 @@
  * use it, and (when broker mode is off) a mention of what it would change.
  */
 import type { Context } from '../context.js';
-import type { Finding } from '../doctor/doctor.js';
+import type { Finding } from '../doctor/finding.js';
 import type { ScanResult } from '../scan.js';
 import { BrokerRegistry } from './registry.js';
 import { endpointFacts, openBrokerStore, portAnswers } from './common.js';

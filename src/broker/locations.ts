@@ -6,7 +6,6 @@
 import type { Context } from '../context.js';
 import { BrokerRegistry } from './registry.js';
 import type { Store } from '../store/store.js';
-import type { ScanResult } from '../scan.js';
 import type { Secret } from '../secret.js';
 
 export interface BrokerLocation {
@@ -26,8 +25,8 @@ export async function slotTokens(ctx: Context, except: ReadonlyMap<string, unkno
   const slots = new BrokerRegistry(ctx.store).slots().filter((s) => !except.has(s.fingerprint));
   const out = new Map<string, Secret>();
   if (!slots.length) return out;
-  const { openBrokerStore } = await import('./common.js');
-  const store = await openBrokerStore(ctx);
+  const { openTokenStore } = await import('./store.js');
+  const store = await openTokenStore(ctx);
   try {
     for (const s of slots) {
       const t = await store.read(s.slot).catch(() => null);
@@ -38,19 +37,4 @@ export async function slotTokens(ctx: Context, except: ReadonlyMap<string, unkno
     store.close?.();
   }
   return out;
-}
-
-/**
- * A scan plus the tokens that live only in broker slots (no config holds them after
- * `broker enable`), as tokens with no config sites, so they are rotated like any other.
- * A store that cannot be read skips them with an error line rather than stopping the
- * rotation of the tokens that are in configs. Idempotent.
- */
-export async function withSlotTokens(ctx: Context, scan: ScanResult): Promise<ScanResult> {
-  try {
-    for (const [fp, secret] of await slotTokens(ctx, scan.tokens)) scan.tokens.set(fp, { secret, sites: [] });
-  } catch (e) {
-    ctx.log.error({ err: (e as Error).message }, `the broker token store cannot be read; tokens that live only in broker slots are skipped: ${(e as Error).message}`);
-  }
-  return scan;
 }

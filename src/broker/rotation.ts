@@ -2,6 +2,7 @@ import type { Context } from '../context.js';
 import type { Logger } from '../log.js';
 import type { Secret } from '../secret.js';
 import type { JournalRow } from '../store/journal.js';
+import type { BrokerRun as EngineBrokerRun } from '../rotation/port.js';
 import { BrokerRegistry } from './registry.js';
 import { RotationSignal } from './signal.js';
 import { openTokenStore, type TokenStore } from './store.js';
@@ -10,14 +11,11 @@ import { openTokenStore, type TokenStore } from './store.js';
  * Broker mode inside one run of the rotation executor: which slots follow the token, the
  * store their tokens live in, and the signal that reaches running wrappers. Created before
  * the regenerate call so the store (and the keychain's helper process) is ready when the
- * new token arrives.
+ * new token arrives. The engine sees it through its port (src/rotation/port.ts).
  */
-export interface BrokerRun {
-  slots: string[];
+export interface BrokerRun extends EngineBrokerRun {
   store: TokenStore;
   signal: RotationSignal;
-  announced: boolean;
-  stored: boolean;
 }
 
 /** Slots following either end of the rotation: the new end too, for a run resumed after moveSlots. */

@@ -122,9 +122,12 @@ and at least daily. SIGTERM/SIGINT stop it (exit 0); SIGHUP reloads the settings
   {
     name: 'uninstall-service',
     summary: 'Stop and remove the service installed by install-service.',
-    usage: 'uninstall-service [--dry-run]',
-    details: `  --dry-run        Print the commands; run nothing.`,
-    options: { 'dry-run': { type: 'boolean' } },
+    usage: 'uninstall-service [--disable-broker] [--dry-run]',
+    details: `Refuses (exit 2) while broker mode has converted entries: without the daemon and, later,
+the tool itself, those clients could not connect. Run "broker disable" first, or:
+  --disable-broker Run "broker disable" first (tokens back in the configs), then uninstall.
+  --dry-run        Print the commands; run nothing.`,
+    options: { 'dry-run': { type: 'boolean' }, 'disable-broker': { type: 'boolean' } },
     load: () => import('./commands/service.js').then((m) => ({ run: m.runUninstall })),
   },
   {

@@ -1,5 +1,6 @@
 import { Context, type ContextOptions } from '../context.js';
 import type { Values } from './commands.js';
+import { brokerPort } from '../broker/rotation-port.js';
 
 /**
  * Opens the context for one command and closes it afterwards. Commands that touch the
@@ -10,7 +11,7 @@ export async function withContext<T>(values: Values, fn: (ctx: Context) => Promi
   try {
     if (opts.recover !== false) {
       const { recoverIfNeeded } = await import('../rotation/recover.js');
-      await recoverIfNeeded(ctx);
+      await recoverIfNeeded(ctx, { broker: brokerPort });
     }
     return await fn(ctx);
   } finally {

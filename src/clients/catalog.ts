@@ -218,7 +218,7 @@ export const CATALOG: readonly ClientSpec[] = [
     name: 'Shell start-up file',
     format: 'shell',
     reload: 'new-shell',
-    restartHint: 'Open a new shell (or run "exec $SHELL") so CERTORIX_API_TOKEN holds the new token; restart programs started from the old shell.',
+    restartHint: 'Open a new shell (or run "exec $SHELL") so the variable holds the new token; restart programs started from the old shell.',
     lockDir: false,
     paths: (pe) => {
       if (pe.platform === 'win32') return [];

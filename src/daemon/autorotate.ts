@@ -20,7 +20,8 @@ export async function startAutoRotate(core: DaemonCore): Promise<DaemonService> 
     const dueNow = () =>
       buildStatus(ctx).filter((t) => {
         const row = ctx.store.getToken(t.fingerprint);
-        return row !== null && shouldAutoRotate(row, ctx.now(), auto.afterDays);
+        // Only providers that can rotate by API; the others get the daemon's warnings with their page.
+        return row !== null && ctx.providerOfToken(t.fingerprint).rotate !== 'none' && shouldAutoRotate(row, ctx.now(), auto.afterDays, ctx.settings.warnBeforeExpiryDays);
       });
     let pending = false;
     task = cron.schedule(auto.cron, () => {

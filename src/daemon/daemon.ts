@@ -7,6 +7,7 @@ import { createDispatcher, HANDLERS, type Handlers } from './dispatch.js';
 import { createNotifier } from './notify.js';
 import { createRescanner } from './rescan.js';
 import { createTokenChecks } from './token-checks.js';
+import { brokerPort } from '../broker/rotation-port.js';
 
 export interface DaemonOptions {
   /** How often the scheduler ticks (wake detection and due checks). */
@@ -87,7 +88,7 @@ export async function startDaemon(ctx: Context, opts: DaemonOptions = {}): Promi
   const checks = createTokenChecks(core, times);
 
   // ---- start-up
-  await recoverIfNeeded(ctx, { wait: true });
+  await recoverIfNeeded(ctx, { wait: true, broker: brokerPort });
   await rescanner.rescan('start', undefined, { askNew: false });
 
   const watch: StartStep = async (c) => {

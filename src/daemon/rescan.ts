@@ -3,6 +3,7 @@ import type { Context } from '../context.js';
 import type { Logger } from '../log.js';
 import type { Secret } from '../secret.js';
 import type { Trigger } from './checks.js';
+import { brokerPort } from '../broker/rotation-port.js';
 
 export interface RescanDeps {
   ctx: Context;
@@ -58,7 +59,7 @@ export function createRescanner(deps: RescanDeps): {
       log.info({ fingerprints: newFingerprints }, 'new token(s) found; asking the API for age and role');
       deps.check('found');
     }
-    const { healed, refused } = await healRetired(ctx, scan, remembered);
+    const { healed, refused } = await healRetired(ctx, brokerPort, scan, remembered);
     refusedFiles = new Set(refused.map((r) => r.file));
     for (const r of refused) {
       const key = `${r.fingerprint}\0${r.file}\0${r.reasons.join(',')}`;
@@ -66,10 +67,10 @@ export function createRescanner(deps: RescanDeps): {
       warnedRefusals.add(key);
       const successor = ctx.store.currentSuccessor(r.fingerprint);
       log.warn({ fingerprint: r.fingerprint, newFingerprint: successor, file: r.file, reasons: r.reasons, fix: r.fix }, r.message);
-      deps.notify('Retired Certorix token in an unexpected file', `Token ${r.fingerprint} (retired) appeared in ${r.file}; it was not healed (${r.reasons.join(', ')}). See the daemon log or run "mcp-token-rotator doctor".`);
+      deps.notify('Retired token in an unexpected file', `Token ${r.fingerprint} (retired) appeared in ${r.file}; it was not healed (${r.reasons.join(', ')}). See the daemon log or run "mcp-token-rotator doctor".`);
       ctx.store.addEvent({ at: ctx.nowIso(), type: 'heal-refused', fingerprint: r.fingerprint, newFingerprint: successor, source: 'watch', files: [r.file], detail: r.reasons.join(',') });
     }
-    if (healed.some((h) => !h.ok)) deps.notify('MCP token not healed', 'A config holds a retired Certorix token; see the daemon log.');
+    if (healed.some((h) => !h.ok)) deps.notify('MCP token not healed', 'A config holds a retired token; see the daemon log.');
     if (healed.some((h) => h.ok)) {
       // Record what we wrote so the watcher's echo of our own write is ignored.
       const again = await findTokens(ctx);

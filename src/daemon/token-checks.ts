@@ -2,6 +2,7 @@ import { factsUnknown, noticeFor } from '../rotation/policy.js';
 import type { Secret } from '../secret.js';
 import { afterChecks, initialClock, planChecks, type CheckClock, type CheckTimes, type Trigger, type Verify } from './checks.js';
 import type { DaemonCore } from './core.js';
+import { brokerPort } from '../broker/rotation-port.js';
 
 /**
  * The daemon's token looks (I/O around checks.ts): asks the API about tokens (GET
@@ -53,7 +54,7 @@ export function createTokenChecks(core: DaemonCore, times: CheckTimes): { run(tr
   const checkAges = async (reason: Trigger) => {
     const { recoverIfNeeded } = await import('../rotation/recover.js');
     const { buildStatus } = await import('../status.js');
-    await recoverIfNeeded(ctx);
+    await recoverIfNeeded(ctx, { broker: brokerPort });
     const now = ctx.now();
     const warnAfterDays = ctx.settings.warnAfterDays;
     for (const t of buildStatus(ctx)) {

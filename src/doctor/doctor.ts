@@ -146,6 +146,8 @@ export async function runDoctor(ctx: Context, opts: DoctorOptions): Promise<Find
       ageDays: t.ageDays,
       ...(row ? { minAgeDays: minAgeDays(row, now) } : {}),
       files: t.locations.map((l) => l.path),
+      // Certorix's findings read as before; other providers name themselves and their page.
+      ...(t.provider !== 'certorix' ? { provider: t.provider, label: ctx.providerOfToken(t.fingerprint).label, page: ctx.tokenPageFor(t.fingerprint), tokenKind: row?.tokenKind ?? null, expiresAt: t.expiresAt } : {}),
     };
     const role = checkTokenRole(facts);
     if (role) findings.push(role);

@@ -3,7 +3,7 @@
  * and one response per line, matched by id. The socket is 0600 inside the 0700 state
  * directory, so only the user reaches it; set-token's token travels here, never in argv.
  */
-import type { RotationResult } from '../rotation/run.js';
+import type { RotationResult } from '../rotation/result.js';
 
 export type Method = 'ping' | 'rotate' | 'revoke-now' | 'set-token' | 'broker-token';
 

@@ -6,6 +6,7 @@ import { FileLock } from '../lock.js';
 import type { ScanResult } from '../scan.js';
 import { backupRewritten, fsyncDirsOf, rewriteFile, type Rewritten } from './rewrite.js';
 import type { Secret } from '../secret.js';
+import type { BrokerPort } from './port.js';
 
 export interface HealResult {
   fingerprint: string;
@@ -122,9 +123,9 @@ export interface HealOutcome {
  * is taken from a config that holds it, or from the daemon's memory: the store never keeps
  * token values.
  */
-export async function healRetired(ctx: Context, scan: ScanResult, remembered: ReadonlyMap<string, Secret> = new Map()): Promise<HealOutcome> {
+export async function healRetired(ctx: Context, broker: BrokerPort, scan: ScanResult, remembered: ReadonlyMap<string, Secret> = new Map()): Promise<HealOutcome> {
   // Broker mode first: restored plaintext copies of converted entries go back to the broker form.
-  ({ scan, remembered } = await (await import('../broker/heal.js')).healBrokerEntries(ctx, scan, remembered));
+  ({ scan, remembered } = await broker.healEntries(ctx, scan, remembered));
   const stale = [...scan.tokens].filter(([fp]) => ctx.store.getToken(fp)?.state === 'retired');
   const outcome: HealOutcome = { healed: [], refused: [] };
   if (!stale.length) return outcome;

@@ -1,6 +1,7 @@
 import type { Context } from '../context.js';
 import { cleanPreflightLeftovers } from './preflight-marker.js';
 import type { RotationResult } from './run.js';
+import type { BrokerPort } from './port.js';
 import { escapeControls } from '../terminal.js';
 
 /**
@@ -8,7 +9,7 @@ import { escapeControls } from '../terminal.js';
  * a crash left in the journal. Cheap when there is nothing to do (one indexed query).
  * If another process holds the rotation lock it is already on it, so we do not wait.
  */
-export async function recoverIfNeeded(ctx: Context, opts: { wait?: boolean } = {}): Promise<RotationResult[]> {
+export async function recoverIfNeeded(ctx: Context, opts: { wait?: boolean; broker: BrokerPort }): Promise<RotationResult[]> {
   const open = ctx.journal.open().length;
   // A preflight killed before its intent was journaled leaves only probe files behind.
   await cleanPreflightLeftovers(ctx.paths.dir);
@@ -24,7 +25,7 @@ export async function recoverIfNeeded(ctx: Context, opts: { wait?: boolean } = {
     const results: RotationResult[] = [];
     for (const row of ctx.journal.open()) {
       ctx.log.warn({ fingerprint: row.oldFingerprint, step: row.step }, 'resuming an unfinished rotation');
-      const r = await executeRotation(ctx, row.id);
+      const r = await executeRotation(ctx, row.id, { broker: opts.broker });
       results.push(r);
       const msg =
         r.status === 'rotated'

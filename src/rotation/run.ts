@@ -5,7 +5,6 @@ import { readConfigFile } from '../clients/discover.js';
 import { removeStaleTemps } from '../clients/write.js';
 import { RotatorError } from '../errors.js';
 import { Secret } from '../secret.js';
-import { withSlotTokens } from '../broker/locations.js';
 import { findTokens, recordScan, type ScanResult } from '../scan.js';
 import type { EventSource } from '../store/store.js';
 import type { JournalRow } from '../store/journal.js';
@@ -26,6 +25,7 @@ import { finishStep } from './steps/finish.js';
 import { abandonStep } from './steps/abandon.js';
 import { loseStep } from './steps/lose.js';
 import { announceStep, storeStep } from './steps/broker.js';
+import type { BrokerPort } from './port.js';
 
 export { fillTemplate, planRotation, type FilePlan, type PlannedTemplate, type RotationPlan } from './plan.js';
 export { restartHints, type RotationResult } from './result.js';
@@ -35,6 +35,8 @@ export interface RotateOptions {
   dryRun?: boolean;
   /** set-token: the replacement is already known; no regenerate call. */
   adopt?: Secret;
+  /** Broker mode as the engine needs it (src/rotation/port.ts), from the composition root. */
+  broker: BrokerPort;
 }
 
 /** Rotates the given tokens, each on its own: one token's failure never blocks another's. */
@@ -43,7 +45,7 @@ export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOpti
   if (!opts.dryRun) await lock.acquire({ timeoutMs: 30_000, what: 'rotating tokens' });
   let marker: string | undefined;
   try {
-    const scan = await findTokens(ctx).then((s) => withSlotTokens(ctx, s));
+    const scan = await findTokens(ctx).then((s) => opts.broker.withSlotTokens(ctx, s));
     if (!opts.dryRun) recordScan(ctx, scan);
     const results: RotationResult[] = [];
     // Preflight all first: a broken config shows up before any token is touched.
@@ -105,7 +107,7 @@ export async function rotateTokens(ctx: Context, fps: string[], opts: RotateOpti
       });
       failpoint('after-intent');
       try {
-        results.push(await executeRotation(ctx, id, { plan, scan, prepared }));
+        results.push(await executeRotation(ctx, id, { plan, scan, prepared, broker: opts.broker }));
       } finally {
         await discardWrites(prepared);
       }
@@ -152,6 +154,7 @@ function runStep(ex: Execution, row: JournalRow, action: Exclude<Action, { type:
 }
 
 interface ExecuteOptions {
+  broker: BrokerPort;
   plan?: RotationPlan;
   scan?: ScanResult;
   /** Temp files opened before the call, by config path (fresh rotations only). */
@@ -159,7 +162,7 @@ interface ExecuteOptions {
 }
 
 /** Drives one journal row to its end, or as far as it can get. */
-export async function executeRotation(ctx: Context, id: number, opts: ExecuteOptions = {}): Promise<RotationResult> {
+export async function executeRotation(ctx: Context, id: number, opts: ExecuteOptions): Promise<RotationResult> {
   let row = ctx.journal.get(id) as JournalRow;
   const ex: Execution = {
     ctx,
@@ -172,6 +175,7 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
     liveTokens: opts.scan?.tokens,
     prepared: opts.prepared ?? new Map(),
     broker: null,
+    brokerPort: opts.broker,
   };
   if (!opts.plan) {
     // Resuming after a crash: a write that was in flight left its temp file behind.
@@ -181,8 +185,7 @@ export async function executeRotation(ctx: Context, id: number, opts: ExecuteOpt
     }
   }
   if (row.step === 'intent' || row.step === 'regenerated') {
-    const { startBrokerRun } = await import('../broker/rotation.js');
-    ex.broker = await startBrokerRun(ctx, row, ex.log);
+    ex.broker = await opts.broker.startRun(ctx, row, ex.log);
   }
   try {
     for (let guard = 0; guard < 20; guard++) {

@@ -15,6 +15,10 @@ export interface PlanStep {
   mayFail: boolean;
   /** Extra attempts, 1 s apart (launchctl bootstrap right after bootout can fail with EIO). */
   retries?: number;
+  /** Succeeds only when stdout also matches (launchctl print exits 0 for a loaded agent that is not running). */
+  expectStdout?: RegExp;
+  /** The service manager's "is it active" question: its failure means the service is not running. */
+  check?: boolean;
 }
 
 export interface ServicePlan {
@@ -30,6 +34,53 @@ export interface ServicePlan {
   steps: PlanStep[];
   /** Every command, in order, as argv arrays (what --dry-run and --json show). */
   commands: string[][];
+}
+
+/**
+ * "Installed" means the service manager reports the service active, not that a unit file
+ * exists: a unit left by a failed install serves nothing. Exit 0 from `systemctl --user
+ * is-active`; for launchd, `launchctl print` (exit 0 once loaded) saying `state = running`.
+ */
+export function activeCheck(platform: Platform, uid: number): PlanStep | null {
+  if (platform === 'win32') return null;
+  if (platform === 'darwin') {
+    return { argv: ['launchctl', 'print', `gui/${uid}/${LAUNCHD_LABEL}`], phase: 'after', mayFail: false, retries: 3, expectStdout: /^\s*state = running\s*$/m, check: true };
+  }
+  return { argv: ['systemctl', '--user', 'is-active', SYSTEMD_UNIT], phase: 'after', mayFail: false, retries: 3, check: true };
+}
+
+/**
+ * Undoing a failed install (pure): what runs before and after the unit file is removed or
+ * put back. `restore`: a unit that was installed and active before is put back and started
+ * again; otherwise the unit goes, with the link `enable` made.
+ */
+export function planRollback(platform: Platform, home: string, uid: number, opts: { env?: Record<string, string | undefined>; restore: boolean }): { before: PlanStep[]; after: PlanStep[]; alsoRemove: string[] } {
+  const { kind, unitPath } = unitPathFor(platform, home, opts.env ?? {});
+  if (kind === 'systemd') {
+    if (opts.restore) {
+      return {
+        before: [],
+        after: [
+          { argv: ['systemctl', '--user', 'daemon-reload'], phase: 'after', mayFail: true },
+          { argv: ['systemctl', '--user', 'restart', SYSTEMD_UNIT], phase: 'after', mayFail: true },
+        ],
+        alsoRemove: [],
+      };
+    }
+    return {
+      before: [{ argv: ['systemctl', '--user', 'disable', '--now', SYSTEMD_UNIT], phase: 'before', mayFail: true }],
+      after: [
+        { argv: ['systemctl', '--user', 'daemon-reload'], phase: 'after', mayFail: true },
+        { argv: ['systemctl', '--user', 'reset-failed', SYSTEMD_UNIT], phase: 'after', mayFail: true },
+      ],
+      alsoRemove: [path.posix.join(path.posix.dirname(unitPath), 'default.target.wants', SYSTEMD_UNIT)],
+    };
+  }
+  return {
+    before: [{ argv: ['launchctl', 'bootout', `gui/${uid}/${LAUNCHD_LABEL}`], phase: 'before', mayFail: true }],
+    after: opts.restore ? [{ argv: ['launchctl', 'bootstrap', `gui/${uid}`, unitPath], phase: 'after', mayFail: true, retries: 3 }] : [],
+    alsoRemove: [],
+  };
 }
 
 export interface PlanOptions {
@@ -77,6 +128,7 @@ export function planInstall(platform: Platform, home: string, uid: number, opts:
     if (opts.previous != null && opts.previous !== content) {
       steps.push({ argv: ['systemctl', '--user', 'try-restart', SYSTEMD_UNIT], phase: 'after', mayFail: false });
     }
+    steps.push(activeCheck(platform, uid) as PlanStep);
   } else {
     logDir = launchdLogDir(home);
     content = renderUnit('launchd', { node, bin, home, logDir, args });
@@ -84,6 +136,7 @@ export function planInstall(platform: Platform, home: string, uid: number, opts:
     steps.push({ argv: ['launchctl', 'bootout', `${target}/${LAUNCHD_LABEL}`], phase: 'before', mayFail: true });
     steps.push({ argv: ['launchctl', 'enable', `${target}/${LAUNCHD_LABEL}`], phase: 'after', mayFail: false });
     steps.push({ argv: ['launchctl', 'bootstrap', target, unitPath], phase: 'after', mayFail: false, retries: 3 });
+    steps.push(activeCheck(platform, uid) as PlanStep);
   }
   return { action: 'install', kind, unitPath, content, logDir, alsoRemove: [], steps, commands: steps.map((s) => s.argv) };
 }

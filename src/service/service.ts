@@ -8,19 +8,19 @@
 import { execFile } from 'node:child_process';
 import { childEnv } from '../process/child-env.js';
 import { existsSync } from 'node:fs';
-import { chmod, lstat, mkdir, readFile, readlink, realpath, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, readlink, realpath, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { RotatorError } from '../errors.js';
 import type { Platform } from '../paths.js';
 import { packageVersion } from '../version.js';
 import { defaultBin, transientInstallNote, unitPathFor, windowsError, LAUNCHD_LABEL, SYSTEMD_UNIT, type ServiceKind } from './paths.js';
-import { planInstall, planUninstall, type PlanStep, type ServicePlan } from './plan.js';
+import { activeCheck, planInstall, planRollback, planUninstall, type PlanStep, type ServicePlan } from './plan.js';
 
 export * from './paths.js';
 export * from './render.js';
 export * from './plan.js';
 
-export type CommandRunner = (cmd: string[]) => Promise<{ code: number; stderr: string }>;
+export type CommandRunner = (cmd: string[]) => Promise<{ code: number; stderr: string; stdout?: string }>;
 
 /** Exit code used when the program does not exist (as a shell would say). */
 export const NOT_FOUND = 127;
@@ -30,11 +30,11 @@ export const execRunner: CommandRunner = (cmd) =>
   new Promise((resolve) => {
     const [file, ...args] = cmd;
     if (file === undefined) return resolve({ code: NOT_FOUND, stderr: 'empty command' });
-    execFile(file, args, { timeout: 60_000, windowsHide: true, maxBuffer: 1024 * 1024, env: childEnv(process.env) }, (error, _stdout, stderr) => {
-      if (!error) return resolve({ code: 0, stderr: String(stderr) });
+    execFile(file, args, { timeout: 60_000, windowsHide: true, maxBuffer: 1024 * 1024, env: childEnv(process.env) }, (error, stdout, stderr) => {
+      if (!error) return resolve({ code: 0, stderr: String(stderr), stdout: String(stdout) });
       const e = error as NodeJS.ErrnoException & { code?: number | string; killed?: boolean };
       if (e.code === 'ENOENT') return resolve({ code: NOT_FOUND, stderr: `${file}: command not found` });
-      if (typeof e.code === 'number') return resolve({ code: e.code, stderr: String(stderr) });
+      if (typeof e.code === 'number') return resolve({ code: e.code, stderr: String(stderr), stdout: String(stdout) });
       resolve({ code: 1, stderr: String(stderr) || e.message });
     });
   });
@@ -60,6 +60,10 @@ export interface CommandOutcome {
   stderr: string;
   /** A failure that was expected and ignored. */
   tolerated: boolean;
+  /** The service manager's answer to "is it active" (first line of stdout), for checks. */
+  answer?: string;
+  /** A check that exited 0 but did not say the service runs (launchctl print of a loaded, stopped agent). */
+  notRunning?: boolean;
 }
 
 export interface ServiceResult {
@@ -74,8 +78,10 @@ export interface ServiceResult {
   /** uninstall: the unit file was there and was removed. */
   removed: boolean;
   ran: CommandOutcome[];
-  /** Set when a command failed; the unit file may already be written (see `written`). */
+  /** Set when a command failed; a failed install is undone first (see `rolledBack`). */
   error: RotatorError | null;
+  /** install: a failure was undone, the new unit `removed` again or the previous one `restored`. */
+  rolledBack: 'removed' | 'restored' | null;
   /** Things worth telling the user (stderr in --json mode). */
   notes: string[];
 }
@@ -132,16 +138,32 @@ async function runSteps(
   delayMs: number,
 ): Promise<{ failed: CommandOutcome; index: number } | null> {
   for (const [index, s] of steps.entries()) {
+    const ok = (r: { code: number; stdout?: string }) => r.code === 0 && (!s.expectStdout || s.expectStdout.test(r.stdout ?? ''));
     let r = await run(s.argv);
-    for (let i = 0; r.code !== 0 && r.code !== NOT_FOUND && i < (s.retries ?? 0); i++) {
+    for (let i = 0; !ok(r) && r.code !== NOT_FOUND && i < (s.retries ?? 0); i++) {
       await sleep(delayMs);
       r = await run(s.argv);
     }
-    const outcome: CommandOutcome = { command: s.argv, code: r.code, stderr: trimStderr(r.stderr), tolerated: r.code !== 0 && s.mayFail };
+    const good = ok(r);
+    const outcome: CommandOutcome = { command: s.argv, code: r.code, stderr: trimStderr(r.stderr), tolerated: !good && s.mayFail };
+    if (s.check) outcome.answer = (r.stdout ?? '').trim().split('\n')[0] ?? '';
+    if (r.code === 0 && !good) outcome.notRunning = true;
     ran.push(outcome);
-    if (r.code !== 0 && !s.mayFail) return { failed: outcome, index };
+    if (!good && !s.mayFail) return { failed: outcome, index };
   }
   return null;
+}
+
+/**
+ * Whether the service manager reports the service active right now (one question, no
+ * retries): what "the service is installed" means for broker mode and doctor. False on
+ * Windows, without a service manager, or when it cannot be asked.
+ */
+export async function serviceActive(opts: { platform: Platform; uid: number; run?: CommandRunner }): Promise<boolean> {
+  const check = activeCheck(opts.platform, opts.uid);
+  if (!check) return false;
+  const ran: CommandOutcome[] = [];
+  return (await runSteps([{ ...check, retries: 0 }], opts.run ?? execRunner, ran, 0)) === null;
 }
 
 function trimStderr(s: string): string {
@@ -174,6 +196,44 @@ function commandFailure(plan: ServicePlan, failed: CommandOutcome, rest: string[
   return new RotatorError('E_SERVICE', `${fileNote}${what}, so ${label}.`, { file: plan.unitPath, hint });
 }
 
+/** A failed install, undone: what failed, what is left (nothing, or the previous unit), what to do. */
+function installFailure(plan: ServicePlan, failed: CommandOutcome, rolledBack: 'removed' | 'restored' | null, restarted: boolean): RotatorError {
+  const tool = failed.command[0] ?? 'command';
+  const cmd = shellJoin(failed.command);
+  const systemd = plan.kind === 'systemd';
+  const check = failed.answer !== undefined;
+  const what =
+    failed.code === NOT_FOUND
+      ? `"${tool}" was not found on this machine`
+      : check
+        ? `the service manager does not report the service running after starting it ("${cmd}" ${failed.notRunning ? 'shows no running process' : `said ${failed.answer || `exit ${failed.code}`}`})`
+        : `"${cmd}" failed (exit ${failed.code})${failed.stderr ? `: ${failed.stderr.split('\n')[0]}` : ''}`;
+  const left =
+    rolledBack === 'removed'
+      ? ` Removed ${plan.unitPath} again: nothing is left installed.`
+      : rolledBack === 'restored'
+        ? ` Put the previous ${plan.unitPath} back${restarted ? ' and started it again' : ''}.`
+        : '';
+  const again = 'then run "mcp-token-rotator install-service" again';
+  let hint: string;
+  if (failed.code === NOT_FOUND) {
+    hint = systemd
+      ? 'Without systemd (a container, WSL without systemd), start "mcp-token-rotator daemon" from your session start-up instead.'
+      : 'launchctl exists only on macOS; elsewhere start "mcp-token-rotator daemon" from your session start-up.';
+  } else if (systemd && /bus|XDG_RUNTIME_DIR|No medium/i.test(failed.stderr)) {
+    hint = `"Failed to connect to bus" means there is no systemd user session here (a container, a sudo/su shell, or SSH without "loginctl enable-linger $USER"): run "mcp-token-rotator install-service" from your desktop/login session instead.`;
+  } else if (check) {
+    hint = systemd
+      ? `See why it stopped: journalctl --user -u ${SYSTEMD_UNIT} (or run "mcp-token-rotator daemon" in a terminal to see its error); fix that, ${again}.`
+      : `See why it stopped: ~/Library/Logs/mcp-token-rotator/ (or run "mcp-token-rotator daemon" in a terminal to see its error); fix that, ${again}.`;
+  } else {
+    hint = systemd
+      ? `See "systemctl --user status ${SYSTEMD_UNIT}" and "journalctl --user -u ${SYSTEMD_UNIT}"; fix the cause, ${again}.`
+      : `See "launchctl print gui/$(id -u)/${LAUNCHD_LABEL}"; fix the cause, ${again}.`;
+  }
+  return new RotatorError('E_SERVICE', `${what}, so the service is not running.${left}`, { file: plan.unitPath, hint });
+}
+
 function baseResult(plan: ServicePlan, dryRun: boolean): ServiceResult {
   return {
     action: plan.action,
@@ -186,6 +246,7 @@ function baseResult(plan: ServicePlan, dryRun: boolean): ServiceResult {
     removed: false,
     ran: [],
     error: null,
+    rolledBack: null,
     notes: [],
   };
 }
@@ -227,6 +288,15 @@ export async function installService(opts: ServiceOptions): Promise<ServiceResul
   const delay = opts.retryDelayMs ?? 1000;
   const before = plan.steps.filter((s) => s.phase === 'before');
   const after = plan.steps.filter((s) => s.phase === 'after');
+  // What a failure must put back: a unit that was installed and running stays so; anything
+  // else this install writes (the unit, the link "enable" makes, the log dir) goes again.
+  const unitIsLink = await lstat(unitPath).then((s) => s.isSymbolicLink(), () => false);
+  const wasActive = previous !== null && (await serviceActive({ platform: opts.platform, uid: opts.uid, run }));
+  const links = planRollback(opts.platform, opts.home, opts.uid, { env, restore: false }).alsoRemove;
+  const linksBefore = new Set((await Promise.all(links.map(async (l) => ((await existsLink(l)) ? l : null)))).filter((l) => l !== null));
+  const logDirBefore = plan.logDir ? await existsLink(plan.logDir) : true;
+  // Deepest first: the wants directory "enable" may make, then the unit's own directories.
+  const createdDirs = [...(await Promise.all(links.map((l) => missingDirs(path.dirname(l), path.dirname(unitPath))))).flat(), ...(await missingDirs(path.dirname(unitPath), opts.home))];
   const f1 = await runSteps(before, run, result.ran, delay);
   if (f1) {
     result.error = commandFailure(plan, f1.failed, plan.commands, false);
@@ -236,8 +306,43 @@ export async function installService(opts: ServiceOptions): Promise<ServiceResul
   result.written = true;
   if (plan.logDir) await mkdir(plan.logDir, { recursive: true, mode: 0o700 });
   const f2 = await runSteps(after, run, result.ran, delay);
-  if (f2) result.error = commandFailure(plan, f2.failed, after.slice(f2.index).map((s) => s.argv), true);
+  if (f2) {
+    // Contract: "installed" means active; a failed install leaves no unit behind (it would
+    // count as installed for whoever looks at the file, and serve nothing).
+    const restore = previous !== null && (wasActive || unitIsLink);
+    const rb = planRollback(opts.platform, opts.home, opts.uid, { env, restore: wasActive });
+    await runSteps(rb.before, run, result.ran, 0);
+    if (restore) {
+      await writeUnitFile(unitPath, previous);
+      result.rolledBack = 'restored';
+    } else {
+      await rm(unitPath, { force: true });
+      result.rolledBack = 'removed';
+    }
+    result.written = false;
+    for (const l of rb.alsoRemove) if (!linksBefore.has(l)) await removeOwnLink(l, unitPath);
+    if (plan.logDir && !logDirBefore) await rmdir(plan.logDir).catch(() => undefined);
+    for (const d of createdDirs) await rmdir(d).catch(() => undefined); // deepest first; only if left empty
+    await runSteps(rb.after, run, result.ran, delay);
+    result.error = installFailure(plan, f2.failed, result.rolledBack, wasActive);
+  }
   return result;
+}
+
+/** The directories from `dir` up to (not including) `home` that do not exist yet, deepest first. */
+async function missingDirs(dir: string, home: string): Promise<string[]> {
+  const out: string[] = [];
+  for (let d = dir; d !== home && d !== path.dirname(d) && !(await existsLink(d)); d = path.dirname(d)) out.push(d);
+  return out;
+}
+
+/** Removes `link` only if it is a symlink to our unit (what "systemctl enable" makes). */
+async function removeOwnLink(link: string, unitPath: string): Promise<void> {
+  try {
+    if ((await lstat(link)).isSymbolicLink() && path.basename(await readlink(link)) === path.basename(unitPath)) await rm(link, { force: true });
+  } catch {
+    // absent: nothing to do
+  }
 }
 
 /** Stops and disables the service, removes the unit file, tells the manager. */
@@ -269,14 +374,8 @@ export async function uninstallService(opts: ServiceOptions): Promise<ServiceRes
     }
     result.removed = true;
   }
-  for (const extra of plan.alsoRemove) {
-    // Only the enablement symlink, and only if it points at our unit.
-    try {
-      if ((await lstat(extra)).isSymbolicLink() && path.basename(await readlink(extra)) === path.basename(unitPath)) await rm(extra, { force: true });
-    } catch {
-      // absent: nothing to do
-    }
-  }
+  // Only the enablement symlink, and only if it points at our unit.
+  for (const extra of plan.alsoRemove) await removeOwnLink(extra, unitPath);
   const after = plan.steps.filter((s) => s.phase === 'after');
   const f2 = await runSteps(after, run, result.ran, delay);
   if (f2) result.error = commandFailure(plan, f2.failed, after.slice(f2.index).map((s) => s.argv), result.removed);
@@ -294,6 +393,7 @@ export function serviceJson(r: ServiceResult): Record<string, unknown> {
     commands: r.commands,
     written: r.written,
     ...(r.action === 'uninstall' ? { removed: r.removed } : {}),
+    ...(r.rolledBack ? { rolledBack: r.rolledBack } : {}),
     ran: r.ran.map((o) => ({ command: o.command, code: o.code, ...(o.code !== 0 ? { stderr: o.stderr, tolerated: o.tolerated } : {}) })),
     ...(r.dryRun && r.content !== null ? { content: r.content } : {}),
     ...(r.error ? { error: r.error.toJSON() } : {}),

@@ -19,7 +19,7 @@ afterAll(async () => {
 });
 const setupHome = () => setup(api);
 
-import { ALL, REMOTE, UNIT, setup, snapshot, type StatusDoc } from './helpers.js';
+import { ALL, REMOTE, UNIT, fakeSystemctl, setup, snapshot, type StatusDoc } from './helpers.js';
 
 describe('broker enable / status / disable on all 13 clients', () => {
   let h: TempHome;
@@ -66,8 +66,21 @@ describe('broker enable / status / disable on all 13 clients', () => {
     expect(findLeaks([tok], [r.stdout, r.stderr])).toEqual([]);
   });
 
-  it('with the service installed, enable converts the remote entries to the local endpoint', async () => {
+  it('a unit file the service manager does not report active (a failed install-service) does not count: remote entries stay plaintext', async () => {
     await h.write(UNIT, '[Unit]\nDescription=test stand-in\n');
+    await fakeSystemctl(h, 'failed');
+    const r = await runCli(['broker', 'enable', '--json'], { env: h.env });
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as { converted: Array<{ client: string; mode: string }>; plaintext: Array<{ client: string; reason: string }> };
+    expect(doc.converted.filter((c) => c.mode === 'broker-endpoint')).toEqual([]);
+    for (const c of REMOTE) expect(doc.plaintext.find((p) => p.client === c)?.reason).toMatch(/install-service/);
+    expect(await h.read('.codeium/windsurf/mcp_config.json')).toBe(before.get('.codeium/windsurf/mcp_config.json'));
+    expect(await readFile(h.path('systemctl.log'), 'utf8')).toContain('--user is-active mcp-token-rotator.service');
+  });
+
+  it('with the service installed (active), enable converts the remote entries to the local endpoint', async () => {
+    await h.write(UNIT, '[Unit]\nDescription=test stand-in\n');
+    await fakeSystemctl(h, 'active');
     const r = await runCli(['broker', 'enable', '--json'], { env: h.env });
     expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as { converted: Array<{ client: string; mode: string }> };
@@ -103,8 +116,12 @@ describe('broker enable / status / disable on all 13 clients', () => {
 
   it('status, history and doctor keep working: the token is still tracked with its converted locations', async () => {
     const st = await runCli(['status', '--json'], { env: h.env });
-    expect(st.code, st.stderr).toBe(0);
-    const doc = JSON.parse(st.stdout) as { tokens: Array<{ fingerprint: string; locations: Array<{ path: string; client: string }> }> };
+    // No daemon here: the endpoint entries cannot connect, and status says so (exit 2, with the fix).
+    expect(st.code, st.stderr).toBe(2);
+    expect(st.stderr).toContain('The local endpoint is down');
+    expect(st.stderr).toContain('systemctl --user start mcp-token-rotator');
+    const doc = JSON.parse(st.stdout) as { tokens: Array<{ fingerprint: string; locations: Array<{ path: string; client: string }> }>; brokerProblems: Array<{ kind: string }> };
+    expect(doc.brokerProblems.map((p) => p.kind)).toEqual(['endpoint-down']);
     const t = doc.tokens.find((x) => x.fingerprint === fingerprint(tok));
     expect(new Set(t?.locations.map((l) => l.client))).toEqual(new Set(ALL.map((f) => f.client)));
     const hist = await runCli(['history', '--json'], { env: h.env });

@@ -6,6 +6,7 @@ import { setup } from './helpers.js';
 import { Context } from '../../src/context.js';
 import { findTokens } from '../../src/scan.js';
 import { healRetired } from '../../src/rotation/heal.js';
+import { brokerPort } from '../../src/broker/rotation-port.js';
 import { BrokerRegistry } from '../../src/broker/registry.js';
 import { FileTokenStore } from '../../src/broker/store.js';
 import { fingerprint } from '../../src/fingerprint.js';
@@ -40,7 +41,7 @@ describe('heal of converted entries a client restored in plaintext', () => {
     await h.write(REL, desktop.content(other));
     const ctx = ctxOf();
     try {
-      await healRetired(ctx, await findTokens(ctx));
+      await healRetired(ctx, brokerPort, await findTokens(ctx));
     } finally {
       await ctx.close();
     }
@@ -51,7 +52,7 @@ describe('heal of converted entries a client restored in plaintext', () => {
     await h.write(REL, desktop.content(tok));
     const ctx = ctxOf();
     try {
-      await healRetired(ctx, await findTokens(ctx));
+      await healRetired(ctx, brokerPort, await findTokens(ctx));
       expect(await h.read(REL)).toBe(converted);
       expect(ctx.store.listEvents().some((e) => e.type === 'healed' && e.files.includes(h.path(REL)))).toBe(true);
     } finally {
@@ -70,7 +71,7 @@ describe('heal of converted entries a client restored in plaintext', () => {
       const [slot] = reg.moveSlots(fingerprint(tok), fingerprint(newTok), now);
       await new FileTokenStore(ctx.paths.dir).write(slot!, new Secret(newTok));
       await h.write(REL, desktop.content(tok));
-      await healRetired(ctx, await findTokens(ctx));
+      await healRetired(ctx, brokerPort, await findTokens(ctx));
       const text = await h.read(REL);
       expect(text).toBe(converted);
       expect(text).not.toContain(tok);

@@ -13,6 +13,28 @@ export const ALL = [...FIXTURES, ROO];
 export const REMOTE = new Set(['windsurf', 'gemini']); // endpoint entries: need the daemon or the service
 export const UNIT = '.config/systemd/user/mcp-token-rotator.service';
 
+/**
+ * A stand-in systemctl first on the CLI's PATH (there is no user manager here): it logs its
+ * arguments to ~/systemctl.log and answers `is-active` from ~/systemctl-state ("active",
+ * else exit 3 like a stopped or failed unit).
+ */
+export async function fakeSystemctl(h: TempHome, state: 'active' | 'inactive' | 'failed'): Promise<void> {
+  await h.write('systemctl-state', state + '\n');
+  const script = [
+    '#!/bin/sh',
+    'echo "$*" >> "$HOME/systemctl.log"',
+    'if [ "$2" = is-active ]; then',
+    '  s=$(cat "$HOME/systemctl-state")',
+    '  echo "$s"',
+    '  [ "$s" = active ] && exit 0 || exit 3',
+    'fi',
+    'exit 0',
+  ].join('\n');
+  await h.write('fakebin/systemctl', script + '\n', 0o755);
+  const bin = h.path('fakebin');
+  if (!h.env.PATH?.startsWith(bin)) h.env.PATH = `${bin}:${h.env.PATH ?? '/usr/bin:/bin'}`;
+}
+
 export interface StatusDoc {
   store: { backend: string; where: string };
   endpoint: { port: number | null; daemon: boolean; service: boolean; up: boolean | null; entries: number };

@@ -6,14 +6,16 @@
  * - `slow`: the same after `ms` milliseconds (an in-flight call during a rotation).
  * - `echo`: answers at once without the API (the relay benchmark's call).
  * Resources: `certorix://account` (subscribable), for the subscription re-apply.
- * CERTORIX_API_URL points it at the fake API; MCP_LOCAL_SERVER_START_MS delays its start.
+ * CERTORIX_API_URL points it at the fake API; MCP_LOCAL_SERVER_START_MS delays its start;
+ * MCP_LOCAL_SERVER_TOKEN_VAR names another variable to read the token from.
  */
 import { createHash } from 'node:crypto';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { z } from 'zod';
 
-const token = process.env.CERTORIX_API_TOKEN ?? '';
+// MCP_LOCAL_SERVER_TOKEN_VAR: read another provider's variable (a GitHub or GitLab server stand-in).
+const token = process.env[process.env.MCP_LOCAL_SERVER_TOKEN_VAR ?? 'CERTORIX_API_TOKEN'] ?? '';
 const apiUrl = (process.env.CERTORIX_API_URL ?? 'https://api.certorix.com').replace(/\/$/, '');
 const fp = createHash('sha256').update(token, 'utf8').digest('hex').slice(0, 12);
 

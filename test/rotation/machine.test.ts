@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nextAction, transition, type MachineState } from '../../src/rotation/machine.js';
+import { mayRetryRegenerate, nextAction, transition, type MachineState } from '../../src/rotation/machine.js';
 
 const f = (path: string, written = false) => ({ path, client: 'cursor', format: 'json', written });
 /** A config that cannot hold the new token (e.g. a .env line and a token with every quote). */
@@ -55,5 +55,41 @@ describe('rotation state machine: transitions', () => {
     const s2 = transition(s1, { type: 'files-discovered', paths: [{ path: 'b', client: 'cursor', format: 'json' }, { path: 'c', client: 'zed', format: 'jsonc' }] });
     expect(s2.files.map((x) => [x.path, x.written])).toEqual([['a', true], ['b', false], ['c', false]]);
     expect(transition(s2, { type: 'files-discovered', paths: [] })).toBe(s2);
+  });
+});
+
+describe('rotation state machine: a provider without idempotency (GitLab, Cloudflare)', () => {
+  const intent: MachineState = { step: 'intent', files: [f('a')], hasNewToken: false, idempotent: false };
+  const calling: MachineState = { ...intent, step: 'calling' };
+  it.each<[string, MachineState, Parameters<typeof transition>[1], Partial<MachineState>]>([
+    ['the call is journaled as calling before it leaves', intent, { type: 'call-sent' }, { step: 'calling' }],
+    ['an idempotent provider has no calling step', { ...intent, idempotent: true }, { type: 'call-sent' }, { step: 'intent' }],
+    ['an answer moves calling on', calling, { type: 'regenerated' }, { step: 'regenerated', hasNewToken: true }],
+    ['a refusal fails it', calling, { type: 'regenerate-refused' }, { step: 'failed' }],
+    ['a lost answer (timeout, reset, 5xx) ends it as lost: never sent again', calling, { type: 'transient' }, { step: 'lost' }],
+    ['a call that never left goes back to intent', calling, { type: 'transient', notSent: true }, { step: 'intent' }],
+    ['lost only from calling', intent, { type: 'lost' }, { step: 'intent' }],
+    ['lost from calling', calling, { type: 'lost' }, { step: 'lost' }],
+    ['an idempotent provider stays at intent on a transient failure (replayed with its key)', { ...intent, idempotent: true }, { type: 'transient' }, { step: 'intent' }],
+  ])('%s', (_name, state, outcome, expected) => {
+    expect(transition(state, outcome)).toMatchObject(expected);
+  });
+
+  it.each<[string, MachineState, ReturnType<typeof nextAction>]>([
+    ['intent -> the one call', intent, { type: 'regenerate' }],
+    ['calling found on resume (a crash, a lost answer) -> lose, never regenerate again', calling, { type: 'lose' }],
+    ['lost -> nothing', { ...intent, step: 'lost' }, { type: 'none' }],
+  ])('next: %s', (_name, state, action) => {
+    expect(nextAction(state)).toEqual(action);
+  });
+
+  it.each<[boolean, { transient: boolean; notSent: boolean }, boolean]>([
+    [true, { transient: true, notSent: false }, true],
+    [true, { transient: false, notSent: false }, false],
+    [false, { transient: true, notSent: false }, false],
+    [false, { transient: true, notSent: true }, true],
+    [false, { transient: false, notSent: true }, false],
+  ])('may retry (idempotent %s, %o): %s', (idempotent, failure, want) => {
+    expect(mayRetryRegenerate(idempotent, failure)).toBe(want);
   });
 });

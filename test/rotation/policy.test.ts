@@ -78,3 +78,31 @@ describe('policy', () => {
     expect(shouldAutoRotate(tok({ createdAt: daysAgo(91), state: 'retired' }), NOW, 90)).toBe(false);
   });
 });
+
+describe('policy: expiry (providers that tell it: GitHub, GitLab, Cloudflare)', () => {
+  const inDays = (d: number) => new Date(NOW.getTime() + d * 86_400_000).toISOString();
+  it.each([
+    ['expires in 20 days, warn 14 before: not due', tok({ expiresAt: inDays(20) }), false],
+    ['expires in 14 days: due', tok({ expiresAt: inDays(14) }), true],
+    ['expires in 3 days: due', tok({ expiresAt: inDays(3) }), true],
+    ['expired yesterday: due', tok({ expiresAt: inDays(-1) }), true],
+    ['no expiry, young: not due', tok({ expiresAt: null }), false],
+    ['no expiry but old: due by age', tok({ expiresAt: null, createdAt: daysAgo(95) }), true],
+  ])('%s', (_n, t, due) => {
+    expect(isDue(t, NOW, 90, 14)).toBe(due);
+    expect(publicState(t, NOW, 90, false, 14)).toBe(due ? 'due' : 'ok');
+  });
+
+  it('warns about a coming expiry once a day, with the days left, even when the age is unknown', () => {
+    const t = tok({ expiresAt: inDays(10) });
+    expect(noticeFor(t, NOW, 90, 7, 14)).toMatchObject({ level: 'warn', kind: 'warn', reason: 'expiry', expiresInDays: 10, ageDays: null });
+    expect(noticeFor({ ...t, lastWarnedAt: daysAgo(0, 2) }, NOW, 90, 7, 14)).toBeNull();
+    expect(noticeFor(tok({ expiresAt: inDays(30) }), NOW, 90, 7, 14)).toBeNull();
+  });
+
+  it('a provider that never tells creation dates is not "facts unknown" once it answered', () => {
+    expect(factsUnknown({ createdAt: null, role: 'repo', state: 'active' }, false)).toBe(false);
+    expect(factsUnknown({ createdAt: null, role: null, state: 'active' }, false)).toBe(true);
+    expect(factsUnknown({ createdAt: null, role: 'repo', state: 'active' }, true)).toBe(true);
+  });
+});

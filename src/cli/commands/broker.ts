@@ -72,7 +72,7 @@ function reportEnable(r: EnableResult, json: boolean, home: string): void {
   if (r.dryRun) say('Dry run: nothing was written.');
 }
 
-function reportDisable(r: DisableResult, json: boolean, home: string): void {
+export function reportDisable(r: DisableResult, json: boolean, home: string): void {
   if (json) printJson(r);
   const say = json ? err : out;
   for (const n of r.notes) say(`note: ${n}`);
@@ -90,7 +90,7 @@ export function renderStatus(st: BrokerStatus, home: string): string {
   lines.push(`Token store: ${st.store.backend} (${tildify(st.store.where, home)})`);
   const ep = st.endpoint;
   const up = ep.up === null ? 'not checked' : ep.up ? 'up' : 'DOWN';
-  lines.push(`Local endpoint: ${ep.port === null ? 'no port chosen yet' : `127.0.0.1:${ep.port}`}, ${up}; daemon ${ep.daemon ? 'running' : 'not running'}, service ${ep.service ? 'installed' : 'not installed'}; ${ep.entries} entr(ies) use it`);
+  lines.push(`Local endpoint: ${ep.port === null ? 'no port chosen yet' : `127.0.0.1:${ep.port}`}, ${up}; daemon ${ep.daemon ? 'running' : 'not running'}, service ${ep.service ? 'active' : 'not active'}; ${ep.entries} entr(ies) use it`);
   if (ep.entries > 0 && ep.up === false) lines.push('  -> Clients using the endpoint cannot connect: start the daemon, or run "mcp-token-rotator install-service".');
   lines.push('');
   if (!st.entries.length) lines.push('No entry holds a Certorix token.');

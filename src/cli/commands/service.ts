@@ -1,7 +1,8 @@
 import path from 'node:path';
+import { existsSync } from 'node:fs';
 import { loadSettings } from '../../config/settings.js';
-import { EXIT } from '../../errors.js';
-import { currentPathEnv, expandHome } from '../../paths.js';
+import { EXIT, RotatorError } from '../../errors.js';
+import { currentPathEnv, expandHome, stateDir, statePaths, tildify } from '../../paths.js';
 import {
   installService,
   shellJoin,
@@ -12,6 +13,7 @@ import {
   type ServiceResult,
 } from '../../service/service.js';
 import type { Values } from '../commands.js';
+import type { DisableResult } from '../../broker/disable.js';
 import { err, out, printJson } from '../output.js';
 
 function common(values: Values) {
@@ -27,11 +29,11 @@ function warnIfRoot(uid: number, env: Record<string, string | undefined>): void 
   }
 }
 
-function report(r: ServiceResult, json: boolean): number {
+function report(r: ServiceResult, json: boolean, extra: Record<string, unknown> = {}): number {
   for (const n of r.notes) err(`note: ${n}`);
   if (r.error) err(`error: ${r.error.describe()}`);
   if (json) {
-    printJson(serviceJson(r));
+    printJson({ ...serviceJson(r), ...extra });
     return r.error ? EXIT.failure : EXIT.ok;
   }
   const install = r.action === 'install';
@@ -87,10 +89,60 @@ export async function runInstall(values: Values): Promise<number> {
   return report(r, c.json);
 }
 
-/** uninstall-service [--dry-run] */
+/**
+ * The config files broker mode converted (empty when it is off or nothing was ever
+ * recorded). Read without the settings: a bad settings file must not block a removal.
+ */
+async function convertedFiles(pathEnv: ReturnType<typeof currentPathEnv>): Promise<string[]> {
+  const db = statePaths(stateDir(pathEnv)).db;
+  if (!existsSync(db)) return [];
+  const { Store } = await import('../../store/store.js');
+  const { BrokerRegistry } = await import('../../broker/registry.js');
+  const store = new Store(db);
+  try {
+    return [...new Set(new BrokerRegistry(store).entries().map((e) => e.path))];
+  } finally {
+    store.close();
+  }
+}
+
+/** uninstall-service [--disable-broker] [--dry-run] */
 export async function runUninstall(values: Values): Promise<number> {
   const c = common(values);
   warnIfRoot(c.uid, c.pathEnv.env);
+  // Contract: removing the service (and then the tool) with broker mode on would leave
+  // every converted client pointing at a dead endpoint or a deleted program.
+  const files = await convertedFiles(c.pathEnv);
+  if (files.length && values['disable-broker'] !== true) {
+    const list = files.map((f) => tildify(f, c.pathEnv.home)).join(', ');
+    throw new RotatorError('E_BROKER', `Broker mode is on: ${files.length} config file(s) run their Certorix entries through mcp-token-rotator (${list}). Without the service their endpoint entries cannot connect, and removing the tool afterwards would break every one of them.`, {
+      hint: 'Run "mcp-token-rotator broker disable" first (it puts the current token back in those configs), or "mcp-token-rotator uninstall-service --disable-broker" to do both.',
+    });
+  }
+  let disabled: DisableResult | undefined;
+  if (files.length) {
+    const { withContext } = await import('../session.js');
+    const { reportDisable } = await import('./broker.js');
+    disabled = await withContext(
+      values,
+      async (ctx) => {
+        const { brokerDisable } = await import('../../broker/disable.js');
+        const d = await brokerDisable(ctx, { dryRun: c.dryRun });
+        // --json: one document, the disable result inside the service's.
+        if (!c.json) reportDisable(d, false, ctx.pathEnv.home);
+        return d;
+      },
+      { recover: !c.dryRun },
+    );
+    if (disabled.problems.length) {
+      if (c.json) {
+        printJson({ action: 'uninstall', brokerDisable: disabled });
+        for (const p of disabled.problems) err(`error: ${p.message}${p.hint ? `\n  -> ${p.hint}` : ''}`);
+      }
+      err('error: the service stays installed: "broker disable" did not restore every entry. Fix that, then run "mcp-token-rotator uninstall-service" again.');
+      return EXIT.failure;
+    }
+  }
   const r = await uninstallService({
     platform: c.pathEnv.platform,
     home: c.pathEnv.home,
@@ -98,5 +150,5 @@ export async function runUninstall(values: Values): Promise<number> {
     uid: c.uid,
     dryRun: c.dryRun,
   });
-  return report(r, c.json);
+  return report(r, c.json, disabled ? { brokerDisable: disabled } : {});
 }

@@ -3,7 +3,7 @@ import { statusExitCode } from '../../rotation/policy.js';
 import { tildify } from '../../paths.js';
 import type { Values } from '../commands.js';
 import { err, out, printJson, table } from '../output.js';
-import { RotatorError, UsageError } from '../../errors.js';
+import { EXIT, RotatorError, UsageError } from '../../errors.js';
 import { isFingerprint } from '../../fingerprint.js';
 import { withContext } from '../session.js';
 import { providerModule } from '../../providers/index.js';
@@ -51,7 +51,9 @@ export async function run(values: Values): Promise<number> {
     }
     const tokens = buildStatus(ctx);
     const stillAlive = buildStillAlive(ctx);
-    if (values.json) printJson({ tokens, replacedStillAlive: stillAlive });
+    // Converted entries that cannot work right now (endpoint down, wrapper gone): exit 2.
+    const broker = await (await import('../../broker/health.js')).brokerHealth(ctx);
+    if (values.json) printJson({ tokens, replacedStillAlive: stillAlive, brokerProblems: broker });
     else {
       out(renderTokens(tokens, ctx.pathEnv.home));
       const due = tokens.filter((t) => t.state === 'due');
@@ -61,12 +63,13 @@ export async function run(values: Values): Promise<number> {
       else for (const t of bad) out(`\nToken ${t.fingerprint} (${t.provider}) is invalid: make a new one at ${ctx.tokenPageFor(t.fingerprint)}, then pipe it to "mcp-token-rotator set-token --fingerprint ${t.fingerprint}".`);
       if (tokens.some((t) => t.state === 'rotating')) out('\nA rotation is unfinished; any command finishes it once the API is reachable.');
       for (const t of stillAlive) {
-        out(`\nToken ${t.fingerprint} was replaced${t.replacedBy ? ` by ${t.replacedBy}` : ''} but still worked at ${t.aliveAt}: revoke it in the Certorix web UI (MCP / API page) if it should stop working, then run "mcp-token-rotator status --forget ${t.fingerprint}".`);
+        out(`\nToken ${t.fingerprint} was replaced${t.replacedBy ? ` by ${t.replacedBy}` : ''} but still worked at ${t.aliveAt}: revoke it in ${ctx.tokenPageFor(t.fingerprint)} if it should stop working, then run "mcp-token-rotator status --forget ${t.fingerprint}".`);
       }
     }
     // Only where the provider tells creation dates at all (GitHub and Cloudflare never do).
     const unknown = tokens.filter((t) => t.ageDays === null && t.state !== 'invalid' && (providerModule(t.provider)?.tellsCreationDate ?? true)).length;
     if (unknown) (values.json ? err : out)(`${values.json ? '' : '\n'}${unknownAgeLine(unknown)}`);
-    return statusExitCode(tokens.map((t) => t.state));
+    for (const p of broker) (values.json ? err : out)(`${values.json ? '' : '\n'}${p.message}\n  -> ${p.fix}`);
+    return broker.length ? EXIT.failure : statusExitCode(tokens.map((t) => t.state));
   });
 }

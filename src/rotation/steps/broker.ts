@@ -1,6 +1,5 @@
 import { RotatorError } from '../../errors.js';
 import { Secret } from '../../secret.js';
-import { storeNewToken } from '../../broker/rotation.js';
 import { failpoint } from '../failpoints.js';
 import type { StepHandler } from './execution.js';
 
@@ -14,13 +13,10 @@ export const announceStep: StepHandler<'announce'> = async (ex) => {
   await b.signal.announce();
   b.announced = true;
   // Calls already at a server finish with the old token, which works until the regenerate
-  // call: wait until the wrappers report none in flight (bounded; shorter for revoke-now).
-  // Both kinds of client at once: exec wrappers (their drain reports) and the daemon's local
-  // endpoint in this process (its requests on the wire).
-  const { waitForDrain } = await import('../../broker/presence.js');
-  const { drainInFlight } = await import('../../broker/events.js');
+  // call: wait until the wrappers and the local endpoint report none in flight (bounded;
+  // shorter for revoke-now).
   const maxMs = b.signal.revoke ? 1000 : 5000;
-  const [d] = await Promise.all([waitForDrain(ex.ctx.paths.dir, b.slots, b.signal.generation, maxMs), drainInFlight(b.slots, maxMs)]);
+  const d = await ex.brokerPort.drain(ex.ctx, b, maxMs);
   if (d.pending) ex.log.warn({ wrappers: d.pending, ms: d.ms }, 'some broker wrappers still had calls in flight; rotating anyway');
   return 'next';
 };
@@ -36,7 +32,7 @@ export const storeStep: StepHandler<'store'> = async (ex, row) => {
   if (!b) return 'next';
   const newSecret = new Secret(row.newToken as string);
   try {
-    await storeNewToken(ex.ctx, b, row, newSecret);
+    await ex.brokerPort.storeNewToken(ex.ctx, b, row, newSecret);
   } catch (e) {
     const msg = (e as Error).message;
     ex.ctx.journal.noteAttempt(ex.id, msg, ex.ctx.nowIso());

@@ -7,7 +7,7 @@ import type { JournalRow } from '../../store/journal.js';
 import type { Action, MachineState } from '../machine.js';
 import type { FilePlan } from '../plan.js';
 import type { RotationResult } from '../result.js';
-import type { BrokerRun } from '../../broker/rotation.js';
+import type { BrokerPort, BrokerRun } from '../port.js';
 import { providerModule } from '../../providers/index.js';
 
 /** What one run of the executor carries from step to step (in memory only; the journal is the truth). */
@@ -28,6 +28,8 @@ export interface Execution {
   readonly prepared: Map<string, PreparedWrite>;
   /** Broker mode: the slots following this token, their store and the signal (null: no slots). */
   broker: BrokerRun | null;
+  /** Broker mode as the engine sees it (src/rotation/port.ts). */
+  readonly brokerPort: BrokerPort;
 }
 
 /** `next`: the outcome is journaled, ask the machine again. `stop`: return the result as it is. */
