@@ -45,7 +45,7 @@ for (let i = 0; i < argv.length; i++) {
   } else if (a === '--help' || a === '-h') {
     say('Usage: npm run install-global [-- [--skip-ci] [--keep-tarball DIR] [--json] [npm i -g options]]');
     process.exit(0);
-  } else forNpm.push(a);
+  } else if (a !== '--') forNpm.push(a); // `node scripts/install-global.mjs -- ...` as npm run would pass it
 }
 
 const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);

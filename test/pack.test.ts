@@ -1,6 +1,7 @@
 /**
- * The package as users get it: `npm pack` (prepack builds from a clean dist/), then
- * `npm i -g --prefix <tmp> <tarball>` with no repository around it, and the installed binary
+ * The package as users get it, through the README's install command `npm run install-global`
+ * (scripts/install-global.mjs: `npm pack`, whose prepack builds from a clean dist/, then
+ * `npm i -g --prefix <tmp> <tarball>` with no repository around it), and the installed binary
  * run from the temp prefix: --version, status --json, install-service (with a stand-in
  * systemctl on PATH), and an upgrade to a newer tarball that the installed unit follows.
  *
@@ -70,6 +71,33 @@ async function pack(dir: string, ignoreScripts: boolean): Promise<{ file: string
   return { file: path.join(tmp, first.filename), files: first.files };
 }
 
+/** Copies this checkout's compiled better-sqlite3 addon into the install (see the header). */
+function reuseAddon(): void {
+  const ours = path.join(ROOT, 'node_modules', 'better-sqlite3');
+  const theirs = path.join(installed, 'node_modules', 'better-sqlite3');
+  const v = (d: string) => (JSON.parse(readFileSync(path.join(d, 'package.json'), 'utf8')) as { version: string }).version;
+  expect(v(theirs), 'the installed better-sqlite3 is the one this checkout compiled').toBe(v(ours));
+  mkdirSync(path.join(theirs, 'build', 'Release'), { recursive: true });
+  copyFileSync(path.join(ours, 'build', 'Release', 'better_sqlite3.node'), path.join(theirs, 'build', 'Release', 'better_sqlite3.node'));
+}
+
+/**
+ * The README's install command, `npm run install-global`, as a user runs it in a clone (here
+ * the copy): it packs, installs the tarball globally (into the temp prefix) and checks
+ * `--version`. `--skip-ci` only because the copy's node_modules is this checkout's (linked):
+ * `npm ci` there would wipe it under the other test files. `--keep-tarball` so the tests below
+ * can look at what was packed.
+ */
+async function installGlobalFromClone(dir: string): Promise<{ file: string; files: Array<{ path: string; mode: number }> }> {
+  const args = ['run', '-s', 'install-global', '--', '--skip-ci', '--json', '--keep-tarball', tmp, '--prefix', prefix, '--prefer-offline', ...(COMPILE ? [] : ['--ignore-scripts'])];
+  const { stdout } = await npm(args, dir);
+  const doc = JSON.parse(stdout.trim().split('\n').pop() ?? '') as { version: string; tarball: string; files: Array<{ path: string; mode: number }>; bin: string };
+  expect(doc.bin).toBe(binLink);
+  expect(doc.version).toBe(PKG.version);
+  if (!COMPILE) reuseAddon();
+  return { file: doc.tarball, files: doc.files };
+}
+
 async function installGlobal(tgz: string): Promise<void> {
   const base = ['i', '-g', '--prefix', prefix, '--no-audit', '--no-fund', ...(COMPILE ? [] : ['--ignore-scripts'])];
   try {
@@ -79,14 +107,7 @@ async function installGlobal(tgz: string): Promise<void> {
     // The cache has every tarball (npm ci) but maybe not every package document.
     await npm([...base, '--prefer-offline', tgz], tmp);
   }
-  if (!COMPILE) {
-    const ours = path.join(ROOT, 'node_modules', 'better-sqlite3');
-    const theirs = path.join(installed, 'node_modules', 'better-sqlite3');
-    const v = (d: string) => (JSON.parse(readFileSync(path.join(d, 'package.json'), 'utf8')) as { version: string }).version;
-    expect(v(theirs), 'the installed better-sqlite3 is the one this checkout compiled').toBe(v(ours));
-    mkdirSync(path.join(theirs, 'build', 'Release'), { recursive: true });
-    copyFileSync(path.join(ours, 'build', 'Release', 'better_sqlite3.node'), path.join(theirs, 'build', 'Release', 'better_sqlite3.node'));
-  }
+  if (!COMPILE) reuseAddon();
 }
 
 function makeHome(name: string): { home: string; env: NodeJS.ProcessEnv } {
@@ -128,10 +149,9 @@ beforeAll(async () => {
   installed = path.join(prefix, 'lib', 'node_modules', PKG.name);
   binLink = path.join(prefix, 'bin', PKG.name);
   copyProject(copy);
-  const p = await pack(copy, false);
+  const p = await installGlobalFromClone(copy);
   tarball = p.file;
   packedFiles = p.files;
-  await installGlobal(tarball);
 }, SETUP_MS);
 
 afterAll(() => {
@@ -140,6 +160,8 @@ afterAll(() => {
 
 describe('npm pack', () => {
   it('ships the built CLI, the unit templates and the docs, and nothing else', () => {
+    expect(path.basename(tarball)).toBe(`${PKG.name}-${PKG.version}.tgz`);
+    expect(existsSync(tarball)).toBe(true);
     const names = packedFiles.map((f) => f.path).sort();
     const allowed = new Set(['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'systemd/mcp-token-rotator.service', 'launchd/com.mcp-token-rotator.daemon.plist']);
     const stray = names.filter((n) => !allowed.has(n) && !/^dist\/src\/.+\.js$/.test(n) && !/^docs\/[a-z-]+\.md$/.test(n));
@@ -160,6 +182,26 @@ describe('npm pack', () => {
       const ts = path.join(copy, f.path.replace(/^dist\//, '').replace(/\.js$/, '.ts'));
       expect(existsSync(ts), `${f.path} has a source`).toBe(true);
     }
+  });
+});
+
+describe('npm i -g <fresh clone>', () => {
+  it('stops with the command to use instead and leaves no link behind', async () => {
+    // A fresh clone as far as npm is concerned: the manifest and its scripts, no node_modules.
+    const clone = path.join(tmp, 'fresh-clone');
+    mkdirSync(clone, { recursive: true });
+    copyFileSync(path.join(ROOT, 'package.json'), path.join(clone, 'package.json'));
+    cpSync(path.join(ROOT, 'scripts'), path.join(clone, 'scripts'), { recursive: true });
+    const otherPrefix = path.join(tmp, 'prefix-fresh');
+    const r = await npm(['i', '-g', '--prefix', otherPrefix, '--offline', clone], tmp).then(
+      (x) => ({ code: 0, ...x }),
+      (e: { code?: number; stdout?: string; stderr?: string }) => ({ code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }),
+    );
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('npm run install-global');
+    expect(r.stderr).not.toMatch(/tsc: not found/);
+    expect(existsSync(path.join(otherPrefix, 'lib', 'node_modules', PKG.name)), 'the global link npm made').toBe(false);
+    expect(existsSync(path.join(otherPrefix, 'bin', PKG.name))).toBe(false);
   });
 });
 

@@ -4,7 +4,7 @@
  * with a rotation's care (client lock, atomic compare-before-rename, read-back).
  */
 import { existsSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { formatForPath } from '../clients/catalog.js';
@@ -14,7 +14,7 @@ import { writeFileAtomic } from '../clients/write.js';
 import { clientById } from '../clients/catalog.js';
 import { withClientLock } from '../rotation/rewrite.js';
 import { openTokenStore, type TokenStore } from './store.js';
-import type { BrokerTarget } from './convert/convert.js';
+import { BIN_NAME, type BrokerTarget } from './convert/convert.js';
 import { shellJoin, defaultBin, serviceActive, unitPathFor } from '../service/service.js';
 import type { EntryKind } from './registry.js';
 
@@ -77,18 +77,6 @@ export async function endpointFacts(ctx: Context): Promise<EndpointFacts> {
   return { daemon, service, port };
 }
 
-/** A free loopback port, for the first enable that needs the endpoint. */
-export function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
 /** Whether something accepts connections on the endpoint's port. */
 export function portAnswers(port: number, timeoutMs = 1000): Promise<boolean> {
   return new Promise((resolve) => {
@@ -103,11 +91,72 @@ export function portAnswers(port: number, timeoutMs = 1000): Promise<boolean> {
   });
 }
 
+export interface EndpointOwner {
+  /** Something accepts connections on the port. */
+  answers: boolean;
+  /** ...and it is not this user's daemon (the daemon says it listens elsewhere or not at all, or Linux names another uid). */
+  stranger: boolean;
+  /** Linux: the uid listening there, when known. */
+  holderUid: number | null;
+}
+
+/**
+ * Who answers on the endpoint's port. Only the daemon serves the endpoint, and a port has one
+ * listener: so it is the daemon's exactly when the daemon (asked on its control socket, which
+ * only this user reaches) says it listens on that port. On Linux the listener's uid is named too.
+ */
+export async function endpointOwner(ctx: Context, port: number, daemon: boolean): Promise<EndpointOwner> {
+  const answers = await portAnswers(port);
+  if (!answers) return { answers, stranger: false, holderUid: null };
+  const { listenerUid } = await import('./endpoint/owner.js');
+  const holderUid = await listenerUid(port);
+  let daemonPort: number | null = null;
+  if (daemon) {
+    const { callDaemon } = await import('../ipc/client.js');
+    const r = await callDaemon(ctx.paths.socket, { method: 'broker-endpoint', params: {} }, { timeoutMs: 3000 }).catch(() => null);
+    if (r?.ok) daemonPort = (r.result as { port: number | null }).port;
+  }
+  const own = process.getuid?.();
+  const stranger = daemonPort !== port || (holderUid !== null && own !== undefined && holderUid !== own);
+  return { answers, stranger, holderUid };
+}
+
 export const NO_ENDPOINT_REASON =
   'remote entries use the local endpoint only while the daemon runs; it is not running and no service is installed. Run "mcp-token-rotator install-service" (or keep "mcp-token-rotator daemon" running), then "mcp-token-rotator broker enable" again';
 
-/** The target of one entry's conversion: the paths it names and its slot. */
-export function targetFor(ctx: Context, slot: string, endpoint: { origin: string; routeSecret: string } | null): BrokerTarget {
+export const SERVICE_SILENT_REASON =
+  'remote entries use the local endpoint, which only the running daemon serves; the service is installed but its daemon does not answer. Start it ("systemctl --user start mcp-token-rotator", or "launchctl kickstart gui/$(id -u)/mcp-token-rotator"), then run "mcp-token-rotator broker enable" again';
+
+/**
+ * The running daemon's endpoint, listening: the daemon binds the port itself (no window in
+ * which the port is chosen but free), and the port must answer here before any config is
+ * written with its URL. `reason` says why there is none (the entry then stays plaintext).
+ */
+export async function liveEndpoint(ctx: Context): Promise<{ port: number; reason?: undefined } | { port: null; reason: string }> {
+  const { callDaemon } = await import('../ipc/client.js');
+  const r = await callDaemon(ctx.paths.socket, { method: 'broker-endpoint', params: { listen: true } }, { timeoutMs: 15_000 }).catch((e: unknown) => ({
+    ok: false as const,
+    error: { message: (e as Error).message },
+  }));
+  if (r === null) return { port: null, reason: NO_ENDPOINT_REASON };
+  if (!r.ok) return { port: null, reason: `the daemon could not open the local endpoint (${r.error.message}); fix that (see the daemon's log), then run "mcp-token-rotator broker enable" again` };
+  const port = (r.result as { port: number | null }).port;
+  if (port === null || !(await portAnswers(port, 3000))) {
+    return { port: null, reason: `the daemon's local endpoint does not answer on 127.0.0.1:${port ?? '?'}; check the daemon's log, then run "mcp-token-rotator broker enable" again` };
+  }
+  return { port };
+}
+
+export const PORTABLE_NO_ENDPOINT_REASON =
+  'this is a project-scoped config (shared with others, or committed): the local endpoint URL would put this user\'s port and route secret (a credential) in it. Keep the token out of it by hand (e.g. an environment variable your client expands), or use a user-level config for this server';
+
+/** The target of one entry's conversion: the paths it names and its slot; `portable`: none of them (convert.ts portableEntry). */
+export function targetFor(
+  ctx: Context,
+  slot: string,
+  endpoint: { origin: string; routeSecret: string } | null,
+  opts: { portable?: boolean; endpointMissing?: string } = {},
+): BrokerTarget {
   const node = process.execPath;
   const cli = defaultBin();
   return {
@@ -115,9 +164,11 @@ export function targetFor(ctx: Context, slot: string, endpoint: { origin: string
     cli,
     stateDir: ctx.paths.dir,
     slot,
-    endpoint,
-    endpointMissing: NO_ENDPOINT_REASON,
-    headersHelper: shellJoin([node, cli, 'headers', slot, '--state-dir', ctx.paths.dir]),
+    // A shared (project) file must not carry this user's port and route secret (a credential).
+    endpoint: opts.portable ? null : endpoint,
+    endpointMissing: opts.portable ? PORTABLE_NO_ENDPOINT_REASON : (opts.endpointMissing ?? NO_ENDPOINT_REASON),
+    headersHelper: opts.portable ? shellJoin([BIN_NAME, 'headers', slot]) : shellJoin([node, cli, 'headers', slot, '--state-dir', ctx.paths.dir]),
+    ...(opts.portable ? { portable: true } : {}),
   };
 }
 
@@ -134,11 +185,24 @@ export function formatOf(ctx: Context, file: string, client: string): FileFormat
  * its target, under the client's own lock (Cline, Roo), only if the file still holds the
  * bytes planned from (else ConcurrentChangeError, and the caller re-plans).
  */
-export async function writeConfig(snap: ConfigSnapshot, client: string, text: string): Promise<void> {
+export async function writeConfig(snap: ConfigSnapshot, client: string, text: string, opts: { mode?: number } = {}): Promise<void> {
   const data = Buffer.from(text, 'utf8');
   await withClientLock(clientById(client).lockDir, snap.realPath, () =>
-    writeFileAtomic(snap.realPath, data, { mode: snap.stat.mode, uid: snap.stat.uid, gid: snap.stat.gid, expected: snap.bytes }),
+    writeFileAtomic(snap.realPath, data, { mode: opts.mode ?? snap.stat.mode, uid: snap.stat.uid, gid: snap.stat.gid, expected: snap.bytes }),
   );
+}
+
+/**
+ * A config that holds a route secret is a credential, like one holding a token: group and
+ * others lose every bit (the owner's stay). Returns the mode to write and, when it narrows,
+ * the line that tells the user (the same words whichever command wrote the file).
+ */
+export function privateMode(file: string, mode: number): { mode: number; note: string | null } {
+  const m = mode & 0o7777;
+  const narrowed = m & ~0o077;
+  if (narrowed === m) return { mode: m, note: null };
+  const oct = (x: number) => x.toString(8).padStart(4, '0');
+  return { mode: narrowed, note: `${file} holds a route secret of the local endpoint (a credential) and was readable or writable by others (mode ${oct(m)}): it is now ${oct(narrowed)}.` };
 }
 
 /**

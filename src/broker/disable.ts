@@ -22,6 +22,7 @@ import { brokerSites, restoreInFile } from './convert/file.js';
 import { locateEntry } from './convert/positions.js';
 import { clearPending, formatOf, modeOf, openBrokerStore, setPending, writeConfig, type BrokerEntryRef } from './common.js';
 import { reconcileBroker } from './reconcile.js';
+import { unpinBackend } from './store.js';
 import type { BrokerProblem } from './enable.js';
 import path from 'node:path';
 
@@ -122,6 +123,8 @@ export async function brokerDisable(ctx: Context, opts: { dryRun?: boolean } = {
       await store.remove(s.slot);
       reg.removeSlot(s.slot);
     }
+    // Nothing left in the store: the next enable chooses it again (the keychain, once it answers).
+    if (!reg.slots().length) unpinBackend(ctx);
     clearPending(ctx);
     const byFp = new Map<string, string[]>();
     for (const r of result.restored) byFp.set(r.fingerprint, [...new Set([...(byFp.get(r.fingerprint) ?? []), r.path])]);

@@ -28,22 +28,27 @@ import { findTokens, recordScan, type ScanResult } from '../scan.js';
 import { Secret } from '../secret.js';
 import { BrokerRegistry, newRouteSecret, newSlotName } from './registry.js';
 import { brokerSites, planFile, type FileEntryPlan } from './convert/file.js';
-import { entryPathOf } from './convert/convert.js';
+import { BIN_NAME, entryPathOf, portableEntry } from './convert/convert.js';
+import { gitFacts } from '../doctor/git.js';
+import type { KeyPath } from '../clients/formats.js';
 import { locateEntry } from './convert/positions.js';
 import {
   clearPending,
   endpointFacts,
-  freeLoopbackPort,
+  liveEndpoint,
   modeOf,
   NO_ENDPOINT_REASON,
   openBrokerStore,
   PORT_META,
+  privateMode,
+  SERVICE_SILENT_REASON,
   setPending,
   targetFor,
   writeConfig,
   type BrokerEntryRef,
 } from './common.js';
 import { reconcileBroker } from './reconcile.js';
+import { FileTokenStore } from './store.js';
 import path from 'node:path';
 
 export interface BrokerEntryReport extends BrokerEntryRef {
@@ -66,7 +71,8 @@ export interface EnableResult {
   /** Configs that could not be converted (read, parse, write); left as they were. */
   problems: BrokerProblem[];
   files: string[];
-  store: { backend: string; where: string };
+  /** `reason`/`fix`: why the OS keychain is not used (file store), and how to get it. */
+  store: { backend: string; where: string; reason?: string; fix?: string };
   notes: string[];
 }
 
@@ -88,13 +94,22 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
     if (!dryRun) recordScan(ctx, scan);
     const reg = new BrokerRegistry(ctx.store);
     const store = await openBrokerStore(ctx);
-    const result: EnableResult = { dryRun, converted: [], plaintext: [], problems: [], files: [], store: { backend: store.backend, where: store.where }, notes };
+    const fallback = store instanceof FileTokenStore ? store.fallback : undefined;
+    const result: EnableResult = { dryRun, converted: [], plaintext: [], problems: [], files: [], store: { backend: store.backend, where: store.where, ...(fallback ? { reason: fallback.reason, fix: fallback.fix } : {}) }, notes };
 
-    // The endpoint: only while something keeps it up (the daemon now, or the service).
+    // The endpoint: only the running daemon serves it, and no URL is written before its port
+    // answers. The daemon listens first (binding the port itself: it is never free between
+    // being chosen and being bound). No daemon: remote entries stay plaintext, and say why.
     const ep = await endpointFacts(ctx);
-    let port = ep.port;
-    // Chosen once, at the first enable that has an endpoint to rely on; stored only if an entry uses it.
-    const endpointOk = ep.daemon || ep.service;
+    let port: number | null = null;
+    let endpointWhy = ep.service ? SERVICE_SILENT_REASON : NO_ENDPOINT_REASON;
+    if (ep.daemon && dryRun) port = ep.port ?? 0;
+    else if (ep.daemon) {
+      const live = await liveEndpoint(ctx);
+      if (live.port !== null) port = live.port;
+      else endpointWhy = live.reason;
+    }
+    const endpointOk = port !== null;
     const slots = new Map<string, string>();
     const slotFor = (fp: string) => {
       let s = slots.get(fp) ?? reg.slotForFingerprint(fp)?.slot;
@@ -102,10 +117,10 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
       slots.set(fp, s);
       return s;
     };
-    if (endpointOk && port === null) port = await freeLoopbackPort();
 
     // 1. Preflight: plan every config.
     const work: FileWork[] = [];
+    const portableOf = new Map<string, (ep: KeyPath) => boolean>();
     for (const c of scan.configs) {
       if (!c.sites.length) continue;
       const p = c.candidate.path;
@@ -114,6 +129,10 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
         continue;
       }
       const snap = c.snapshot;
+      // Project-scoped configs (extraConfigs, git-tracked, Claude Code's projects.*) get portable entries.
+      const gitTracked = (await gitFacts(snap.realPath, ctx.pathEnv.home).catch(() => ({ state: 'none' as const }))).state === 'tracked';
+      const portable = (ep: KeyPath) => portableEntry({ origin: c.candidate.origin, gitTracked, client: c.candidate.client, entryPath: ep });
+      portableOf.set(p, portable);
       try {
         // A retired (dead) token is not moved into the store: the daemon's heal (or set-token) puts the current one back first.
         const retired = new Set(c.sites.filter((s) => ctx.store.getToken(fingerprint(s.token))?.state === 'retired').map((s) => keyPathString(entryPathOf(s.keyPath))));
@@ -126,7 +145,7 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
           snap.text,
           c.candidate.format,
           c.candidate.client,
-          (_server, token) => targetFor(ctx, slotFor(fingerprint(token)), endpointOk && port ? { origin: `http://127.0.0.1:${port}`, routeSecret: newRouteSecret() } : null),
+          (_server, token, ep) => targetFor(ctx, slotFor(fingerprint(token)), endpointOk ? { origin: `http://127.0.0.1:${port}`, routeSecret: newRouteSecret() } : null, { portable: portable(ep), endpointMissing: endpointWhy }),
           { hosts: ctx.settings.mcpHosts, skip: (ep) => retired.has(keyPathString(ep)) },
         );
         for (const e of plan.entries) {
@@ -134,19 +153,26 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
           if (e.plan.mode === 'plaintext') result.plaintext.push(rep);
         }
         if (plan.text === snap.text) continue;
-        if (!dryRun) await checkWritable(p, snap.realPath, { data: Buffer.from(plan.text, 'utf8'), mode: snap.stat.mode });
+        if (!dryRun) await checkWritable(p, snap.realPath, { data: Buffer.from(plan.text, 'utf8'), mode: modeFor(snap, plan.entries) });
         work.push({ snap, client: c.candidate.client, format: c.candidate.format, entries: plan.entries, text: plan.text });
       } catch (e) {
         result.problems.push(problem(p, e));
       }
     }
     const convertedOf = (w: FileWork) => w.entries.filter((e) => e.plan.mode !== 'plaintext');
+    // Portable entries run the bare command: say so when this user's PATH does not have it.
+    const portableConverted = work.some((w) => convertedOf(w).some((e) => e.plan.mode !== 'endpoint' && (portableOf.get(w.snap.path)?.(e.entryPath) ?? false)));
+    if (portableConverted && !(await onPath(BIN_NAME, ctx.pathEnv.env.PATH ?? process.env.PATH ?? ''))) {
+      result.notes.push(
+        `project-scoped entries run "${BIN_NAME}" from PATH (no path of yours in a shared file), but it is not on your PATH: install it ("npm install -g mcp-token-rotator", or "npm run install-global" in a clone), or the clients cannot start those entries ("mcp-token-rotator status" reports them)`,
+      );
+    }
     if (dryRun) {
       for (const w of work) {
         result.files.push(w.snap.path);
         for (const e of convertedOf(w)) result.converted.push(report(w.snap.path, w.client, e, slotFor(fingerprint(e.plan.token))));
       }
-      if (!endpointOk && result.plaintext.some((e) => e.reason === NO_ENDPOINT_REASON)) result.notes.push(NO_ENDPOINT_REASON);
+      if (!endpointOk && result.plaintext.some((e) => e.reason === endpointWhy)) result.notes.push(endpointWhy);
       return result;
     }
     if (!work.length) return result;
@@ -167,10 +193,17 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
       }
       if (!reg.slot(slot)) reg.addSlot(slot, fp, ctx.nowIso());
     }
-    if (port && !ctx.settings.broker.port && !ctx.store.getMeta(PORT_META) && work.some((w) => convertedOf(w).some((e) => e.plan.mode === 'endpoint'))) {
+    // The port the daemon listens on is the one the configs will name: recorded, so the
+    // daemon listens there again after a restart (or moves off it, renewing the secrets).
+    if (port && ctx.store.getMeta(PORT_META) !== String(port) && work.some((w) => convertedOf(w).some((e) => e.plan.mode === 'endpoint'))) {
       ctx.store.setMeta(PORT_META, String(port));
     }
     failpoint('broker-after-store');
+
+    // Where the tokens sat in plaintext until now (a git-tracked file, one others could read)
+    // stays an exposure after the conversion: remembered, so doctor keeps saying so until
+    // the token is rotated (--rotate does it now).
+    await recordEnableExposures(ctx, work.map((w) => ({ path: w.snap.path, realPath: w.snap.realPath, mode: w.snap.stat.mode, fingerprints: [...new Set(convertedOf(w).map((e) => fingerprint(e.plan.token)))] })));
 
     // 3. Each config: rows, then the file, then read-back.
     for (const w0 of work) {
@@ -202,7 +235,11 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
           );
           failpoint('broker-after-entries-recorded');
           try {
-            await writeConfig(w.snap, w.client, w.text);
+            // A route secret is a credential: the file becomes private, and the user is told.
+            const wantMode = modeFor(w.snap, w.entries);
+            await writeConfig(w.snap, w.client, w.text, { mode: wantMode });
+            const note = wantMode !== (w.snap.stat.mode & 0o7777) ? privateMode(p, w.snap.stat.mode).note : null;
+            if (note) result.notes.push(note);
             break;
           } catch (e) {
             ctx.store.transaction(() => ids.forEach((id) => reg.removeEntry(id)));
@@ -210,7 +247,8 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
             if (!(e instanceof ConcurrentChangeError) || attempt >= 5) throw e;
             // Changed under us (the client saved it): plan again from what is there now.
             const snap = await readConfigFile(p);
-            const again = planFile(snap.text, w.format, w.client, (_s, token) => targetFor(ctx, slotFor(fingerprint(token)), endpointOk && port ? { origin: `http://127.0.0.1:${port}`, routeSecret: newRouteSecret() } : null), { hosts: ctx.settings.mcpHosts });
+            const portable = portableOf.get(p) ?? (() => false);
+            const again = planFile(snap.text, w.format, w.client, (_s, token, ep) => targetFor(ctx, slotFor(fingerprint(token)), endpointOk ? { origin: `http://127.0.0.1:${port}`, routeSecret: newRouteSecret() } : null, { portable: portable(ep), endpointMissing: endpointWhy }), { hosts: ctx.settings.mcpHosts });
             if (again.text === snap.text) throw new ConfigFileError('E_CONFIG_CHANGED', p, `${p} changed during broker enable and has nothing left to convert.`, 'Run "mcp-token-rotator broker status" to see its entries.');
             for (const e of convertedOf({ ...w, entries: again.entries })) {
               if (!needed.has(fingerprint(e.plan.token))) throw new ConfigFileError('E_CONFIG_CHANGED', p, `${p} changed during broker enable and now holds another token.`, 'Run "mcp-token-rotator broker enable" again.');
@@ -246,6 +284,33 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
     return result;
   } finally {
     lock.release();
+  }
+}
+
+/** The mode a config gets: private (0600-like) when one of its entries will carry a route secret, else its own. */
+function modeFor(snap: ConfigSnapshot, entries: FileEntryPlan[]): number {
+  const own = snap.stat.mode & 0o7777;
+  return entries.some((e) => e.plan.mode === 'endpoint') ? privateMode(snap.path, own).mode : own;
+}
+
+/** Whether `name` is an executable in one of PATH's directories. */
+async function onPath(name: string, pathVar: string): Promise<boolean> {
+  const { access, constants } = await import('node:fs').then((m) => ({ access: m.promises.access, constants: m.constants }));
+  for (const dir of pathVar.split(path.delimiter).filter(Boolean)) {
+    if (await access(path.join(dir, name), constants.X_OK).then(() => true, () => false)) return true;
+  }
+  return false;
+}
+
+async function recordEnableExposures(ctx: Context, files: Array<{ path: string; realPath: string; mode: number; fingerprints: string[] }>): Promise<void> {
+  const [{ gitFacts }, { recordExposures }] = await Promise.all([import('../doctor/git.js'), import('../doctor/exposure.js')]);
+  const posix = ctx.pathEnv.platform !== 'win32';
+  for (const f of files) {
+    try {
+      recordExposures(ctx, f.path, { mode: posix ? f.mode : null, git: await gitFacts(f.realPath, ctx.pathEnv.home), fingerprints: f.fingerprints });
+    } catch (e) {
+      ctx.log.warn({ file: f.path, err: (e as Error).message }, 'could not record where the token was exposed');
+    }
   }
 }
 

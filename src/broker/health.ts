@@ -18,7 +18,7 @@ import type { Platform } from '../paths.js';
 import { BrokerRegistry, type BrokerEntryRow } from './registry.js';
 
 export interface BrokerProblem {
-  kind: 'endpoint-down' | 'wrapper-missing';
+  kind: 'endpoint-down' | 'endpoint-stranger' | 'wrapper-missing';
   message: string;
   fix: string;
   files: string[];
@@ -27,7 +27,14 @@ export interface BrokerProblem {
 export interface HealthFacts {
   platform: Platform;
   /** Entries converted to the local endpoint, with whether it answers; null when there are none. */
-  endpoint: { port: number | null; up: boolean; unitFile: boolean; entries: Array<Pick<BrokerEntryRow, 'path' | 'client' | 'server'>> } | null;
+  endpoint: {
+    port: number | null;
+    up: boolean;
+    unitFile: boolean;
+    entries: Array<Pick<BrokerEntryRow, 'path' | 'client' | 'server'>>;
+    /** Linux: the uid that owns the listening socket when it is not this user (a squatter); null when it is ours or unknown. */
+    strangerUid?: number | null;
+  } | null;
   /** Wrapper entries whose programs were looked for, and the ones not found. */
   wrappers: Array<Pick<BrokerEntryRow, 'path' | 'client' | 'server'> & { missing: string[] }>;
   /** The CLI as this process runs it: what the entries should run instead. */
@@ -56,13 +63,23 @@ export function brokerProblems(f: HealthFacts): BrokerProblem[] {
       files,
     });
   }
+  if (ep && ep.entries.length && ep.up && ep.strangerUid != null && ep.port !== null) {
+    const files = [...new Set(ep.entries.map((e) => e.path))];
+    out.push({
+      kind: 'endpoint-stranger',
+      message: `127.0.0.1:${ep.port}, the local endpoint's port, is held by another program (uid ${ep.strangerUid}), not your daemon: ${ep.entries.length} remote entr${ep.entries.length === 1 ? 'y sends its' : 'ies send their'} requests and route secrets to it (${files.join(', ')}).`,
+      fix: `Restart the daemon now (it moves to a free port with new route secrets and rewrites those configs), then run "mcp-token-rotator doctor"; or ${DISABLE}.`,
+      files,
+    });
+  }
   const broken = f.wrappers.filter((w) => w.missing.length);
   if (broken.length) {
     const files = [...new Set(broken.map((w) => w.path))];
     const missing = [...new Set(broken.flatMap((w) => w.missing))];
     out.push({
       kind: 'wrapper-missing',
-      message: `${broken.length} broker entr${broken.length === 1 ? 'y runs' : 'ies run'} ${missing.join(', ')}, which no longer exist${missing.length === 1 ? 's' : ''}: the client cannot start ${broken.length === 1 ? 'it' : 'them'} (${files.join(', ')}).`,
+      // A bare name (a portable project entry's `mcp-token-rotator`) was looked up on PATH: it may never have been there.
+      message: `${broken.length} broker entr${broken.length === 1 ? 'y runs' : 'ies run'} ${missing.map((m) => (/[\\/]/.test(m) ? `${m} (no longer exists)` : `${m} (not found on PATH)`)).join(', ')}: the client cannot start ${broken.length === 1 ? 'it' : 'them'} (${files.join(', ')}).`,
       fix: `Run "mcp-token-rotator broker disable", then "mcp-token-rotator broker enable" with the mcp-token-rotator installed now (${f.cli}): the entries get its current paths. Uninstalling? ${DISABLE} (run it before removing the tool).`,
       files,
     });
@@ -188,7 +205,14 @@ export async function brokerHealth(ctx: Context, opts: { connectTimeoutMs?: numb
     } catch {
       // no unit (or no service support on this platform)
     }
-    endpoint = { port, up, unitFile, entries: endpointRows };
+    // Something answers: on Linux, make sure it is this user's socket and not a squatter's.
+    let strangerUid: number | null = null;
+    if (up && port !== null && typeof process.getuid === 'function') {
+      const { listenerUid } = await import('./endpoint/owner.js');
+      const holder = await listenerUid(port, ctx.pathEnv.platform);
+      if (holder !== null && holder !== process.getuid()) strangerUid = holder;
+    }
+    endpoint = { port, up, unitFile, entries: endpointRows, strangerUid };
   }
   const wrappers: HealthFacts['wrappers'] = [];
   const checked = new Map<string, Promise<boolean>>();

@@ -50,8 +50,17 @@ export async function registerWrapper(stateDir: string, slot: string, generation
     }
   };
   process.once('exit', remove);
+  // Reports are written one at a time, the highest generation last: two back-to-back
+  // announces report twice within milliseconds, and two writes racing on the one temp file
+  // could lose the newer report (the rotation would then wait its whole drain limit).
+  let reported = generation;
+  let chain: Promise<void> = Promise.resolve();
   return {
-    drained: (gen) => writeDoc(file, { slot, pid: process.pid, drained: gen }).catch(() => undefined),
+    drained: (gen) => {
+      reported = Math.max(reported, gen);
+      chain = chain.then(() => writeDoc(file, { slot, pid: process.pid, drained: reported }).catch(() => undefined));
+      return chain;
+    },
     remove,
   };
 }

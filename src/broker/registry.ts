@@ -116,6 +116,11 @@ export class BrokerRegistry {
     this.store.db.prepare('UPDATE broker_entries SET converted_text = ? WHERE id = ?').run(text, id);
   }
 
+  /** A renewed route secret (revoke-now, a port move) and the converted text that carries it. */
+  setRoute(id: number, routeSecret: string, convertedText: string): void {
+    this.store.db.prepare('UPDATE broker_entries SET route_secret = ?, converted_text = ? WHERE id = ?').run(routeSecret, convertedText, id);
+  }
+
   removeEntry(id: number): void {
     this.store.db.prepare('DELETE FROM broker_entries WHERE id = ?').run(id);
   }

@@ -31,6 +31,19 @@ export function parseSignal(text: string): SignalDoc | null {
   }
 }
 
+/**
+ * Pure: whether a wrapper starting now joins a rotation in progress, i.e. the signal it read
+ * first is a recent `announce` for its slot. The rotation does not wait for a wrapper that
+ * registered after its announce, so that wrapper holds from the start (its first token may
+ * be the one the regenerate call is about to kill) until `stored` or its hold timeout.
+ * `maxAgeMs`: older announces are a rotating process that died (its hold would have ended).
+ */
+export function joinsAnnounced(seen: SignalDoc | null, slot: string, nowMs: number, maxAgeMs: number): boolean {
+  if (!seen || seen.phase !== 'announce' || !seen.slots.includes(slot)) return false;
+  const at = Date.parse(seen.at);
+  return Number.isFinite(at) && nowMs - at >= 0 && nowMs - at < maxAgeMs;
+}
+
 export async function readSignal(stateDir: string): Promise<SignalDoc | null> {
   try {
     return parseSignal(await readFile(path.join(stateDir, SIGNAL_FILE), 'utf8'));

@@ -11,7 +11,8 @@ import { findTokens, type ScanResult } from '../scan.js';
 import { BrokerRegistry } from './registry.js';
 import { planFile } from './convert/file.js';
 import { locateEntry } from './convert/positions.js';
-import { endpointFacts, formatOf, modeOf, NO_ENDPOINT_REASON, openBrokerStore, portAnswers, targetFor, type BrokerEntryRef } from './common.js';
+import { readMoved, type MovedNote } from './reroute.js';
+import { endpointFacts, endpointOwner, formatOf, modeOf, NO_ENDPOINT_REASON, openBrokerStore, targetFor, type BrokerEntryRef } from './common.js';
 
 export interface BrokerStatusEntry extends BrokerEntryRef {
   slot?: string;
@@ -23,7 +24,20 @@ export interface BrokerStatusEntry extends BrokerEntryRef {
 export interface BrokerStatus {
   enabled: boolean;
   store: { backend: string; where: string };
-  endpoint: { port: number | null; daemon: boolean; service: boolean; up: boolean | null; entries: number };
+  endpoint: {
+    port: number | null;
+    daemon: boolean;
+    service: boolean;
+    /** The daemon serves the port (null: not checked). */
+    up: boolean | null;
+    entries: number;
+    /** Something that is NOT this user's daemon holds the port: clients would talk to it. */
+    stranger: boolean;
+    /** Linux: the uid listening on the port, when something does. */
+    holderUid: number | null;
+    /** The daemon moved off a taken port (when, from, to). */
+    moved: MovedNote | null;
+  };
   entries: BrokerStatusEntry[];
 }
 
@@ -74,11 +88,12 @@ export async function brokerStatus(ctx: Context, scanIn?: ScanResult): Promise<B
     }
   }
   const nEndpoint = rows.filter((r) => r.kind === 'endpoint').length;
-  const up = ep.port && (nEndpoint > 0 || ep.daemon) ? await portAnswers(ep.port) : null;
+  const owner = ep.port && (nEndpoint > 0 || ep.daemon) ? await endpointOwner(ctx, ep.port, ep.daemon) : null;
+  const up = owner ? owner.answers && !owner.stranger : null;
   return {
     enabled: rows.length > 0,
     store: { backend: store.backend, where: store.where },
-    endpoint: { port: ep.port, daemon: ep.daemon, service: ep.service, up, entries: nEndpoint },
+    endpoint: { port: ep.port, daemon: ep.daemon, service: ep.service, up, entries: nEndpoint, stranger: owner?.stranger ?? false, holderUid: owner?.holderUid ?? null, moved: readMoved(ctx) },
     entries,
   };
 }

@@ -33,6 +33,8 @@ export const STORE_FILE = 'broker-tokens.json';
 export class FileTokenStore implements TokenStore {
   readonly backend = 'file' as const;
   readonly where: string;
+  /** Set by openTokenStore: why the keychain is not used, and how to get it. */
+  fallback?: StoreFallback;
 
   constructor(readonly stateDir: string) {
     this.where = path.join(stateDir, STORE_FILE);
@@ -103,6 +105,49 @@ export class FileTokenStore implements TokenStore {
 
 /** DB meta key holding the backend chosen at the first enable; every later process uses it. */
 export const BACKEND_META = 'broker.store.backend';
+/** Why the file backend was chosen at the first enable (no secret: the classified reason), for later enables to repeat. */
+export const BACKEND_WHY_META = 'broker.store.why';
+
+/** Why the OS keychain is not used, and how to get it. */
+export interface StoreFallback {
+  reason: string;
+  fix: string;
+}
+
+const REENABLE = 'then run "mcp-token-rotator broker disable" and "broker enable" (the store is chosen when broker mode is first enabled)';
+
+/**
+ * Pure: why the file store is in use (settings, an earlier choice, or the keychain probe's
+ * failure, classified), and how to get the keychain instead. Until then the tokens are
+ * protected by the 0600 file's permissions only.
+ */
+export function explainFileStore(o: { platform: string; setting: 'auto' | 'keychain' | 'file'; pinned: string | null; pinnedWhy?: string | null; probeReason: string; settingsFile: string }): StoreFallback {
+  if (o.setting === 'file') {
+    return { reason: `the settings choose it ("broker": {"store": "file"} in ${o.settingsFile})`, fix: `To keep the tokens in the OS keychain, set "broker": {"store": "auto"} there, ${REENABLE}.` };
+  }
+  if (o.pinned === 'file' && !o.probeReason) {
+    return { reason: o.pinnedWhy ? `it was chosen when broker mode was first enabled: ${o.pinnedWhy}` : 'it was chosen when broker mode was first enabled', fix: `To move the tokens to the OS keychain once it answers, ${REENABLE}.` };
+  }
+  const r = o.probeReason;
+  if (o.platform === 'darwin') return { reason: `the macOS Keychain did not take a test entry (${r})`, fix: `Unlock the login keychain (Keychain Access), ${REENABLE}.` };
+  if (o.platform === 'win32') return { reason: `the Windows Credential Manager did not take a test entry (${r})`, fix: `Check that Credential Manager works for your account, ${REENABLE}.` };
+  if (/DBUS_SESSION_BUS_ADDRESS|autolaunch|session bus|Failed to connect to socket|No such file or directory/i.test(r)) {
+    return {
+      reason: 'there is no D-Bus session bus here (DBUS_SESSION_BUS_ADDRESS is unset and no /run/user/<uid>/bus exists), so no Secret Service can be reached: an SSH login, a container or a headless machine',
+      fix: `Log in to a desktop session (it starts the session bus and the keyring), or start them yourself (e.g. "dbus-run-session -- sh -c 'gnome-keyring-daemon --unlock; ...'"), ${REENABLE}.`,
+    };
+  }
+  if (/org\.freedesktop\.secrets|ServiceUnknown|not provided by any|NoSuchObject|no secret service/i.test(r)) {
+    return { reason: 'no Secret Service answers on the session bus (gnome-keyring, KWallet or KeePassXC provide one)', fix: `Install and start one (e.g. "sudo apt install gnome-keyring", then log in again), ${REENABLE}.` };
+  }
+  if (/locked|IsLocked|prompt|dismissed/i.test(r)) {
+    return { reason: 'the keyring is locked', fix: `Unlock it (log in to the desktop, or open "Passwords and Keys" / your keyring manager), ${REENABLE}.` };
+  }
+  if (/did not answer within/i.test(r)) {
+    return { reason: 'the Secret Service did not answer in time (often a locked keyring waiting on an unlock prompt)', fix: `Unlock the keyring, ${REENABLE}.` };
+  }
+  return { reason: `the Secret Service did not take a test entry (${r})`, fix: `Check your keyring (gnome-keyring, KWallet, KeePassXC) is running and unlocked, ${REENABLE}.` };
+}
 
 /** Pure: which backend to use, given the pin, the setting and whether a keychain answered. */
 export function chooseBackend(pinned: string | null, setting: 'auto' | 'keychain' | 'file', keychainOk: () => boolean): StoreBackend | { error: string } {
@@ -140,12 +185,24 @@ export async function openTokenStore(ctx: Context): Promise<TokenStore> {
       hint: 'Start or unlock your keychain (on Linux a Secret Service such as gnome-keyring; the kernel keyring is never used), or set "broker": {"store": "auto"} or "file" in the settings.',
     });
   }
+  if (chosen === 'keychain') {
+    if (pinned === null) ctx.store.setMeta(BACKEND_META, chosen);
+    return keychain && keychainOk ? keychain : new KeychainTokenStore();
+  }
+  const fallback = explainFileStore({ platform: ctx.pathEnv.platform, setting, pinned, pinnedWhy: ctx.store.getMeta(BACKEND_WHY_META), probeReason, settingsFile: ctx.settingsFile });
   if (pinned === null) {
     ctx.store.setMeta(BACKEND_META, chosen);
-    if (setting === 'auto' && chosen === 'file' && probeReason) ctx.log.warn({ reason: probeReason }, 'no keychain answered; broker tokens go to the 0600 file in the state directory');
+    if (setting !== 'file') ctx.store.setMeta(BACKEND_WHY_META, fallback.reason);
+    if (setting === 'auto' && probeReason) ctx.log.warn({ reason: probeReason, why: fallback.reason, fix: fallback.fix }, 'no keychain answered; broker tokens go to the 0600 file in the state directory');
   }
-  if (chosen === 'keychain') return keychain && keychainOk ? keychain : new KeychainTokenStore();
-  return new FileTokenStore(ctx.paths.dir);
+  const file = new FileTokenStore(ctx.paths.dir);
+  file.fallback = fallback;
+  return file;
+}
+
+/** Broker mode fully off (no slot left): the next enable chooses the store again. */
+export function unpinBackend(ctx: Context): void {
+  ctx.store.db.prepare('DELETE FROM meta WHERE key IN (?, ?)').run(BACKEND_META, BACKEND_WHY_META);
 }
 
 /** For processes with no Context (the exec wrapper, headers): the pinned backend, no probe. */

@@ -73,8 +73,9 @@ replaced while the API still accepted them; revoke them in the web UI (the exit 
     name: 'revoke-now',
     summary: '"Revoke all now" after a leak: regenerate every tracked token at once and rewrite every config.',
     usage: 'revoke-now --yes',
-    details: `Without --yes it asks on a terminal and refuses otherwise. A retired token that a config still
-holds is checked with GET /v1/token and regenerated too if it still works.
+    details: `Without --yes it asks on a terminal (answering no exits 0: nothing was done) and refuses
+without one (exit 64). A retired token that a config still holds is checked with
+GET /v1/token and regenerated too if it still works.
   --yes            Do not ask.`,
     options: { yes: { type: 'boolean', short: 'y' } },
     load: () => import('./commands/revoke-now.js'),
@@ -133,7 +134,7 @@ the tool itself, those clients could not connect. Run "broker disable" first, or
   {
     name: 'broker',
     summary: 'Broker mode: move tokens out of the configs into the keychain; rotations then need no client restart.',
-    usage: 'broker enable|disable|status [--dry-run]',
+    usage: 'broker enable [--rotate] | disable | status [--dry-run]',
     details: `  enable           Convert every entry it can: stdio servers run through "exec", Claude Code
                    remote entries get a headersHelper, other remote entries point at the
                    daemon's local endpoint (only while the daemon runs or the service is
@@ -142,10 +143,13 @@ the tool itself, those clients could not connect. Run "broker disable" first, or
   disable          Put every converted entry back as it was, with the current token.
   status           Each entry's mode (broker-exec, broker-headers, broker-endpoint,
                    plaintext and why), the token store, and whether the endpoint is up.
+  --rotate         enable: then rotate every token whose entries were converted, so the
+                   copies that sat in plaintext files (backups, git history, anyone who
+                   could read them) stop working; running clients do not notice.
   --dry-run        enable/disable: plan and print; write nothing.
 Exit 0 on success; 2 when a config could not be converted or restored (the others were),
-or (status) when entries use a local endpoint that is down.`,
-    options: { 'dry-run': { type: 'boolean' } },
+a rotation failed, or (status) when entries use a local endpoint that is down.`,
+    options: { 'dry-run': { type: 'boolean' }, rotate: { type: 'boolean' } },
     positionals: true,
     words: ['enable', 'disable', 'status'],
     load: () => import('./commands/broker.js'),
@@ -218,7 +222,8 @@ ${COMMON}
 Exit codes: 0 success; 2 failure (the message names the file or token and the fix); 64 bad usage.
 "status" alone: 0 all fine, 1 a token is due, 2 a token invalid or a rotation unfinished.
 Tokens are shown only by fingerprint (first 12 hex of SHA-256), never by value.
-Run "mcp-token-rotator <command> --help" for a command's options; "mcp-token-rotator --version" prints the version.
+Run "mcp-token-rotator help <command>" (or "<command> --help") for a command's options; "mcp-token-rotator --version" prints the version.
+Docs: README.md and docs/ in the package (troubleshooting and recovery: docs/troubleshooting.md).
 `;
 }
 

@@ -18,9 +18,21 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(globalHelp());
     return EXIT.usage;
   }
-  if (first === '--help' || first === '-h' || first === 'help') {
+  if (first === '--help' || first === '-h' || (first === 'help' && rest.length === 0)) {
     process.stdout.write(globalHelp());
     return EXIT.ok;
+  }
+  if (first === 'help') {
+    // `help <command>` is `<command> --help`.
+    const [name = ''] = rest;
+    const target = COMMANDS.find((c) => c.name === name);
+    if (target) {
+      process.stdout.write(commandHelp(target));
+      return EXIT.ok;
+    }
+    const { unknownCommandLines } = await import('./suggest.js');
+    for (const line of unknownCommandLines(name, COMMANDS.map((c) => c.name))) err(line);
+    return EXIT.usage;
   }
   if (first === '--version' || first === '-v') {
     const v = (await import('../version.js')).packageVersion();
@@ -29,9 +41,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const spec: CommandSpec | undefined = COMMANDS.find((c) => c.name === first);
   if (!spec) {
-    err(`Unknown command "${first}".`);
-    err(`Usage: mcp-token-rotator <command> [options]  (commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
-    err('Run "mcp-token-rotator --help" to see the commands.');
+    const { unknownCommandLines } = await import('./suggest.js');
+    for (const line of unknownCommandLines(first, COMMANDS.map((c) => c.name))) err(line);
     return EXIT.usage;
   }
   let values: Record<string, string | boolean | undefined>;

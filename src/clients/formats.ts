@@ -322,6 +322,29 @@ function normalizeHosts(hosts: readonly string[]): string[] {
   return [...new Set(hosts.map(normalizeHost).filter((h) => h !== ''))].sort();
 }
 
+const NAMES_MCP_REMOTE = (v: string | null): boolean => v !== null && v.includes('mcp-remote') && !/^\s*https?:\/\//i.test(v);
+
+/**
+ * The URL an mcp-remote bridge connects to, or null when the entry is no mcp-remote bridge.
+ * mcp-remote takes `--header <value>` pairs out of its argv and then reads the server URL
+ * from its first argument: so, after the argument naming mcp-remote (`npx -y mcp-remote@1
+ * URL`, `npx -p mcp-remote mcp-remote URL`) or, when the command itself is mcp-remote,
+ * from the start, the first argument that is not a `--header` pair. Pure.
+ */
+export function mcpRemoteUrl(command: string | null, args: ReadonlyArray<string | null>): string | null {
+  let i: number;
+  if (NAMES_MCP_REMOTE(command) && !args.some(NAMES_MCP_REMOTE)) i = 0;
+  else {
+    const m = args.findIndex(NAMES_MCP_REMOTE);
+    if (m < 0) return null;
+    i = m + 1;
+    while (i < args.length && NAMES_MCP_REMOTE(args[i] ?? null)) i++;
+  }
+  while (i < args.length && args[i] === '--header') i += 2;
+  const url = args[i];
+  return typeof url === 'string' ? url.trim() : null;
+}
+
 /** Whether `s` ends, before `end` and ignoring whitespace, with "bearer" (any case); no slicing, so linear overall. */
 function bearerEndsAt(s: string, end: number): boolean {
   let i = end;
@@ -435,11 +458,10 @@ function entrySites(server: string, path: KeyPath, entry: PNode, ctx: EntryCtx, 
     const args = getPath(entry, argsPath);
     if (args?.t !== 'arr') continue;
     spend(budget, args.items.reduce((n, a) => n + cost(a), 0));
-    const strs = args.items.filter((n): n is StrNode => n.t === 'str');
-    const bridge =
-      strs.some((n) => n.value.includes('mcp-remote')) || (command?.t === 'str' && command.value.includes('mcp-remote'));
-    if (!bridge) continue;
-    const provider = strs.map((n) => bearerProvider(n.value)).find((p) => p !== undefined);
+    // Only the URL mcp-remote connects to decides: a provider's URL elsewhere in argv (another
+    // option's value) must not make a bridge to another host a token to rotate and convert.
+    const target = mcpRemoteUrl(command?.t === 'str' ? command.value : null, args.items.map((n) => (n.t === 'str' ? n.value : null)));
+    const provider = target === null ? undefined : bearerProvider(target);
     if (provider === undefined) continue;
     args.items.forEach((arg, i) => {
       if (arg.t !== 'str') return;

@@ -84,6 +84,15 @@ function buildSchema(z: typeof Zod) {
         .object({ github: z.string().optional(), gitlab: z.string().optional(), cloudflare: z.string().optional() })
         .strict()
         .default({}),
+      /**
+       * A Prometheus text-format file the daemon keeps up to date (node_exporter's textfile
+       * collector, e.g. "/var/lib/node_exporter/textfile/mcp-token-rotator.prom"); `~` expanded.
+       */
+      metricsFile: z
+        .string()
+        .min(1)
+        .refine((p) => !p.includes('\0') && (p.startsWith('/') || p.startsWith('~/') || /^[A-Za-z]:[\\/]/.test(p)), { message: 'an absolute path (or one starting with "~/"), e.g. "/var/lib/node_exporter/textfile/mcp-token-rotator.prom"' })
+        .optional(),
       /** Broker mode (opt-in): where the token lives and the local endpoint's port. */
       broker: z
         .object({

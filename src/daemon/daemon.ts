@@ -38,8 +38,8 @@ const controlSocket =
   };
 
 /**
- * The service: finish journaled work, scan, then the start-up steps in order (control
- * socket, watcher, token checks, scheduled rotation, then `opts.extraSteps`), each a
+ * The service: broker mode (the local endpoint listens), finish journaled work, scan, then
+ * the start-up steps in order (control socket, watcher, token checks, scheduled rotation, then `opts.extraSteps`), each a
  * DaemonService stopped in reverse order and reloaded on SIGHUP. Every mutation runs
  * through one queue, so the daemon never writes two things at once.
  */
@@ -62,9 +62,26 @@ export async function startDaemon(ctx: Context, opts: DaemonOptions = {}): Promi
   // Set once the watcher runs; a rescan before that has nothing to re-plan.
   let refreshWatch: () => void = () => undefined;
   const notify = createNotifier(() => ctx.settings.notify);
+  // Settings `metricsFile`: loaded only when set (SIGHUP may set it later).
+  let metricsWriter: Promise<{ write(why: string): Promise<void> }> | undefined;
+  const writeMetrics = async (why: string): Promise<void> => {
+    if (!ctx.settings.metricsFile) return;
+    metricsWriter ??= import('../metrics/file.js').then((m) => m.createMetricsWriter(ctx, log));
+    await (await metricsWriter).write(why);
+  };
   const check = (trigger: Trigger) =>
-    q.enqueue(() => checks.run(trigger)).catch((e: unknown) => log.error({ err: (e as Error).message, trigger }, 'token check failed'));
+    q
+      .enqueue(async () => {
+        const plan = await checks.run(trigger);
+        if (plan.ages || plan.verify !== 'none') await writeMetrics(`check (${trigger})`);
+      })
+      .catch((e: unknown) => log.error({ err: (e as Error).message, trigger }, 'token check failed'));
   const rescanner = createRescanner({ ctx, log, notify, refreshWatch: () => refreshWatch(), check: (t) => void check(t) });
+  // Every rotation, heal and adoption ends in a rescan: the metrics follow it.
+  const rescan: DaemonCore['rescan'] = async (why, changed, o) => {
+    await rescanner.rescan(why, changed, o);
+    await writeMetrics(why);
+  };
   const core: DaemonCore = {
     ctx,
     log,
@@ -74,22 +91,34 @@ export async function startDaemon(ctx: Context, opts: DaemonOptions = {}): Promi
     enqueue: q.enqueue,
     idle: q.idle,
     notify,
-    rescan: rescanner.rescan,
+    rescan,
     liveTokens: rescanner.liveTokens,
     check,
     mutate: (why, fn) =>
       q.enqueue(async () => {
         const res = await fn();
         logRotations(log, res.rotations);
-        await rescanner.rescan(why);
+        await rescan(why);
         return res;
       }),
   };
   const checks = createTokenChecks(core, times);
 
   // ---- start-up
-  await recoverIfNeeded(ctx, { wait: true, broker: brokerPort });
-  await rescanner.rescan('start', undefined, { askNew: false });
+  // Broker mode first, before crash recovery: the local endpoint listens again at once (its
+  // clients were refused while the daemon was down; a recovery's rotation holds their calls
+  // instead), and a port taken while the daemon was down is moved off before anything else.
+  const services: DaemonService[] = [];
+  const broker: StartStep = async (c) => (await import('../broker/endpoint/index.js')).brokerStep(c);
+  const brokerService = await broker(core);
+  if (brokerService) services.push(brokerService);
+  try {
+    await recoverIfNeeded(ctx, { wait: true, broker: brokerPort });
+    await rescanner.rescan('start', undefined, { askNew: false });
+  } catch (e) {
+    await Promise.resolve(brokerService?.stop()).catch(() => undefined);
+    throw e;
+  }
 
   const watch: StartStep = async (c) => {
     const { startConfigWatcher } = await import('./watcher.js');
@@ -104,17 +133,15 @@ export async function startDaemon(ctx: Context, opts: DaemonOptions = {}): Promi
     return { name: 'token-checks', stop: () => s.stop() };
   };
   const autoRotate: StartStep = async (c) => (await import('./autorotate.js')).startAutoRotate(c);
-  // Broker mode: slot tokens with the rotation hold, and the local endpoint (a taken port fails the start).
-  const broker: StartStep = async (c) => (await import('../broker/endpoint/index.js')).brokerStep(c);
 
-  const steps: StartStep[] = [broker, controlSocket({ ...HANDLERS, ...opts.handlers } as Handlers), watch, tokenChecks, autoRotate, ...(opts.extraSteps ?? [])];
-  const services: DaemonService[] = [];
+  const steps: StartStep[] = [controlSocket({ ...HANDLERS, ...opts.handlers } as Handlers), watch, tokenChecks, autoRotate, ...(opts.extraSteps ?? [])];
   for (const step of steps) {
     const s = await step(core);
     if (s) services.push(s);
   }
 
   log.info({ tokens: buildStatus(ctx).length, configs: ctx.store.listConfigs().length, stateDir: ctx.paths.dir, socket: ctx.paths.socket }, 'daemon started');
+  await writeMetrics('start');
   if (buildStatus(ctx).length === 0) {
     const advice = (await import('./first-run.js')).noTokenAdvice(ctx.pathEnv, ctx.settings);
     log.info({ looked: advice.looked }, advice.msg);

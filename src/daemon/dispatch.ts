@@ -16,10 +16,13 @@ export type Handlers = { [M in Method]: (req: RequestOf<M>, core: DaemonCore) =>
 export const HANDLERS: Handlers = {
   ping: () => Promise.resolve({ pid: process.pid }),
   rotate: (req, core) => core.mutate('after rotate', () => rotateOp(core.ctx, { ...req.params, source: 'manual' })),
-  'revoke-now': (_req, core) => core.mutate('after revoke-now', () => revokeNowOp(core.ctx)),
+  // A leak leaks the route secrets of the configs too: they are renewed after the tokens.
+  'revoke-now': (_req, core) => core.mutate('after revoke-now', async () => (await import('../broker/reroute.js')).renewAfterRevoke(core.ctx, await revokeNowOp(core.ctx))),
   'set-token': (req, core) => core.mutate('after set-token', () => setTokenOp(core.ctx, new Secret(req.params.token), req.params.fingerprint)),
   // Not queued: during a rotation it waits on the hold, which the queued rotation ends.
   'broker-token': async (req, core) => (await import('../broker/endpoint/index.js')).brokerTokenHandler(req, core),
+  // Not queued either: broker enable asks it while holding the rotation lock.
+  'broker-endpoint': async (req, core) => (await import('../broker/endpoint/index.js')).brokerEndpointHandler(req, core),
 };
 
 export function createDispatcher(core: DaemonCore, handlers: Handlers = HANDLERS): (req: Request) => Promise<unknown> {

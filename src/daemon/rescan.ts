@@ -67,7 +67,12 @@ export function createRescanner(deps: RescanDeps): {
       warnedRefusals.add(key);
       const successor = ctx.store.currentSuccessor(r.fingerprint);
       log.warn({ fingerprint: r.fingerprint, newFingerprint: successor, file: r.file, reasons: r.reasons, fix: r.fix }, r.message);
-      deps.notify('Retired token in an unexpected file', `Token ${r.fingerprint} (retired) appeared in ${r.file}; it was not healed (${r.reasons.join(', ')}). See the daemon log or run "mcp-token-rotator doctor".`);
+      // Broker heal refusals may concern a live token (a converted entry restored in plaintext).
+      const retired = ctx.store.getToken(r.fingerprint)?.state === 'retired';
+      deps.notify(
+        retired ? 'Retired Certorix token in an unexpected file' : 'Certorix entry not converted back',
+        `Token ${r.fingerprint}${retired ? ' (retired)' : ''} appeared in ${r.file}; it was not healed (${r.reasons.join(', ')}). See the daemon log or run "mcp-token-rotator doctor".`,
+      );
       ctx.store.addEvent({ at: ctx.nowIso(), type: 'heal-refused', fingerprint: r.fingerprint, newFingerprint: successor, source: 'watch', files: [r.file], detail: r.reasons.join(',') });
     }
     if (healed.some((h) => !h.ok)) deps.notify('MCP token not healed', 'A config holds a retired token; see the daemon log.');

@@ -1,6 +1,6 @@
 import { factsUnknown, noticeFor } from '../rotation/policy.js';
 import type { Secret } from '../secret.js';
-import { afterChecks, initialClock, planChecks, type CheckClock, type CheckTimes, type Trigger, type Verify } from './checks.js';
+import { afterChecks, initialClock, planChecks, type CheckClock, type CheckPlan, type CheckTimes, type Trigger, type Verify } from './checks.js';
 import type { DaemonCore } from './core.js';
 import { brokerPort } from '../broker/rotation-port.js';
 
@@ -9,7 +9,7 @@ import { brokerPort } from '../broker/rotation-port.js';
  * /v1/token), so a token killed elsewhere becomes `invalid` and an unknown age becomes
  * known; then warns about ages. Runs in the daemon's queue.
  */
-export function createTokenChecks(core: DaemonCore, times: CheckTimes): { run(trigger: Trigger): Promise<void> } {
+export function createTokenChecks(core: DaemonCore, times: CheckTimes): { run(trigger: Trigger): Promise<CheckPlan> } {
   const { ctx, log } = core;
   let clock: CheckClock = initialClock(ctx.now().getTime());
 
@@ -94,6 +94,7 @@ export function createTokenChecks(core: DaemonCore, times: CheckTimes): { run(tr
       }
       clock = afterChecks(clock, now, plan, result, times, Math.random());
       if (plan.ages) await checkAges(trigger);
+      return plan;
     },
   };
 }

@@ -14,6 +14,8 @@ import { checkGit, gitFacts } from './git.js';
 import { checkRetiredInConfig, checkRetiredPlanted, checkTokenRole, checkTokenState, type TokenFacts } from './tokens.js';
 import { checkDiskEncryption, diskEncryption, type EncryptionFacts } from './disk.js';
 import { minAgeDays } from '../rotation/policy.js';
+import { Exposures } from '../store/exposures.js';
+import { checkExposure, recordExposures } from './exposure.js';
 
 export * from './finding.js';
 export * from './files.js';
@@ -21,6 +23,7 @@ export * from './git.js';
 export * from './tokens.js';
 export * from './api.js';
 export * from './disk.js';
+export * from './exposure.js';
 
 export function doctorExitCode(findings: Finding[]): 0 | 2 {
   return findings.some((f) => f.severity === 'danger') ? 2 : 0;
@@ -126,7 +129,11 @@ export async function runDoctor(ctx: Context, opts: DoctorOptions): Promise<Find
         d = parent;
       }
     }
-    const g = checkGit(real, fingerprints, await gitFacts(real, home, { ...(opts.git ? { git: opts.git } : {}) }));
+    const gf = await gitFacts(real, home, { ...(opts.git ? { git: opts.git } : {}) });
+    // Only tokens the file holds now: a recorded location the file no longer has is not exposed there.
+    const held = scan.tokens.size ? fingerprints.filter((fp) => scan.tokens.get(fp)?.sites.some((s) => s.path === file)) : [];
+    recordExposures(ctx, file, { mode: posix ? mode : null, git: gf, fingerprints: held });
+    const g = checkGit(real, fingerprints, gf);
     if (g) findings.push(file !== real ? { ...g, file, message: `${g.message} (${file} is a symlink to it)` } : g);
   }
   for (const d of dirs.values()) {
@@ -171,6 +178,20 @@ export async function runDoctor(ctx: Context, opts: DoctorOptions): Promise<Find
       }
     }
     if (healable.length) findings.push(checkRetiredInConfig(fp, successor, healable));
+  }
+
+  // Exposures recorded earlier (by doctor or broker enable) of tokens still in use, where
+  // the file no longer holds them: the git history or another user's copy still does.
+  const exposures = new Exposures(ctx.store);
+  for (const e of exposures.list()) {
+    const state = ctx.store.getToken(e.fingerprint)?.state;
+    if (state === undefined || state === 'retired') {
+      exposures.forget(e.fingerprint);
+      continue;
+    }
+    const stillInFile = scan.tokens.get(e.fingerprint)?.sites.some((s) => s.path === e.path) ?? false;
+    const f = checkExposure(e, { retired: false, stillInFile });
+    if (f) findings.push(f);
   }
 
   findings.push(...(await (await import('../broker/doctor.js')).brokerFindings(ctx, scan)));

@@ -5,7 +5,7 @@
  */
 import type { RotationResult } from '../rotation/result.js';
 
-export type Method = 'ping' | 'rotate' | 'revoke-now' | 'set-token' | 'broker-token';
+export type Method = 'ping' | 'rotate' | 'revoke-now' | 'set-token' | 'broker-token' | 'broker-endpoint';
 
 export interface RotateParams {
   fingerprints?: string[];
@@ -22,12 +22,21 @@ export interface BrokerTokenParams {
   slot: string;
 }
 
+/**
+ * broker-endpoint: the port the daemon's local endpoint listens on (`{ port }`, null: none);
+ * with `listen: true` the daemon listens first (broker enable, before writing any URL).
+ */
+export interface BrokerEndpointParams {
+  listen?: boolean;
+}
+
 export type Request =
   | { id: number; method: 'ping' }
   | { id: number; method: 'rotate'; params: RotateParams }
   | { id: number; method: 'revoke-now'; params: Record<string, never> }
   | { id: number; method: 'set-token'; params: SetTokenParams }
-  | { id: number; method: 'broker-token'; params: BrokerTokenParams };
+  | { id: number; method: 'broker-token'; params: BrokerTokenParams }
+  | { id: number; method: 'broker-endpoint'; params: BrokerEndpointParams };
 
 export interface WireError {
   code: string;
@@ -99,7 +108,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 export function paramsError(method: Method, params: unknown): string | undefined {
   if (params === undefined) return method === 'set-token' ? 'set-token needs params with a "token"' : method === 'broker-token' ? 'broker-token needs params with a "slot"' : undefined;
   if (!isPlainObject(params)) return `${method}: "params" must be an object`;
-  const allowed: Record<Method, string[]> = { ping: [], 'revoke-now': [], rotate: ['fingerprints', 'ifDue'], 'set-token': ['token', 'fingerprint'], 'broker-token': ['slot'] };
+  const allowed: Record<Method, string[]> = { ping: [], 'revoke-now': [], rotate: ['fingerprints', 'ifDue'], 'set-token': ['token', 'fingerprint'], 'broker-token': ['slot'], 'broker-endpoint': ['listen'] };
   const unknown = Object.keys(params).filter((k) => !allowed[method].includes(k));
   if (unknown.length) return `${method}: unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')}`;
   if (method === 'rotate') {
@@ -117,10 +126,11 @@ export function paramsError(method: Method, params: unknown): string | undefined
     if (fingerprint !== undefined && (typeof fingerprint !== 'string' || !FINGERPRINT.test(fingerprint))) return 'set-token: "fingerprint" must be 12 hex characters as "status" shows';
   }
   if (method === 'broker-token' && (typeof params.slot !== 'string' || !/^[a-z][a-z0-9-]{2,63}$/.test(params.slot))) return 'broker-token: "slot" must be a slot name as "broker status" shows';
+  if (method === 'broker-endpoint' && params.listen !== undefined && typeof params.listen !== 'boolean') return 'broker-endpoint: "listen" must be true or false';
   return undefined;
 }
 
-const METHODS: readonly Method[] = ['ping', 'rotate', 'revoke-now', 'set-token', 'broker-token'];
+const METHODS: readonly Method[] = ['ping', 'rotate', 'revoke-now', 'set-token', 'broker-token', 'broker-endpoint'];
 
 export function parseRequest(line: string): Request {
   let v: unknown;

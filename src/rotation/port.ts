@@ -15,6 +15,7 @@ import type { Logger } from '../log.js';
 import type { ScanResult } from '../scan.js';
 import type { Secret } from '../secret.js';
 import type { JournalRow } from '../store/journal.js';
+import type { HealRefused } from './heal-verdict.js';
 
 /** One rotation's broker state, carried by the executor from step to step (in memory only). */
 export interface BrokerRun {
@@ -47,5 +48,5 @@ export interface BrokerPort {
   /** The store step: the new token into the store for every slot, the slots moved, `stored` to the wrappers. Idempotent. */
   storeNewToken(ctx: Context, run: BrokerRun, row: JournalRow, newSecret: Secret): Promise<void>;
   /** Heal, broker side (before retired tokens are put back): restored plaintext copies of converted entries go back to the broker form. */
-  healEntries(ctx: Context, scan: ScanResult, remembered: ReadonlyMap<string, Secret>): Promise<{ scan: ScanResult; remembered: ReadonlyMap<string, Secret> }>;
+  healEntries(ctx: Context, scan: ScanResult, remembered: ReadonlyMap<string, Secret>): Promise<{ scan: ScanResult; remembered: ReadonlyMap<string, Secret>; refused: HealRefused[] }>;
 }

@@ -118,6 +118,22 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE tokens ADD COLUMN still_alive_at TEXT;
   `,
   /* 4 */ `
+  -- Where a token has been exposed: a file committed to git (its history keeps the token)
+  -- or readable by other users, seen while the token was in it. Kept after the token leaves
+  -- the file (broker enable, a hand edit) so that doctor keeps saying so until the token is
+  -- rotated. Fingerprints and paths only, never a token value.
+  CREATE TABLE exposures (
+    fingerprint   TEXT NOT NULL,
+    path          TEXT NOT NULL,
+    kind          TEXT NOT NULL CHECK (kind IN ('git','readable')),
+    detail        TEXT NOT NULL DEFAULT '',
+    first_seen_at TEXT NOT NULL,
+    last_seen_at  TEXT NOT NULL,
+    PRIMARY KEY (fingerprint, path, kind)
+  );
+  CREATE INDEX exposures_fp ON exposures(fingerprint);
+  `,
+  /* 5 */ `
   -- More providers than Certorix (src/providers/). The token's expiry as its API tells it
   -- (NULL: does not expire, or not told), the API base its entry names for itself (GitLab's
   -- GITLAB_API_URL; NULL: the provider's settings/default), and its kind (GitHub classic or

@@ -313,6 +313,17 @@ export class Store {
     return Number(r.lastInsertRowid);
   }
 
+  /** How many events of each type, and the newest one's time (metrics). Types with none are absent. */
+  eventStats(types: string[]): Map<string, { count: number; lastAt: string }> {
+    const out = new Map<string, { count: number; lastAt: string }>();
+    if (!types.length) return out;
+    const rows = this.db
+      .prepare(`SELECT type, COUNT(*) AS count, MAX(at) AS lastAt FROM events WHERE type IN (${types.map(() => '?').join(', ')}) GROUP BY type`)
+      .all(...types) as Array<{ type: string; count: number; lastAt: string }>;
+    for (const r of rows) out.set(r.type, { count: r.count, lastAt: r.lastAt });
+    return out;
+  }
+
   /** Newest first, paged by (at, id) so a long history costs the same as a short one. */
   listEvents(opts: { limit?: number; fingerprint?: string } = {}): EventRow[] {
     const limit = Math.max(1, Math.min(opts.limit ?? 100, 10_000));

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFile } from 'node:fs/promises';
+import { chmod, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startFakeCertorix, type FakeCertorix } from '../fake/certorix.js';
 import { findLeaks, runCli, type TempHome } from '../helpers/home.js';
@@ -78,10 +78,24 @@ describe('broker enable / status / disable on all 13 clients', () => {
     expect(await readFile(h.path('systemctl.log'), 'utf8')).toContain('--user is-active mcp-token-rotator.service');
   });
 
-  it('with the service installed (active), enable converts the remote entries to the local endpoint', async () => {
+  it('remote entries go to the local endpoint only while the daemon serves it: an active service alone is not enough (no URL of a port nothing answers)', async () => {
     await h.write(UNIT, '[Unit]\nDescription=test stand-in\n');
     await fakeSystemctl(h, 'active');
-    const r = await runCli(['broker', 'enable', '--json'], { env: h.env });
+    const silent = await runCli(['broker', 'enable', '--json'], { env: h.env });
+    expect(silent.code, silent.stderr).toBe(0);
+    const sdoc = JSON.parse(silent.stdout) as { converted: unknown[]; plaintext: Array<{ client: string; reason: string }> };
+    expect(sdoc.converted).toEqual([]);
+    for (const c of REMOTE) expect(sdoc.plaintext.find((p) => p.client === c)?.reason).toMatch(/does not answer.*systemctl --user start/);
+    expect(await h.read('.codeium/windsurf/mcp_config.json')).toBe(before.get('.codeium/windsurf/mcp_config.json'));
+    // With the daemon running, enable has it listen first, then converts them.
+    const d = spawnDaemon(h.env);
+    let r;
+    try {
+      await d.waitFor((l) => l.msg === 'daemon started', 20_000);
+      r = await runCli(['broker', 'enable', '--json'], { env: h.env });
+    } finally {
+      await d.stop();
+    }
     expect(r.code, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as { converted: Array<{ client: string; mode: string }> };
     expect(doc.converted.map((c) => `${c.client}:${c.mode}`).sort()).toEqual(['gemini:broker-endpoint', 'windsurf:broker-endpoint']);
@@ -183,9 +197,11 @@ describe('the daemon heals a restored plaintext copy back to the broker form', (
     const d = spawnDaemon(h.env);
     try {
       await d.waitFor((l) => l.msg === 'daemon started', 15_000);
+      const rel = '.config/Claude/claude_desktop_config.json';
+      // Heal writes only private files (test/broker/heal.test.ts has the refusals).
+      await chmod(h.path(rel), 0o600);
       const r = await runCli(['broker', 'enable', '--json'], { env: h.env });
       expect(r.code, r.stderr).toBe(0);
-      const rel = '.config/Claude/claude_desktop_config.json';
       const converted = await h.read(rel);
       // Claude Desktop writes back the config it had in memory.
       await h.write(rel, FIXTURES[0]!.content(tok));

@@ -5,7 +5,8 @@ import { parseJsonValue } from '../../src/clients/locate-json.js';
 import { parseTomlValue } from '../../src/clients/locate-toml.js';
 import { parseYamlValue } from '../../src/clients/locate-yaml.js';
 import { planFile, restoreInFile } from '../../src/broker/convert/file.js';
-import { entryPathOf, slugOf, TOKEN_REF, type BrokerTarget } from '../../src/broker/convert/convert.js';
+import { entryPathOf, launchChange, portableEntry, slugOf, TOKEN_REF, type BrokerTarget, type EntryPlan } from '../../src/broker/convert/convert.js';
+import { TOKEN_MARKER } from '../../src/broker/registry.js';
 import { getIn, locateEntry, parsePositions } from '../../src/broker/convert/positions.js';
 
 const TOK = 'ctx_live_Abc123def456GHI789jkl012';
@@ -285,5 +286,72 @@ describe('positions', () => {
     expect(getIn(parsePositions('{"a":{"b":["x"]}}', 'json')!, ['a', 'b', 0])).toMatchObject({ t: 'str', value: 'x' });
     expect(getIn(parsePositions('a:\n  b: [x]\n', 'yaml')!, ['a', 'b', 0])).toMatchObject({ t: 'str', value: 'x' });
     expect(getIn(parsePositions('[a]\nb = ["x"]\n', 'toml')!, ['a', 'b', 0])).toMatchObject({ t: 'str', value: 'x' });
+  });
+});
+
+describe('launchChange: does a restored entry still run what was converted?', () => {
+  const M = TOKEN_MARKER;
+  // The recorded original and the entry now in the file, each as the entry's own span.
+  const json = (e: Record<string, unknown>, indent = 2) => JSON.stringify(e, null, indent).split('"@T@"').join(JSON.stringify(M));
+  const base = { command: 'npx', args: ['-y', '@certorix/mcp-server'], env: { CERTORIX_API_TOKEN: '@T@' } };
+  it.each<[string, Record<string, unknown>, number, RegExp | null]>([
+    ['the same entry', base, 2, null],
+    ['the same entry, re-indented', base, 4, null],
+    ['another key that does not decide the launch (type, disabled)', { ...base, type: 'stdio', disabled: false }, 2, null],
+    ['another command', { ...base, command: './evil.sh' }, 2, /runs "\.\/evil\.sh" instead of "npx"/],
+    ['other args', { ...base, args: ['-y', '@evil/server'] }, 2, /args differs/],
+    ['a variable added to env', { ...base, env: { CERTORIX_API_TOKEN: '@T@', NODE_OPTIONS: '--require /tmp/x.js' } }, 2, /env differs/],
+    ['a cwd added', { ...base, cwd: '/tmp' }, 2, /cwd differs/],
+  ])('%s', (_n, now, indent, want) => {
+    const doc = (e: string) => `{\n  "mcpServers": {\n    "certorix": ${e}\n  }\n}\n`;
+    const cur = json(now, indent);
+    const text = doc(cur);
+    const start = text.indexOf(cur);
+    const got = launchChange(text, 'json', ['mcpServers', 'certorix'], start, start + cur.length, cur, json(base));
+    if (want === null) expect(got).toBeNull();
+    else expect(got).toMatch(want);
+  });
+
+  it('a remote entry pointed at another URL (TOML)', () => {
+    const was = `[mcp_servers.certorix]\nurl = "https://mcp.certorix.com/mcp"\nhttp_headers = { Authorization = "Bearer ${M}" }\n`;
+    const now = `[mcp_servers.certorix]\nurl = "https://evil.example/mcp"\nhttp_headers = { Authorization = "Bearer ${M}" }\n`;
+    const text = `model = "x"\n\n${now}`;
+    const start = text.indexOf(now);
+    expect(launchChange(text, 'toml', ['mcp_servers', 'certorix'], start, start + now.trimEnd().length, now.trimEnd(), was.trimEnd())).toMatch(/url differs/);
+    expect(launchChange(text, 'toml', ['mcp_servers', 'certorix'], start, start + now.trimEnd().length, was.trimEnd(), was.trimEnd())).toBeNull();
+  });
+});
+
+// Issue 15, item 6: project-scoped configs get entries with no path of this user's.
+describe('portable entries (project-scoped configs)', () => {
+  it.each<[string, Parameters<typeof portableEntry>[0], boolean]>([
+    ['a file found through extraConfigs', { origin: 'extra', gitTracked: false, client: 'project', entryPath: ['mcpServers', 'certorix'] }, true],
+    ['a catalog file tracked by git (dotfiles)', { origin: 'catalog', gitTracked: true, client: 'cursor', entryPath: ['mcpServers', 'certorix'] }, true],
+    ["Claude Code's projects.* entry", { origin: 'catalog', gitTracked: false, client: 'claude-code', entryPath: ['projects', '/home/dev/app', 'mcpServers', 'certorix'] }, true],
+    ["Claude Code's user-level entry", { origin: 'catalog', gitTracked: false, client: 'claude-code', entryPath: ['mcpServers', 'certorix'] }, false],
+    ['a GUI client user config', { origin: 'catalog', gitTracked: false, client: 'claude-desktop', entryPath: ['mcpServers', 'certorix'] }, false],
+  ])('%s: %s', (_n, o, want) => {
+    expect(portableEntry(o)).toBe(want);
+  });
+
+  const text = `{\n  "mcpServers": {\n    "certorix": {\n      "command": "npx",\n      "args": ["-y", "@certorix/mcp-server"],\n      "env": { "CERTORIX_API_TOKEN": "${TOK}", "CERTORIX_REGION": "eu" }\n    }\n  }\n}\n`;
+  const portable = (): BrokerTarget => ({ ...target(), portable: true, headersHelper: 'mcp-token-rotator headers certorix-0a1b2c3d' });
+
+  it('stdio: the bare command and the slot, no node, CLI or state-dir path; disable restores it byte for byte', () => {
+    const plan = planFile(text, 'json', 'project', () => portable());
+    const entry = (JSON.parse(plan.text) as { mcpServers: { certorix: { command: string; args: string[]; env: Record<string, string> } } }).mcpServers.certorix;
+    expect(entry.command).toBe('mcp-token-rotator');
+    expect(entry.args).toEqual(['exec', 'certorix-0a1b2c3d', '--', 'npx', '-y', '@certorix/mcp-server']);
+    expect(entry.env).toEqual({ CERTORIX_REGION: 'eu' });
+    for (const p of [NODE, CLI, STATE, '--state-dir']) expect(plan.text).not.toContain(p);
+    const e = plan.entries[0]!.plan as Extract<EntryPlan, { start: number }>;
+    const ce = { entryPath: ['mcpServers', 'certorix'], kind: 'exec' as const, slot: 'certorix-0a1b2c3d', originalText: e.originalText, convertedText: e.convertedText, upstreamUrl: null };
+    expect(restoreInFile(plan.text, 'json', 'project', ce, NEW_TOK)).toEqual({ text: text.split(TOK).join(NEW_TOK), exact: true });
+    // Edited since (a key added): restored from its current form, portable prefix understood.
+    const edited = plan.text.replace('"command"', '"timeout": 30,\n      "command"');
+    const back = restoreInFile(edited, 'json', 'project', ce, NEW_TOK);
+    expect(back.exact).toBe(false);
+    const again = (JSON.parse(back.text) as { mcpServers: { certorix: { command: string; args: string[]; env: Record<string, string> } } }).mcpServers.certorix;
+    expect(again).toMatchObject({ command: 'npx', args: ['-y', '@certorix/mcp-server'], env: { CERTORIX_REGION: 'eu', CERTORIX_API_TOKEN: NEW_TOK } });
   });
 });

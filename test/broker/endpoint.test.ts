@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { connect as netConnect, type Socket } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -51,8 +52,8 @@ beforeAll(async () => {
   await store.write(SLOT, new Secret(t));
   tokens = new SlotTokens(store);
   routes = {
-    [SECRET]: { name: 'certorix', slot: SLOT, upstreamUrl: remote.mcpUrl },
-    [SSE_SECRET]: { name: 'certorix-legacy', slot: SLOT, upstreamUrl: remote.sseUrl },
+    [SECRET]: { id: 1, name: 'certorix', slot: SLOT, upstreamUrl: remote.mcpUrl },
+    [SSE_SECRET]: { id: 2, name: 'certorix-legacy', slot: SLOT, upstreamUrl: remote.sseUrl },
   };
   ep = await startEndpoint({ port: 0, lookup: (s) => routes[s] ?? null, tokens, log });
 });
@@ -154,6 +155,9 @@ describe('access', () => {
     ['Origin from elsewhere', `/${SECRET}/certorix`, { origin: 'https://evil.example' }, 403],
     ['OAuth discovery probe', '/.well-known/oauth-protected-resource', {}, 404],
     ['OAuth discovery probe with path', `/.well-known/oauth-authorization-server/${SECRET}/certorix`, {}, 404],
+    // Another API on the upstream host: the token goes only to the entry's own URL.
+    ['another path on the upstream host', `/${SECRET}/certorix/_/v1/token/regenerate`, {}, 404],
+    ['a message path no open stream announced', `/${SSE_SECRET}/certorix-legacy/_/messages?sessionId=guessed`, {}, 404],
   ])('%s: %s %j -> %i, no upstream call, no detail', async (_label, p, headers, status) => {
     const before = remote.seen.length;
     const r = await raw({ path: p, headers: headers as Record<string, string>, body: INIT });
@@ -163,9 +167,13 @@ describe('access', () => {
     expect(remote.seen.length).toBe(before);
   });
 
-  it('a loopback Origin (a local tool) with the secret is served', async () => {
-    const r = await raw({ path: `/${SECRET}/certorix`, headers: { origin: 'http://localhost:5173' }, body: INIT });
-    expect(r.status).toBe(200);
+  it("only the endpoint's own Origin is served: a page on another loopback port is another origin", async () => {
+    const before = remote.seen.length;
+    const other = await raw({ path: `/${SECRET}/certorix`, headers: { origin: 'http://localhost:5173' }, body: INIT });
+    expect(other.status).toBe(403);
+    expect(remote.seen.length).toBe(before);
+    const own = await raw({ path: `/${SECRET}/certorix`, headers: { origin: ep.origin }, body: INIT });
+    expect(own.status).toBe(200);
   });
 });
 
@@ -415,3 +423,36 @@ async function openGetStream(origin: string, quietMs: number): Promise<{ endedAf
   return { endedAfterMs, lateEvent };
 }
 
+describe('connections: caps and timeouts (what holds on every system)', () => {
+  it('past the cap a new connection is closed at once; one that sends no request is closed after the header timeout; a served one stays', async () => {
+    const capped = await startEndpoint({ port: 0, lookup: (x) => routes[x] ?? null, tokens, log, peerLookup: null, limits: { total: 4, perPeer: 4, pending: 4 }, headerTimeoutMs: 400 });
+    const open = (): Promise<{ s: Socket; closed: Promise<number> }> =>
+      new Promise((resolve, reject) => {
+        const s = netConnect({ host: '127.0.0.1', port: capped.port });
+        const t0 = Date.now();
+        const closed = new Promise<number>((r) => s.on('close', () => r(Date.now() - t0)));
+        s.on('error', () => undefined);
+        s.once('connect', () => resolve({ s, closed }));
+        s.once('error', reject);
+      });
+    try {
+      const idle = await Promise.all([open(), open(), open(), open()]);
+      const extra = await open();
+      // The fifth: closed at once (well before the header timeout).
+      expect(await extra.closed).toBeLessThan(300);
+      // The four idle ones: closed by the header timeout.
+      for (const c of idle) expect(await c.closed).toBeGreaterThanOrEqual(350);
+      // Then there is room again, and a real client is served.
+      const transport = new StreamableHTTPClientTransport(new URL(`${capped.origin}/${SECRET}/certorix`));
+      const client = new Client({ name: 'after-the-flood', version: '1.0.0' });
+      await client.connect(transport);
+      expect((await client.callTool({ name: 'echo', arguments: { text: 'still here' } })).content).toEqual([{ type: 'text', text: 'still here' }]);
+      // A quiet connection between requests is not cut by the header timeout.
+      await new Promise((r) => setTimeout(r, 600));
+      expect((await client.callTool({ name: 'echo', arguments: { text: 'later' } })).content).toEqual([{ type: 'text', text: 'later' }]);
+      await client.close();
+    } finally {
+      await capped.close();
+    }
+  }, 20_000);
+});

@@ -2,6 +2,7 @@ import { expect } from 'vitest';
 import type { FakeCertorix } from '../fake/certorix.js';
 import { makeHome, runCli, type TempHome } from '../helpers/home.js';
 import { FIXTURES } from '../helpers/fixtures.js';
+import { installBin } from '../helpers/broker.js';
 
 /** The 13 clients: the shared fixtures plus Roo (same form as Cline, its own path and lock). */
 const ROO = {
@@ -49,6 +50,8 @@ export async function snapshot(h: TempHome): Promise<Map<string, string>> {
 
 export async function setup(api: FakeCertorix): Promise<{ h: TempHome; tok: string; email: string }> {
   const h = await makeHome(api.url);
+  // Installed, as a user has it: Claude Code's projects.* entry gets the portable form (the bare command on PATH).
+  await installBin(h);
   const email = `u${Math.random().toString(36).slice(2)}@example.com`;
   const tok = api.addToken({ email, role: 'editor', ageDays: 10 });
   for (const f of ALL) await h.write(f.rel, f.content(tok));

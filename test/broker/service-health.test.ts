@@ -12,6 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeCertorix, type FakeCertorix } from '../fake/certorix.js';
 import { findLeaks, runCli, type TempHome } from '../helpers/home.js';
+import { spawnDaemon } from '../helpers/daemon.js';
 import { Store } from '../../src/store/store.js';
 import { brokerProblems, shellWords, wrapperPrograms, type HealthFacts } from '../../src/broker/health.js';
 import { UNIT, fakeSystemctl, setup, type StatusDoc } from './helpers.js';
@@ -61,11 +62,25 @@ describe('brokerProblems (pure)', () => {
     expect(none?.fix).toContain('install-service');
   });
 
+  it('a port held by another uid is a stranger, not "up": named with its uid and the restart that moves off it', () => {
+    expect(brokerProblems({ ...base, endpoint: { port: 4000, up: true, unitFile: true, entries: [ws], strangerUid: null } })).toEqual([]);
+    const [p] = brokerProblems({ ...base, endpoint: { port: 4000, up: true, unitFile: true, entries: [ws], strangerUid: 65534 } });
+    expect(p?.kind).toBe('endpoint-stranger');
+    expect(p?.message).toContain('held by another program (uid 65534)');
+    expect(p?.message).toContain(ws.path);
+    expect(p?.fix).toContain('Restart the daemon');
+  });
+
+  it('a bare wrapper command (portable entry) is "not found on PATH", a path "no longer exists"', () => {
+    const [p] = brokerProblems({ ...base, wrappers: [{ ...ws, missing: ['mcp-token-rotator', '/old/node'] }] });
+    expect(p?.message).toContain('mcp-token-rotator (not found on PATH), /old/node (no longer exists)');
+  });
+
   it('wrappers whose program is gone, named with their files; found ones say nothing', () => {
     expect(brokerProblems({ ...base, wrappers: [{ ...ws, missing: [] }] })).toEqual([]);
     const [p] = brokerProblems({ ...base, wrappers: [{ ...ws, missing: ['/old/main.js'] }, { ...ws, path: '/h/.cursor/mcp.json', missing: ['/old/main.js'] }] });
     expect(p?.kind).toBe('wrapper-missing');
-    expect(p?.message).toContain('/old/main.js, which no longer exists');
+    expect(p?.message).toContain('/old/main.js (no longer exists)');
     expect(p?.files).toEqual([ws.path, '/h/.cursor/mcp.json']);
     expect(p?.fix).toContain('"mcp-token-rotator broker disable", then "mcp-token-rotator broker enable"');
   });
@@ -81,8 +96,16 @@ describe('with broker mode on and the service installed (stand-in systemctl)', (
     ({ h, tok } = await setup(api));
     await h.write(UNIT, '[Unit]\nDescription=test stand-in\n');
     await fakeSystemctl(h, 'active');
-    const en = await runCli(['broker', 'enable', '--json'], { env: h.env });
-    expect(en.code, en.stderr).toBe(0);
+    // enable writes endpoint URLs only while the daemon serves the endpoint; it is then
+    // stopped, which is the "endpoint down" this file is about.
+    const d = spawnDaemon(h.env);
+    try {
+      await d.waitFor((l) => l.msg === 'daemon started', 20_000);
+      const en = await runCli(['broker', 'enable', '--json'], { env: h.env });
+      expect(en.code, en.stderr).toBe(0);
+    } finally {
+      await d.stop();
+    }
     const st = JSON.parse((await runCli(['broker', 'status', '--json'], { env: h.env })).stdout) as StatusDoc;
     expect(st.endpoint.entries).toBe(2);
     port = st.endpoint.port as number;
@@ -128,7 +151,7 @@ describe('with broker mode on and the service installed (stand-in systemctl)', (
     expect(r.code).toBe(2);
     const problems = (JSON.parse(r.stdout) as { brokerProblems: Array<{ kind: string; files: string[] }> }).brokerProblems;
     expect(problems.find((p) => p.kind === 'wrapper-missing')?.files).toEqual([file]);
-    expect(r.stderr).toContain(`${moved}, which no longer exists`);
+    expect(r.stderr).toContain(`${moved} (no longer exists)`);
     expect(r.stderr).toContain('"mcp-token-rotator broker disable", then "mcp-token-rotator broker enable"');
   });
 

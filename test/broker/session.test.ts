@@ -203,3 +203,190 @@ describe('relay session: rotation', () => {
     expect(last).toContainEqual({ type: 'end-child', child: 1 });
   });
 });
+
+// ---- every state x rotation event
+// A state is the events that lead to it; request 50 is held in every state that holds (so
+// where it goes is visible), request 7 is in flight at child 1 where the state says so.
+// 'ready': the starting child answers its replayed initialize; 'starting-exit': it exits.
+type Ev = SessionEvent | 'ready' | 'starting-exit';
+const ANNOUNCE: SessionEvent = { type: 'signal', phase: 'announce' };
+const STORED: SessionEvent = { type: 'signal', phase: 'stored' };
+const STATES: Array<[string, Ev[]]> = [
+  ['running', started],
+  ['running, a call in flight', [...started, client(req(7, 'tools/call'))]],
+  ['held', [...started, ANNOUNCE, client(req(50, 'tools/call'))]],
+  ['held, a call in flight', [...started, client(req(7, 'tools/call')), ANNOUNCE, client(req(50, 'tools/call'))]],
+  ['swapping', [...started, ANNOUNCE, client(req(50, 'tools/call')), STORED]],
+  ['swapping, announced again', [...started, ANNOUNCE, client(req(50, 'tools/call')), STORED, ANNOUNCE]],
+  ['taken over, announced again', [...started, ANNOUNCE, client(req(50, 'tools/call')), STORED, ANNOUNCE, 'ready']],
+  ['old child draining', [...started, client(req(7, 'tools/call')), STORED, 'ready']],
+];
+
+const EVENTS: Array<[string, Ev]> = [
+  ['announce', ANNOUNCE],
+  ['announce (revoke)', { type: 'signal', phase: 'announce', revoke: true }],
+  ['stored', STORED],
+  ['aborted', { type: 'signal', phase: 'aborted' }],
+  ['hold timeout', { type: 'timer', name: 'hold' }],
+  ['ready timeout', { type: 'timer', name: 'ready' }],
+  ['new child answers initialize', 'ready'],
+  ['new child exits', 'starting-exit'],
+  ['client request', client(req(60, 'tools/call'))],
+];
+
+interface Outcome {
+  holding: boolean;
+  current: number;
+  starting: number | null;
+  spawned: number[];
+  ended: number[];
+  drained: boolean;
+  /** Client tool calls sent to a child by this event: `id@child`. */
+  sent: string[];
+  /** Client requests answered with an error by this event. */
+  errors: number[];
+  /** The hold timer set by this event (ms). */
+  hold: number | null;
+}
+
+function feed(s: RelaySession, evs: Ev[], all: SessionAction[]): SessionAction[] {
+  let last: SessionAction[] = [];
+  for (const e of evs) {
+    let ev: SessionEvent | null;
+    if (e === 'ready') {
+      const n = s.starting;
+      const sent = n !== null ? toChild(all, n).filter((m) => m.method === 'initialize') : [];
+      ev = n !== null && sent.length ? child(n, res(String(sent[sent.length - 1]!.id), { protocolVersion: '2025-06-18' })) : null;
+    } else if (e === 'starting-exit') {
+      ev = s.starting !== null ? { type: 'child-exit', child: s.starting, code: 1 } : null;
+    } else ev = e;
+    last = ev ? s.handle(ev) : [];
+    all.push(...last);
+  }
+  return last;
+}
+
+function outcome(s: RelaySession, a: SessionAction[]): Outcome {
+  const hold = a.flatMap((x) => (x.type === 'set-timer' && x.name === 'hold' ? [x.ms] : []));
+  return {
+    holding: s.holding,
+    current: s.current,
+    starting: s.starting,
+    spawned: a.flatMap((x) => (x.type === 'spawn' ? [x.child] : [])),
+    ended: a.flatMap((x) => (x.type === 'end-child' ? [x.child] : [])),
+    drained: a.some((x) => x.type === 'drained'),
+    sent: a
+      .flatMap((x) => (x.type === 'to-child' ? [{ c: x.child, m: JSON.parse(x.line) as { id?: unknown; method?: string } }] : []))
+      .filter((x) => typeof x.m.id === 'number' && x.m.method === 'tools/call')
+      .map((x) => `${String(x.m.id)}@${x.c}`),
+    errors: toClient(a).filter((m) => m.error !== undefined).map((m) => m.id as number),
+    hold: hold.length ? hold[hold.length - 1]! : null,
+  };
+}
+
+// Expected outcome per state (rows) and event (in EVENTS order).
+const o = (holding: boolean, current: number, starting: number | null, more: Partial<Outcome> = {}): Outcome => ({ holding, current, starting, spawned: [], ended: [], drained: false, sent: [], errors: [], hold: null, ...more });
+const EXPECTED: Record<string, Outcome[]> = {
+  running: [
+    o(true, 1, null, { drained: true, hold: 20_000 }),
+    o(true, 1, null, { drained: true, hold: 4_000 }),
+    o(true, 1, 2, { spawned: [2] }),
+    o(false, 1, null),
+    o(false, 1, null),
+    o(false, 1, null),
+    o(false, 1, null),
+    o(false, 1, null),
+    o(false, 1, null, { sent: ['60@1'] }),
+  ],
+  'running, a call in flight': [
+    o(true, 1, null, { hold: 20_000 }), // drained waits for call 7
+    o(true, 1, null, { hold: 4_000 }),
+    o(true, 1, 2, { spawned: [2] }),
+    o(false, 1, null),
+    o(false, 1, null),
+    o(false, 1, null),
+    o(false, 1, null),
+    o(false, 1, null),
+    o(false, 1, null, { sent: ['60@1'] }),
+  ],
+  held: [
+    // A second announce restarts the hold and reports drained for its generation: never dropped.
+    o(true, 1, null, { drained: true, hold: 20_000 }),
+    o(true, 1, null, { drained: true, hold: 4_000 }),
+    o(true, 1, 2, { spawned: [2] }),
+    o(false, 1, null, { sent: ['50@1'] }),
+    o(false, 1, null, { sent: ['50@1'] }),
+    o(true, 1, null),
+    o(true, 1, null),
+    o(true, 1, null),
+    o(true, 1, null),
+  ],
+  'held, a call in flight': [
+    o(true, 1, null, { hold: 20_000 }),
+    o(true, 1, null, { hold: 4_000 }),
+    o(true, 1, 2, { spawned: [2] }),
+    o(false, 1, null, { sent: ['50@1'] }),
+    o(false, 1, null, { sent: ['50@1'] }),
+    o(true, 1, null),
+    o(true, 1, null),
+    o(true, 1, null),
+    o(true, 1, null),
+  ],
+  swapping: [
+    // Announce during a swap: remembered, drained at once (nothing in flight can use the announced token).
+    o(true, 1, 2, { drained: true, hold: 20_000 }),
+    o(true, 1, 2, { drained: true, hold: 4_000 }),
+    o(true, 1, 3, { spawned: [3], ended: [2] }),
+    o(true, 1, 2),
+    o(true, 1, 2),
+    o(false, 1, null, { ended: [2], errors: [50] }),
+    o(false, 2, null, { ended: [1], sent: ['50@2'] }),
+    o(false, 1, null, { errors: [50] }),
+    o(true, 1, 2),
+  ],
+  'swapping, announced again': [
+    o(true, 1, 2, { drained: true, hold: 20_000 }),
+    o(true, 1, 2, { drained: true, hold: 4_000 }),
+    o(true, 1, 3, { spawned: [3], ended: [2] }),
+    o(true, 1, 2), // aborted: the swap goes on, and releases at take-over
+    o(true, 1, 2),
+    o(true, 1, null, { ended: [2] }), // failed swap: requests wait for the announced rotation's stored
+    o(true, 2, null, { ended: [1] }), // took over, still held for the second rotation
+    o(true, 1, null),
+    o(true, 1, 2),
+  ],
+  'taken over, announced again': [
+    o(true, 2, null, { drained: true, hold: 20_000 }),
+    o(true, 2, null, { drained: true, hold: 4_000 }),
+    o(true, 2, 3, { spawned: [3] }),
+    o(false, 2, null, { sent: ['50@2'] }),
+    o(false, 2, null, { sent: ['50@2'] }),
+    o(true, 2, null),
+    o(true, 2, null),
+    o(true, 2, null),
+    o(true, 2, null),
+  ],
+  'old child draining': [
+    // Call 7 at the old child does not count: its token is already replaced.
+    o(true, 2, null, { drained: true, hold: 20_000 }),
+    o(true, 2, null, { drained: true, hold: 4_000 }),
+    o(true, 2, 3, { spawned: [3] }),
+    o(false, 2, null),
+    o(false, 2, null),
+    o(false, 2, null),
+    o(false, 2, null),
+    o(false, 2, null),
+    o(false, 2, null, { sent: ['60@2'] }),
+  ],
+};
+
+describe('relay session: every state x rotation event', () => {
+  const rows = STATES.flatMap(([state, prefix]) => EVENTS.map(([evName, ev], i) => [state, evName, prefix, ev, i] as const));
+  it.each(rows)('%s + %s', (state, _evName, prefix, ev, i) => {
+    const s = new RelaySession();
+    const all: SessionAction[] = [];
+    feed(s, prefix, all);
+    const a = feed(s, [ev], all);
+    expect(outcome(s, a)).toEqual(EXPECTED[state]![i]);
+  });
+});

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { brokerBus, type BrokerEvent } from '../../src/broker/events.js';
-import { parseSignal, readSignal, RotationSignal, watchSignal, type SignalDoc } from '../../src/broker/signal.js';
+import { joinsAnnounced, parseSignal, readSignal, RotationSignal, watchSignal, type SignalDoc } from '../../src/broker/signal.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -79,5 +79,22 @@ describe('rotation signal', () => {
 
   it.each([['{}'], ['not json'], ['{"generation":1,"phase":"exploded","slots":[]}']])('ignores a malformed file: %s', (text) => {
     expect(parseSignal(text)).toBeNull();
+  });
+});
+
+describe('a wrapper starting during a rotation', () => {
+  const at = '2026-12-03T08:00:00.000Z';
+  const t = Date.parse(at);
+  const doc = (o: Partial<SignalDoc>): SignalDoc => ({ generation: 4, phase: 'announce', slots: ['certorix-0a1b2c3d'], revoke: false, at, ...o });
+  it.each<[string, SignalDoc | null, number, boolean]>([
+    ['a fresh announce for its slot: holds from the start', doc({}), t + 500, true],
+    ['no signal yet', null, t, false],
+    ['the rotation already stored', doc({ phase: 'stored' }), t + 500, false],
+    ['aborted', doc({ phase: 'aborted' }), t + 500, false],
+    ['another slot', doc({ slots: ['certorix-ffffffff'] }), t + 500, false],
+    ['an announce older than the hold (its rotating process died)', doc({}), t + 20_000, false],
+    ['an unreadable time', doc({ at: '' }), t, false],
+  ])('%s', (_n, seen, now, want) => {
+    expect(joinsAnnounced(seen, 'certorix-0a1b2c3d', now, 20_000)).toBe(want);
   });
 });

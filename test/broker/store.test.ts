@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { BACKEND_META, FileTokenStore, chooseBackend, openTokenStore, readPinnedBackend, STORE_FILE } from '../../src/broker/store.js';
+import { BACKEND_META, FileTokenStore, chooseBackend, explainFileStore, openTokenStore, readPinnedBackend, STORE_FILE } from '../../src/broker/store.js';
 import { Context } from '../../src/context.js';
 import { KeychainTokenStore, sessionBusAddress } from '../../src/broker/keychain.js';
 import { Secret } from '../../src/secret.js';
@@ -146,4 +146,22 @@ describe('keychain token store', () => {
       expect(r).toEqual({ probe: true, readBack: 'ctx_keychain_value_0000001', replaced: 'ctx_keychain_value_0000002', afterRemove: null, secretTool: 'ctx_keychain_value_0000002' });
     });
   }
+});
+
+// Issue 15, item 12: when the keychain is not used, enable says why and how to get it.
+describe('why the file store', () => {
+  const base = { platform: 'linux', setting: 'auto' as const, pinned: null, probeReason: '', settingsFile: '/home/u/.config/mcp-token-rotator/config.json' };
+  it.each<[string, Partial<Parameters<typeof explainFileStore>[0]>, RegExp, RegExp]>([
+    ['settings choose it', { setting: 'file' }, /settings choose it .*config\.json/, /"store": "auto"/],
+    ['no session bus', { probeReason: 'Platform failure: DBus error: Using X11 for dbus-daemon autolaunch was disabled at compile time, set your DBUS_SESSION_BUS_ADDRESS instead' }, /no D-Bus session bus/, /desktop session/],
+    ['no Secret Service', { probeReason: 'Platform failure: DBus error: The name org.freedesktop.secrets was not provided by any .service files' }, /no Secret Service answers/, /gnome-keyring/],
+    ['locked', { probeReason: 'Platform failure: org.freedesktop.Secret.Error.IsLocked' }, /keyring is locked/, /Unlock it/],
+    ['no answer in time', { probeReason: 'The keychain did not answer within 3000 ms (set of slot probe-1).' }, /did not answer in time/, /Unlock/],
+    ['pinned earlier, its reason kept', { pinned: 'file', pinnedWhy: 'the keyring is locked' }, /first enabled: the keyring is locked/, /broker disable/],
+    ['macOS', { platform: 'darwin', probeReason: 'User interaction is not allowed.' }, /macOS Keychain/, /login keychain/],
+  ])('%s', (_n, o, reason, fix) => {
+    const r = explainFileStore({ ...base, ...o });
+    expect(r.reason).toMatch(reason);
+    expect(r.fix).toMatch(fix);
+  });
 });

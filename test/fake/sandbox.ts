@@ -6,7 +6,7 @@
  * the HOME is removed.
  *
  *   PORT=8123 npm run sandbox     a fixed port (default: any free one)
- *   node dist/test/fake/sandbox.js --json   one JSON line { home, apiUrl, cli, exports, fingerprints } (tests)
+ *   node dist/test/fake/sandbox.js --json   one JSON line { home, apiUrl, cli, exports, fingerprints, files } (tests)
  *
  * The tokens are fake (the fake API mints them); they are never printed, only their
  * fingerprints, as the CLI does.
@@ -15,7 +15,9 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CATALOG } from '../../src/clients/catalog.js';
 import { fingerprint } from '../../src/fingerprint.js';
+import { currentPathEnv, settingsPath, type PathEnv } from '../../src/paths.js';
 import { startFakeCertorix } from './certorix.js';
 
 const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
@@ -27,19 +29,19 @@ const sq = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 const plain = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `"${s.replace(/["\\$`]/g, '\\$&')}"`);
 
 /** The sandbox's client configs: what a real laptop has, one token in three clients, one in Codex. */
-export function sandboxConfigs(main: string, other: string): Array<{ rel: string; text: string }> {
+export function sandboxConfigs(main: string, other: string): Array<{ client: string; text: string }> {
   const npxServer = { command: 'npx', args: ['-y', '@certorix/mcp-server'] };
   return [
     {
-      rel: '.config/Claude/claude_desktop_config.json',
+      client: 'claude-desktop',
       text: `${JSON.stringify({ mcpServers: { certorix: { ...npxServer, env: { CERTORIX_API_TOKEN: main } } }, globalShortcut: 'Ctrl+Space' }, null, 2)}\n`,
     },
     {
-      rel: '.cursor/mcp.json',
+      client: 'cursor',
       text: `${JSON.stringify({ mcpServers: { certorix: { ...npxServer, env: { CERTORIX_API_TOKEN: main } } } }, null, 2)}\n`,
     },
     {
-      rel: '.config/Code/User/mcp.json',
+      client: 'vscode',
       text: `{
   // VS Code keeps comments and trailing commas; the rewrite keeps them too.
   "servers": {
@@ -54,7 +56,7 @@ export function sandboxConfigs(main: string, other: string): Array<{ rel: string
 `,
     },
     {
-      rel: '.codex/config.toml',
+      client: 'codex',
       text: `# Codex CLI\nmodel = "o4-mini"\n\n[mcp_servers.certorix]\ncommand = "npx"\nargs = ["-y", "@certorix/mcp-server"]\nenv = { CERTORIX_API_TOKEN = "${other}" } # the team account\n`,
     },
   ];
@@ -68,14 +70,21 @@ async function main(): Promise<void> {
   const home = realpathSync(mkdtempSync(path.join(tmpdir(), 'mtr-sandbox-')));
   const main = api.addToken({ email: 'you@example.com', role: 'editor', ageDays: 95 });
   const other = api.addToken({ email: 'team@example.com', role: 'viewer', ageDays: 12 });
-  for (const { rel, text } of sandboxConfigs(main, other)) {
-    mkdirSync(path.dirname(path.join(home, rel)), { recursive: true });
-    writeFileSync(path.join(home, rel), text, { mode: 0o600 });
+  // Where each client keeps its config on this OS, as the CLI will see it (HOME set, the
+  // variables the printed lines unset left out).
+  const pe: PathEnv = { ...currentPathEnv(), home, env: { HOME: home } };
+  const written: string[] = [];
+  for (const { client, text } of sandboxConfigs(main, other)) {
+    const file = CATALOG.find((c) => c.id === client)?.paths(pe)[0];
+    if (!file) throw new Error(`no catalog path for ${client}`);
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, text, { mode: 0o600 });
+    written.push(file);
   }
   // Broker mode's token store as a file in the sandbox: `broker enable` must not put fake
   // tokens into your real keychain (the session bus is not behind HOME).
-  mkdirSync(path.join(home, '.config/mcp-token-rotator'), { recursive: true, mode: 0o700 });
-  writeFileSync(path.join(home, '.config/mcp-token-rotator/config.json'), `${JSON.stringify({ broker: { store: 'file' } }, null, 2)}\n`, { mode: 0o600 });
+  mkdirSync(path.dirname(settingsPath(pe)), { recursive: true, mode: 0o700 });
+  writeFileSync(settingsPath(pe), `${JSON.stringify({ broker: { store: 'file' } }, null, 2)}\n`, { mode: 0o600 });
 
   // Variables that would send the CLI to your real configs or state despite the new HOME.
   const leaks = ['XDG_CONFIG_HOME', 'XDG_STATE_HOME', 'CODEX_HOME', 'CLAUDE_CONFIG_DIR'];
@@ -100,7 +109,7 @@ async function main(): Promise<void> {
   process.on('SIGHUP', stop);
 
   if (json) {
-    process.stdout.write(`${JSON.stringify({ home, apiUrl: api.url, cli, exports, fingerprints })}\n`);
+    process.stdout.write(`${JSON.stringify({ home, apiUrl: api.url, cli, exports, fingerprints, files: written })}\n`);
     return;
   }
   const out = [
@@ -118,7 +127,7 @@ async function main(): Promise<void> {
     '  mcp-token-rotator rotate --dry-run',
     `  mcp-token-rotator rotate --fingerprint ${fingerprints[0]}`,
     '  mcp-token-rotator history',
-    '  cat ~/.config/Code/User/mcp.json          # the comment and trailing commas are still there',
+    `  cat ${sq(written[2] ?? '')}   # VS Code's config: the comment and trailing commas are still there`,
     '  mcp-token-rotator revoke-now',
     '  mcp-token-rotator daemon                  # Ctrl-C stops it',
     '  mcp-token-rotator broker enable --dry-run',

@@ -125,11 +125,11 @@ export interface BrokerWorld {
 }
 
 let worldSeq = 0;
-export async function brokerWorld(api: FakeCertorix, n: number): Promise<BrokerWorld> {
+export async function brokerWorld(api: FakeCertorix, n: number, opts: { serverEnv?: Record<string, string> } = {}): Promise<BrokerWorld> {
   const email = `broker${process.pid}-${++worldSeq}@example.com`;
   const h = await makeHome(api.url);
   const tok = api.addToken({ email, role: 'editor', ageDays: 10 });
-  const { slot } = await convertedHome(h, tok, api.url);
+  const { slot } = await convertedHome(h, tok, api.url, opts);
   const config = JSON.parse(await readFile(h.path(CLAUDE_DESKTOP), 'utf8')) as { mcpServers: { certorix: StdioEntry } };
   const entry = config.mcpServers.certorix;
   const clients: RunningClient[] = [];
@@ -151,4 +151,20 @@ export async function brokerWorld(api: FakeCertorix, n: number): Promise<BrokerW
       await h.cleanup();
     },
   };
+}
+
+/**
+ * The tool "installed": `mcp-token-rotator` on PATH (a link to the built CLI, as npm's global
+ * bin directory has it), for portable entries (project-scoped configs run the bare command).
+ * Returns the bin directory; `h.env.PATH` gets it first.
+ */
+export async function installBin(h: TempHome): Promise<string> {
+  const { mkdir, symlink } = await import('node:fs/promises');
+  const bin = h.path('.npm-global/bin');
+  await mkdir(bin, { recursive: true });
+  await symlink(CLI, path.join(bin, 'mcp-token-rotator')).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EEXIST') throw e;
+  });
+  h.env.PATH = [bin, path.dirname(process.execPath), h.env.PATH ?? '/usr/bin:/bin'].join(':');
+  return bin;
 }

@@ -10,8 +10,10 @@ export interface SpawnedDaemon {
 }
 
 /** Spawns the real daemon and collects its pino JSON lines from stdout. */
-export function spawnDaemon(env: Record<string, string>): SpawnedDaemon {
-  const child = spawn(process.execPath, [CLI, 'daemon'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnDaemon(env: Record<string, string>, opts: { prefix?: string[] } = {}): SpawnedDaemon {
+  // `prefix`: a command the daemon runs under (e.g. prlimit with a lower open-files limit).
+  const [cmd, ...pre] = [...(opts.prefix ?? []), process.execPath];
+  const child = spawn(cmd as string, [...pre, CLI, 'daemon'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));

@@ -22,6 +22,8 @@ describe('parseRequest', () => {
     [{ id: 3, method: 'rotate', params: { fingerprints: [FP], ifDue: true } }, { id: 3, method: 'rotate', params: { fingerprints: [FP], ifDue: true } }],
     [{ id: 4, method: 'revoke-now', params: {} }, { id: 4, method: 'revoke-now', params: {} }],
     [{ id: 5, method: 'set-token', params: { token: 'crtx_abc', fingerprint: FP } }, { id: 5, method: 'set-token', params: { token: 'crtx_abc', fingerprint: FP } }],
+    [{ id: 6, method: 'broker-endpoint', params: { listen: true } }, { id: 6, method: 'broker-endpoint', params: { listen: true } }],
+    [{ id: 8, method: 'broker-endpoint' }, { id: 8, method: 'broker-endpoint', params: {} }],
   ])('accepts %j', (req, want) => {
     expect(parseRequest(JSON.stringify(req))).toEqual(want);
   });
@@ -38,6 +40,8 @@ describe('parseRequest', () => {
     ['a bad fingerprint', { id: 7, method: 'rotate', params: { fingerprints: [FP, 'zz'] } }, /holds "zz", not 12 hex/, 7],
     ['a number as fingerprint', { id: 7, method: 'rotate', params: { fingerprints: [42] } }, /holds 42/, 7],
     ['ifDue as a string', { id: 7, method: 'rotate', params: { ifDue: 'yes' } }, /"ifDue" must be true or false/, 7],
+    ['broker-endpoint with a port to listen on', { id: 7, method: 'broker-endpoint', params: { port: 80 } }, /unknown field "port"/, 7],
+    ['broker-endpoint listen as a string', { id: 7, method: 'broker-endpoint', params: { listen: 'yes' } }, /"listen" must be true or false/, 7],
     ['dryRun smuggled in', { id: 7, method: 'rotate', params: { dryRun: true } }, /rotate: unknown field "dryRun"/, 7],
     ['source smuggled in', { id: 7, method: 'rotate', params: { source: 'schedule' } }, /unknown field "source"/, 7],
     ['params not an object', { id: 7, method: 'rotate', params: [FP] }, /"params" must be an object/, 7],

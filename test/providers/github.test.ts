@@ -260,3 +260,33 @@ describe('GitHub in broker mode', () => {
     }
   });
 });
+
+describe('GitHub in the daemon', () => {
+  let h: TempHome;
+  afterAll(() => h?.cleanup());
+
+  it('warns before expiry naming GitHub, the page and set-token, and a revoked one as invalid', async () => {
+    const { spawnDaemon } = await import('../helpers/daemon.js');
+    h = await makeHome(certorix.url);
+    h.env.GITHUB_API_URL = github.url;
+    const tok = github.addToken({ login: 'octocat', expiresAt: inDays(5) });
+    await h.write('.cursor/mcp.json', JSON.stringify({ mcpServers: { github: { command: 'npx', args: ['-y', '@modelcontextprotocol/server-github'], env: { GITHUB_PERSONAL_ACCESS_TOKEN: tok } } } }, null, 2) + '\n');
+    await h.settings({ retry: { attempts: 2, baseMs: 5, maxMs: 20 }, requestTimeoutMs: 2000, notify: false });
+    const fp = fingerprint(tok);
+    const d = spawnDaemon(h.env);
+    try {
+      const warn = await d.waitFor((l) => l.level === 40 && l.fingerprint === fp && l.reason !== undefined, 15_000);
+      expect(warn).toMatchObject({ provider: 'github', expiresInDays: 4 });
+      expect(String(warn.msg)).toMatch(/^GitHub token [0-9a-f]{12} expires in 4 day\(s\)/);
+      expect(String(warn.msg)).toContain('https://github.com/settings/tokens');
+      expect(String(warn.msg)).toContain(`set-token --fingerprint ${fp}`);
+      github.revoke(tok);
+      d.child.kill('SIGHUP');
+      const bad = await d.waitFor((l) => l.level === 40 && l.fingerprint === fp && String(l.msg).includes('invalid'), 15_000);
+      expect(bad).toMatchObject({ provider: 'github' });
+      expect(String(bad.msg)).toContain('https://github.com/settings/tokens');
+    } finally {
+      expect((await d.stop()).code).toBe(0);
+    }
+  });
+});

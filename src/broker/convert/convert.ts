@@ -5,9 +5,11 @@
  *
  * Forms (see docs/broker.md):
  * - stdio (`env.CERTORIX_API_TOKEN`): command = node, args = [cli, exec, slot, --state-dir,
- *   dir, --, original command, ...original args]; the token leaves `env`. Another provider's
- *   variable (GITHUB_PERSONAL_ACCESS_TOKEN, ...) adds `--env NAME` before `--`, so the
- *   wrapper hands the token over in the entry's own variable. Goose's `cmd`/`envs`
+ *   dir, --, original command, ...original args]; the token leaves `env`. Portable form (a
+ *   project-scoped config, see portableEntry): command = mcp-token-rotator, args = [exec,
+ *   slot, --, original command, ...original args]; the wrapper finds the state dir itself.
+ *   Another provider's variable (GITHUB_PERSONAL_ACCESS_TOKEN, ...) adds `--env NAME` before
+ *   `--`, so the wrapper hands the token over in the entry's own variable. Goose's `cmd`/`envs`
  *   and Zed's older `command: {path, args, env}` are the same thing under other names.
  * - mcp-remote bridge (bearer in args, or `Authorization:${VAR}` with the value in env):
  *   the stdio form too, with the header argument reading `${CERTORIX_API_TOKEN}`, which
@@ -39,8 +41,25 @@ import {
 
 export { ConvertError };
 
+/** The command a portable entry runs, found by the client through PATH (package.json's bin). */
+export const BIN_NAME = 'mcp-token-rotator';
+
+/**
+ * Whether an entry gets the portable form (the bare command and the slot, no path of this
+ * user's): entries of project-scoped configs, which teammates share (a file found through
+ * `extraConfigs`, any file tracked by git) and Claude Code's `projects.*` entries. The
+ * user-level configs of GUI clients keep absolute paths (they start servers with a bare PATH).
+ */
+export function portableEntry(o: { origin: 'catalog' | 'extra'; gitTracked: boolean; client: string; entryPath: KeyPath }): boolean {
+  if (o.origin === 'extra' || o.gitTracked) return true;
+  const i = typeof o.entryPath[0] === 'number' ? 1 : 0;
+  return o.client === 'claude-code' && o.entryPath[i] === 'projects';
+}
+
 /** What a converted entry needs to say, decided by enable.ts (paths, slot, endpoint). */
 export interface BrokerTarget {
+  /** The portable form: `mcp-token-rotator exec <slot> -- ...` from PATH, no node, CLI or state-dir path. */
+  portable?: boolean;
   /** Absolute node (process.execPath). */
   node: string;
   /** Absolute built CLI (dist/src/cli/main.js). */
@@ -202,9 +221,10 @@ function execSplices(text: string, format: FileFormat, entry: PObj, t: BrokerTar
   const h = commandHolder(entry);
   if (typeof h === 'string') throw new ConvertError(h);
   const origCmd = (h.cmd.value as PStr).value;
-  const prefix = [t.cli, 'exec', t.slot, '--state-dir', t.stateDir, ...(envVar !== TOKEN_ENV ? ['--env', envVar] : []), '--', origCmd];
+  const envOpt = envVar !== TOKEN_ENV ? ['--env', envVar] : [];
+  const prefix = t.portable ? ['exec', t.slot, ...envOpt, '--', origCmd] : [t.cli, 'exec', t.slot, '--state-dir', t.stateDir, ...envOpt, '--', origCmd];
   const tokenRef = '${' + envVar + '}';
-  const out: Splice[] = [setString(format, h.cmd.value as PStr, t.node)];
+  const out: Splice[] = [setString(format, h.cmd.value as PStr, t.portable ? BIN_NAME : t.node)];
   if (h.args?.value.t === 'arr') out.push(prependItems(text, format, h.args.value, prefix));
   else if (h.args) throw new ConvertError('args is not a list');
   else out.push(addPropAfter(text, format, h.holder, h.cmd, 'args', `[${prefix.map((v) => encodeString(format, v)).join(', ')}]`));
@@ -345,19 +365,26 @@ function semanticRestore(input: RestoreInput, entry: PObj): Splice[] {
     const args = h.args?.value;
     const items = args?.t === 'arr' ? args.items : [];
     const strAt = (i: number) => (items[i]?.t === 'str' ? (items[i] as PStr).value : undefined);
-    // [cli, exec, slot, --state-dir, dir, (--env, NAME,) --, command, ...]
-    const hasEnv = strAt(5) === '--env' && strAt(6) !== undefined;
-    const dash = hasEnv ? 7 : 5;
-    if (strAt(1) !== 'exec' || strAt(2) !== input.slot || strAt(dash) !== '--' || strAt(dash + 1) === undefined) {
+    // [cli, exec, slot, --state-dir, dir, (--env, NAME,) --, cmd, ...] or, portable,
+    // [exec, slot, (--env, NAME,) --, cmd, ...]: the wrapper's options (each with a value) up
+    // to "--", then the original command. `--env` names the variable the token goes back in.
+    const e = strAt(0) === 'exec' ? 0 : 1;
+    let dash = e + 2;
+    let varName = TOKEN_ENV;
+    while (strAt(dash)?.startsWith('--') && strAt(dash) !== '--' && strAt(dash + 1) !== undefined) {
+      if (strAt(dash) === '--env') varName = strAt(dash + 1) as string;
+      dash += 2;
+    }
+    if (strAt(e) !== 'exec' || strAt(e + 1) !== input.slot || strAt(dash) !== '--' || strAt(dash + 1) === undefined) {
       throw new ConvertError('the entry no longer runs through "exec"; edit it by hand');
     }
-    const varName = hasEnv ? (strAt(6) as string) : TOKEN_ENV;
     const ref = '${' + varName + '}';
+    const n = dash + 2;
     const out: Splice[] = [setString(format, h.cmd.value as PStr, strAt(dash + 1) as string)];
     const arr = args as PArr;
-    if (arr.block && items.length === dash + 2) out.push(removeAt(text, format, h.holder, ['args']));
-    else out.push(removeFirstItems(text, arr, dash + 2));
-    const bridgeArgs = items.slice(dash + 2).filter((a): a is PStr => a.t === 'str' && a.value.includes(ref));
+    if (arr.block && items.length === n) out.push(removeAt(text, format, h.holder, ['args']));
+    else out.push(removeFirstItems(text, arr, n));
+    const bridgeArgs = items.slice(n).filter((a): a is PStr => a.t === 'str' && a.value.includes(ref));
     for (const a of bridgeArgs) out.push(setString(format, a, a.value.split(ref).join(RESTORE_PLACEHOLDER)));
     if (!bridgeArgs.length) {
       const envKey = prop(h.holder, 'env') ? 'env' : prop(h.holder, 'envs') ? 'envs' : entry !== h.holder ? 'env' : prop(entry, 'cmd') ? 'envs' : 'env';
@@ -392,4 +419,64 @@ function semanticRestore(input: RestoreInput, entry: PObj): Splice[] {
 /** Whether a node is the string `value` (tests and status use it on converted entries). */
 export function isStr(n: PNode | undefined, value: string): boolean {
   return n?.t === 'str' && n.value === value;
+}
+
+// ---------------------------------------------------------------------------------------
+// Heal: is a restored plaintext entry still the one that was converted?
+
+/** The keys that decide what a server entry runs and where its token goes. */
+const LAUNCH_KEYS = ['command', 'cmd', 'args', 'env', 'envs', 'cwd', ...URL_KEYS] as const;
+
+function nodeValue(text: string, n: PNode | undefined): unknown {
+  if (!n) return undefined;
+  switch (n.t) {
+    case 'str':
+      return n.value;
+    case 'arr':
+      return n.items.map((i) => nodeValue(text, i));
+    case 'obj':
+      return Object.fromEntries(n.props.map((p) => [p.key, nodeValue(text, p.value)]));
+    case 'other':
+      return text.slice(n.start, n.end).trim();
+  }
+}
+
+/** What an entry runs and where it sends its token: command, args, env, cwd, URL (Zed's `command` object included). */
+export function entryLaunch(text: string, entry: PObj): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of LAUNCH_KEYS) {
+    const v = nodeValue(text, child(entry, k));
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
+/**
+ * Whether the entry now at `[start, end)` of `text` (its token written as TOKEN_MARKER in
+ * `nowText`) runs the same command with the same args, env and cwd, or goes to the same
+ * URL, as the recorded original (`originalText`, token as TOKEN_MARKER). Both are read in
+ * place of the entry in the same document, so any client's re-formatting compares equal.
+ * Returns null when the same, else what differs (never a token: both sides carry the marker).
+ */
+export function launchChange(text: string, format: FileFormat, entryPath: KeyPath, start: number, end: number, nowText: string, originalText: string): string | null {
+  const read = (span: string) => {
+    const doc = text.slice(0, start) + span.split(TOKEN_MARKER).join(RESTORE_PLACEHOLDER) + text.slice(end);
+    const loc = locateEntry(doc, format, entryPath);
+    return loc ? { launch: entryLaunch(doc, loc.node), doc } : null;
+  };
+  const now = read(nowText);
+  const was = read(originalText);
+  if (!now) return 'the restored entry cannot be read';
+  if (!was) return 'the converted entry\'s original cannot be read in place of it';
+  const keys = [...new Set([...Object.keys(now.launch), ...Object.keys(was.launch)])].filter((k) => JSON.stringify(now.launch[k]) !== JSON.stringify(was.launch[k]));
+  if (!keys.length) return null;
+  const cmd = (l: Record<string, unknown>) => {
+    const c = l.command ?? l.cmd;
+    const s = typeof c === 'object' && c !== null ? (c as { path?: unknown }).path : c;
+    return typeof s === 'string' ? s : null;
+  };
+  const a = cmd(now.launch);
+  const b = cmd(was.launch);
+  if (a !== b && a !== null && b !== null) return `it runs "${a}" instead of "${b}"`;
+  return `its ${keys.join(', ')} differ${keys.length === 1 ? 's' : ''} from the entry that was converted`;
 }

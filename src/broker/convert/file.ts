@@ -52,7 +52,7 @@ export function planFile(
   text: string,
   format: FileFormat,
   client: string,
-  targetFor: (server: string, token: string) => BrokerTarget,
+  targetFor: (server: string, token: string, entryPath: KeyPath) => BrokerTarget,
   opts: { skip?: (entryPath: KeyPath) => boolean; hosts?: readonly string[] } = {},
 ): FilePlanResult {
   const skip = opts.skip ?? (() => false);
@@ -62,7 +62,7 @@ export function planFile(
   for (const g of sitesByEntry(located.sites)) {
     if (skip(g.entryPath)) continue;
     const token = g.sites[0]?.token ?? '';
-    entries.push({ entryPath: g.entryPath, server: g.server, plan: planEntry({ text, format, client, server: g.server, entryPath: g.entryPath, sites: g.sites }, targetFor(g.server, token)) });
+    entries.push({ entryPath: g.entryPath, server: g.server, plan: planEntry({ text, format, client, server: g.server, entryPath: g.entryPath, sites: g.sites }, targetFor(g.server, token, g.entryPath)) });
   }
   const splices = entries.flatMap((e) => (e.plan.mode === 'plaintext' ? [] : [{ start: e.plan.start, end: e.plan.end, text: e.plan.convertedText }]));
   if (!splices.length) return { entries, text };

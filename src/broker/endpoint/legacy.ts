@@ -67,6 +67,11 @@ export class LegacyCalls {
     for (const end of [...(pending?.values() ?? [])]) end();
   }
 
+  /** Whether a GET stream that announced `key` is open (only then are POSTs to it forwarded). */
+  isOpen(key: string): boolean {
+    return this.#streams.has(key);
+  }
+
   /** Calls counted on `key` (tests). */
   pending(key: string): number {
     return this.#streams.get(key)?.size ?? 0;

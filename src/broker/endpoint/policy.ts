@@ -49,25 +49,119 @@ export type AccessDecision = { ok: true } | { ok: false; status: 400 | 403 | 404
 /**
  * Host and Origin, before the route is even looked up. `Host` must name the endpoint itself
  * (a page on evil.example whose name resolves to 127.0.0.1 sends `Host: evil.example:<port>`);
- * a browser's `Origin` must be loopback (a page on another origin must not reach the token).
+ * a browser's `Origin` must be the endpoint's own origin: a page served by any other local
+ * port (a dev server, another user's listener) is another origin and must not reach the token.
  */
 export function checkAccess(h: { host: string | undefined; origin: string | undefined; port: number }): AccessDecision {
   const host = (h.host ?? '').toLowerCase();
   if (host !== `127.0.0.1:${h.port}` && host !== `localhost:${h.port}`) return { ok: false, status: 403, reason: 'host' };
-  if (h.origin !== undefined && !isLoopbackOrigin(h.origin)) return { ok: false, status: 403, reason: 'origin' };
+  if (h.origin !== undefined && !isOwnOrigin(h.origin, h.port)) return { ok: false, status: 403, reason: 'origin' };
   return { ok: true };
 }
 
-export function isLoopbackOrigin(origin: string): boolean {
-  let u: URL;
-  try {
-    u = new URL(origin);
-  } catch {
-    return false; // "null" (sandboxed pages, file://) and garbage: not ours
+/** `http://127.0.0.1:<port>` or `http://localhost:<port>`, exactly: the endpoint's own origin. */
+export function isOwnOrigin(origin: string, port: number): boolean {
+  const o = origin.toLowerCase();
+  return o === `http://127.0.0.1:${port}` || o === `http://localhost:${port}`;
+}
+
+/**
+ * A path on the upstream other than the entry's own URL is forwarded only when the upstream
+ * itself announced it (the legacy HTTP+SSE `endpoint` event, on a stream that is still open):
+ * the token goes to the MCP server's endpoints, never to another API on the same host.
+ */
+export function upstreamPathAllowed(route: Route, announced: boolean): boolean {
+  return route.upstreamPath === null || announced;
+}
+
+// ---- connections: who may connect, and how many
+
+/**
+ * Linux: the uid owning each TCP socket connected from 127.0.0.1 to 127.0.0.1:`serverPort`,
+ * by its local port, from the text of /proc/net/tcp or /proc/net/tcp6 (IPv4-mapped). That is
+ * the client's socket of an accepted connection (its local port is the accepted socket's
+ * remote port): the uid of the process that connected. Lines are
+ * `sl local rem st tx:rx tr:when retrnsmt uid ...`, addresses in hex, ports big-endian hex.
+ */
+export function peerUidsFromProcNet(text: string, serverPort: number): Map<number, number> {
+  const out = new Map<number, number>();
+  const want = ':' + portHex(serverPort);
+  let at = text.indexOf('\n') + 1; // skip the header
+  while (at > 0 && at < text.length) {
+    const end = text.indexOf('\n', at);
+    const line = text.slice(at, end < 0 ? text.length : end);
+    at = end < 0 ? text.length : end + 1;
+    // Cheap reject before splitting: most lines are other connections.
+    if (!line.includes(want)) continue;
+    const f = line.trim().split(/\s+/);
+    const local = f[1] ?? '';
+    const rem = f[2] ?? '';
+    if (!rem.endsWith(want) || !isLoopbackHex(rem) || !isLoopbackHex(local)) continue;
+    const localPort = parseInt(local.slice(local.indexOf(':') + 1), 16);
+    const uid = Number(f[7]);
+    if (Number.isInteger(localPort) && Number.isInteger(uid)) out.set(localPort, uid);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') return false;
-  const hn = u.hostname.toLowerCase();
-  return hn === 'localhost' || hn === '127.0.0.1' || hn === '[::1]';
+  return out;
+}
+
+const portHex = (p: number): string => p.toString(16).toUpperCase().padStart(4, '0');
+
+/** 127.0.0.1 as /proc/net/tcp prints it (either byte order), bare or IPv4-mapped in tcp6. */
+function isLoopbackHex(addrPort: string): boolean {
+  const a = addrPort.slice(0, addrPort.indexOf(':')).toUpperCase();
+  const mapped = a.length === 32 && (a.startsWith('0000000000000000FFFF0000') || a.startsWith('00000000000000000000FFFF'));
+  const v4 = a.length === 8 ? a : mapped ? a.slice(24) : null;
+  return v4 === '0100007F' || v4 === '7F000001';
+}
+
+/**
+ * Linux: the uid listening on 127.0.0.1:`port` (state 0A) in /proc/net/tcp or tcp6 text; null
+ * when no such listener is there. `broker status` and `doctor` use it to name a stranger.
+ */
+export function listenerUidFromProcNet(text: string, port: number): number | null {
+  const want = ':' + portHex(port);
+  for (const line of text.split('\n').slice(1)) {
+    if (!line.includes(want)) continue;
+    const f = line.trim().split(/\s+/);
+    const local = f[1] ?? '';
+    if (f[3] !== '0A' || !local.endsWith(want)) continue;
+    // 127.0.0.1, and the wildcard addresses (0.0.0.0, ::), take connections to 127.0.0.1.
+    if (!isLoopbackHex(local) && !/^0+$/.test(local.slice(0, local.indexOf(':')))) continue;
+    const uid = Number(f[7]);
+    if (Number.isInteger(uid)) return uid;
+  }
+  return null;
+}
+
+export interface ConnectionLimits {
+  /** Connections served at once, all peers together. */
+  total: number;
+  /** Connections served at once per peer uid (Linux; elsewhere every peer counts as one). */
+  perPeer: number;
+  /** Accepted connections still waiting for their peer's uid; more are closed at once. */
+  pending: number;
+}
+
+/**
+ * Sized well under the usual 1024 open files (each served connection may hold an upstream one
+ * too), so a flood of connections never takes the file descriptors a rotation needs.
+ */
+export const CONNECTION_LIMITS: ConnectionLimits = { total: 256, perPeer: 192, pending: 128 };
+
+export type AdmitDecision = { ok: true } | { ok: false; reason: 'other-user' | 'peer-unknown' | 'too-many' | 'too-many-peer' };
+
+/**
+ * Whether an accepted connection is served. On Linux the peer's uid is known (`peerUid`; null
+ * when it could not be found, e.g. a connection from another network namespace: refused) and
+ * only the daemon's own uid is served. Elsewhere (`peerUid` undefined) the route secret is the
+ * protection, and the caps bound what a flood can hold.
+ */
+export function admitConnection(a: { peerUid: number | null | undefined; ownUid: number; total: number; perPeer: number; limits: ConnectionLimits }): AdmitDecision {
+  if (a.peerUid === null) return { ok: false, reason: 'peer-unknown' };
+  if (a.peerUid !== undefined && a.peerUid !== a.ownUid) return { ok: false, reason: 'other-user' };
+  if (a.total >= a.limits.total) return { ok: false, reason: 'too-many' };
+  if (a.perPeer >= a.limits.perPeer) return { ok: false, reason: 'too-many-peer' };
+  return { ok: true };
 }
 
 /** Where a request goes: the entry's own URL (plus the client's query), or a path on its origin. */

@@ -14,6 +14,7 @@ import { validateApiUrl } from '../../api/url.js';
 import {
   authFailureMessage,
   checkAccess,
+  type ConnectionLimits,
   forwardRequestHeaders,
   forwardResponseHeaders,
   isEventStream,
@@ -23,8 +24,11 @@ import {
   redirectMessage,
   rewriteEndpointEvent,
   upstreamAction,
+  upstreamPathAllowed,
   upstreamTarget,
 } from './policy.js';
+import type { PeerLookup } from './peer.js';
+import { connectionGate } from './gate.js';
 import type { RouteEntry } from './routes.js';
 import type { SlotTokens } from './tokens.js';
 import { endpointEventRewriter, messageIds, responseWatcher } from './sse.js';
@@ -44,6 +48,15 @@ export interface EndpointOptions {
    * show that such a cut would be seen.
    */
   streamIdleTimeoutMs?: number;
+  /**
+   * The peer uid of a connection (Linux: /proc/net/tcp); null = no such check (tests,
+   * other systems). Default: the platform's, checked against `ownUid`.
+   */
+  peerLookup?: PeerLookup | null;
+  ownUid?: number;
+  limits?: ConnectionLimits;
+  /** A connection that sends no complete request head within this is closed (slowloris, idle floods). */
+  headerTimeoutMs?: number;
 }
 
 export interface Endpoint {
@@ -74,8 +87,23 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
   let origin = `http://127.0.0.1:${port}`;
   const sockets = new Set<Socket>();
   const legacy = new LegacyCalls();
+  const gate = connectionGate(opts, () => port, log);
+  // Streamable HTTP sessions seen per entry: a route secret renewed by revoke-now keeps
+  // serving the sessions opened with it (running clients hold the old URL), nothing new.
+  const sessions = new Map<number, Set<string>>();
+  const knownSession = (id: number, sid: string | string[] | undefined): boolean => typeof sid === 'string' && sessions.get(id)?.has(sid) === true;
+  const rememberSession = (id: number, sid: string | string[] | undefined): void => {
+    if (typeof sid !== 'string' || sid === '') return;
+    let set = sessions.get(id);
+    if (!set) sessions.set(id, (set = new Set()));
+    if (set.size >= 1024) set.delete(set.values().next().value as string);
+    set.add(sid);
+  };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    // Served only once the connection's peer is known to be allowed (see connectionGate).
+    const ok = gate.admitted(req.socket);
+    if (ok !== true && !(await ok)) return void req.socket.destroy();
     const t0 = performance.now();
     const method = req.method ?? 'GET';
     const session = sessionLabel(req.headers['mcp-session-id']);
@@ -102,6 +130,10 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
     const entry = route ? lookup(route.secret) : null;
     if (!route || !entry) return finish(404, 'Not found\n', 'text/plain');
     const name = entry.name;
+    // Only the entry's own URL, and paths the upstream announced on a stream still open.
+    if (!upstreamPathAllowed(route, route.upstreamPath !== null && legacy.isOpen(legacyKey(route, search)))) return finish(404, 'Not found\n', 'text/plain', { route: name, reason: 'path' });
+    // A renewed (old) secret: only for the sessions it already carried.
+    if (entry.retired && !knownSession(entry.id, req.headers['mcp-session-id']) && route.upstreamPath === null) return finish(404, 'Not found\n', 'text/plain', { route: name, reason: 'renewed' });
     if (method !== 'GET' && method !== 'POST' && method !== 'DELETE') {
       res.setHeader('allow', 'GET, POST, DELETE');
       return finish(405, 'Method not allowed\n', 'text/plain', { route: name });
@@ -175,6 +207,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
         await up.body.dump().catch(() => undefined);
         return finish(502, jsonRpcError(body, redirectMessage(name)), 'application/json', { route: name, upstream: up.statusCode });
       }
+      if (up.statusCode < 300) rememberSession(entry.id, up.headers['mcp-session-id'] ?? req.headers['mcp-session-id']);
       const headers = forwardResponseHeaders(up.headers);
       const stream = isEventStream(up.headers['content-type']);
       res.writeHead(up.statusCode, headers);
@@ -212,7 +245,8 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
     }
   };
 
-  const server: Server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 5_000 }, (req, res) => {
+  // requestTimeout bounds receiving a request (JSON-RPC bodies are small), not its answer.
+  const server: Server = createServer({ requestTimeout: 60_000, headersTimeout: gate.headerTimeoutMs, keepAliveTimeout: 5_000 }, (req, res) => {
     handle(req, res).catch((e: unknown) => {
       log.error({ err: e instanceof Error ? e.message : String(e) }, 'endpoint request failed');
       if (!res.headersSent) {
@@ -225,6 +259,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
   server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
+    gate.accept(s);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => {

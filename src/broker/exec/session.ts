@@ -16,6 +16,17 @@
  *     starting ──exit / timeout / other protocol──▶ running on n, held requests answered
  *       with a JSON-RPC error; the client session stays up.
  * A request that reached a child is never sent to another one: a tool could run twice.
+ *
+ * Rotations back to back: an announce is never dropped, whatever the wrapper is doing. It
+ * is merged into the state there is: while held it restarts the hold (timer, drain report
+ * for the new generation); while a swap is in progress it is remembered, `drained` goes out
+ * at once (no client call can be in flight with the token it announces: the starting child
+ * has been sent none, the old child's token is the one the previous rotation replaced), and
+ * when the new child takes over, requests stay held until this rotation's `stored` (which
+ * starts the next swap) or `aborted` / its hold timeout (which release them to the new
+ * child). A `stored` during a swap replaces the starting child, which holds the older token.
+ * Dropping it (as this machine once did) let the new child serve calls with a token the
+ * second regenerate call then killed: failed calls until the next swap.
  */
 import { errorResponse, idKey, withId, type JsonRpcId, type Parsed } from './message.js';
 
@@ -79,7 +90,8 @@ export class RelaySession {
   #current = 0;
   #next: number | null = null;
   #lastId = 0;
-  #holding = false;
+  /** An announced rotation not yet closed by `stored` or `aborted`: new requests are held. */
+  #hold: { revoke: boolean } | null = null;
   #awaitDrain = false;
   #held: Held[] = [];
   #clientEnded = false;
@@ -105,8 +117,13 @@ export class RelaySession {
   get current(): number {
     return this.#current;
   }
+  /** New requests wait: a rotation is announced, or a new child is taking over. */
   get holding(): boolean {
-    return this.#holding;
+    return this.#hold !== null || this.#next !== null;
+  }
+  /** The child being started by a swap, if any. */
+  get starting(): number | null {
+    return this.#next;
   }
   get heldCount(): number {
     return this.#held.length;
@@ -192,7 +209,7 @@ export class RelaySession {
         }
       }
     }
-    if (this.#holding) {
+    if (this.holding) {
       this.#held.push({ line, msg });
       return;
     }
@@ -268,25 +285,34 @@ export class RelaySession {
 
   private signal(phase: 'announce' | 'stored' | 'aborted', revoke: boolean, out: SessionAction[]): void {
     if (phase === 'announce') {
-      if (this.#next !== null || this.#holding) return;
-      this.#holding = true;
-      out.push({ type: 'log', level: 'info', msg: 'token rotation announced: holding new requests' });
+      // Never dropped (see the story at the head): merged into a hold or a swap in progress.
+      const swapping = this.#next !== null;
+      const again = this.#hold !== null;
+      this.#hold = { revoke };
+      const why = swapping ? ' (after the server restart in progress)' : again ? ' (another rotation; the hold starts again)' : '';
+      out.push({ type: 'log', level: 'info', msg: `token rotation announced: holding new requests${why}` });
       out.push({ type: 'set-timer', name: 'hold', ms: revoke ? this.opts.revokeHoldMs : this.opts.holdMs });
       this.#awaitDrain = true;
       this.checkDrained(out);
       return;
     }
     if (phase === 'aborted') {
-      if (this.#next === null && this.#holding) {
+      if (this.#hold === null) return;
+      this.#hold = null;
+      out.push({ type: 'clear-timer', name: 'hold' });
+      if (this.#next === null) {
         out.push({ type: 'log', level: 'info', msg: 'token rotation aborted: releasing held requests to the running server' });
-        out.push({ type: 'clear-timer', name: 'hold' });
         this.release(out);
       }
+      // During a swap the new child gets them when it takes over.
       return;
     }
     // stored
     this.#awaitDrain = false;
-    if (this.#holding && this.#next === null) out.push({ type: 'clear-timer', name: 'hold' });
+    if (this.#hold !== null) {
+      this.#hold = null;
+      out.push({ type: 'clear-timer', name: 'hold' });
+    }
     if (this.#next !== null) {
       // A second rotation while a child is starting: that child may hold the older token.
       const stale = this.#next;
@@ -294,7 +320,6 @@ export class RelaySession {
       out.push({ type: 'end-child', child: stale });
       out.push({ type: 'clear-timer', name: 'ready' });
     }
-    this.#holding = true;
     const n = this.spawn(out);
     this.#next = n;
     out.push({ type: 'log', level: 'info', msg: `new token stored: starting server #${n}` });
@@ -322,20 +347,29 @@ export class RelaySession {
       if (old.inflight.size === 0) this.endDrained(old, out);
       else out.push({ type: 'set-timer', name: 'drain', child: old.id, ms: this.opts.drainMs });
     }
-    this.release(out);
+    // Another rotation announced during the swap: its token replaces this child's, so
+    // requests stay held until its `stored` (or its abort / hold timeout).
+    if (this.#hold === null) this.release(out);
+    else out.push({ type: 'log', level: 'info', msg: 'another token rotation is announced: requests stay held until its new token is stored' });
   }
 
-  /** Drained is reported once per announce, when the running child has nothing in flight. */
+  /**
+   * Drained is reported once per announce, when no call is in flight with the token being
+   * rotated: none at the running child; during a swap at once (the starting child has been
+   * sent no client call, and the old child's token is already replaced).
+   */
   private checkDrained(out: SessionAction[]): void {
-    if (!this.#awaitDrain || this.#next !== null) return;
-    const c = this.#children.get(this.#current);
-    if (c && c.alive && c.inflight.size > 0) return;
+    if (!this.#awaitDrain) return;
+    if (this.#next === null) {
+      const c = this.#children.get(this.#current);
+      if (c && c.alive && c.inflight.size > 0) return;
+    }
     this.#awaitDrain = false;
     out.push({ type: 'drained' });
   }
 
+  /** Held requests go to the running child; only when nothing holds them any more. */
   private release(out: SessionAction[]): void {
-    this.#holding = false;
     this.#awaitDrain = false;
     const held = this.#held;
     this.#held = [];
@@ -345,7 +379,6 @@ export class RelaySession {
   private failSwap(reason: string, out: SessionAction[]): void {
     const n = this.#next as number;
     this.#next = null;
-    this.#holding = false;
     const c = this.#children.get(n);
     if (c?.alive) {
       c.alive = false;
@@ -353,6 +386,8 @@ export class RelaySession {
     }
     out.push({ type: 'clear-timer', name: 'ready' });
     out.push({ type: 'log', level: 'error', msg: `the server could not be restarted with the new token: ${reason}` });
+    // A rotation announced since will start another child at its `stored`: requests wait for it.
+    if (this.#hold !== null) return;
     const held = this.#held;
     this.#held = [];
     for (const h of held) {
@@ -370,7 +405,10 @@ export class RelaySession {
 
   private timer(name: TimerName, child: number | undefined, out: SessionAction[]): void {
     if (name === 'hold') {
-      if (this.#holding && this.#next === null) {
+      if (this.#hold === null) return;
+      this.#hold = null;
+      // During a swap the new child gets them when it takes over.
+      if (this.#next === null) {
         out.push({ type: 'log', level: 'warn', msg: 'the announced rotation did not finish in time: releasing held requests to the running server' });
         this.release(out);
       }
@@ -401,7 +439,7 @@ export class RelaySession {
     if (child === this.#current) this.checkDrained(out);
     if (child === this.#next) {
       this.failSwap(`it exited with code ${code ?? 'null'} during start-up`, out);
-    } else if (child === this.#current && wasAlive && !this.#clientEnded && !this.#holding) {
+    } else if (child === this.#current && wasAlive && !this.#clientEnded && !this.holding) {
       // The server ended on its own: end the wrapper the same way so the client sees it.
       out.push({ type: 'log', level: 'warn', msg: `the server exited with code ${code ?? 'null'}` });
       this.#exitCode = code ?? 1;

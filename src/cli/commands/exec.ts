@@ -15,11 +15,12 @@ export async function run(values: Values, positionals: string[] = []): Promise<n
   const stateDir = typeof values['state-dir'] === 'string' ? values['state-dir'] : defaultStateDir(currentPathEnv());
   const log = (level: string, msg: string) => process.stderr.write(scrubSecrets(`${new Date().toISOString()} mcp-token-rotator exec ${slot}: ${level}: ${msg}`) + '\n');
 
-  const [{ tokenSource }, { startRelay }, { watchSignal, readSignal }, { registerWrapper }] = await Promise.all([
+  const [{ tokenSource }, { startRelay }, { watchSignal, readSignal, joinsAnnounced }, { registerWrapper }, { DEFAULT_OPTIONS }] = await Promise.all([
     import('../../broker/exec/token.js'),
     import('../../broker/exec/relay.js'),
     import('../../broker/signal.js'),
     import('../../broker/presence.js'),
+    import('../../broker/exec/session.js'),
   ]);
   const source = tokenSource(stateDir, slot, (m) => log('info', m));
   const seen = await readSignal(stateDir);
@@ -49,6 +50,8 @@ export async function run(values: Values, positionals: string[] = []): Promise<n
     log,
     onDrained: () => void presence.drained(generation),
   });
+  // Started between a rotation's announce and its stored: hold like the wrappers that were announced to.
+  if (seen && joinsAnnounced(seen, slot, Date.now(), seen.revoke ? DEFAULT_OPTIONS.revokeHoldMs : DEFAULT_OPTIONS.holdMs)) relay.signal('announce', seen.revoke);
   // The client ends a server with SIGTERM after closing stdin: pass it on, so no server is orphaned.
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => relay.terminate(sig));
   const watcher = await watchSignal(
