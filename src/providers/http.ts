@@ -10,7 +10,7 @@
  * helpers below are shared with it.
  */
 import { Agent, request } from 'undici';
-import { ApiError, setTokenHint } from '../errors.js';
+import { ApiError, RotatorError, setTokenHint } from '../errors.js';
 import { scrubSecrets, type Secret } from '../secret.js';
 import { validateApiUrl } from '../api/url.js';
 import { packageVersion } from '../version.js';
@@ -66,6 +66,13 @@ export interface HttpRequest {
   doing: string;
   body?: unknown;
   headers?: Record<string, string>;
+  /**
+   * The provider's own reading of a refusal (GitLab's insufficient_scope, Cloudflare's error
+   * codes), tried before the defaults below; undefined falls back to them.
+   */
+  refuse?: (status: number, json: unknown, detail: string) => ApiError | undefined;
+  /** The hint of a transient failure of this call, when the default would mislead (a rotate that is never repeated). */
+  transientHint?: string;
 }
 
 export interface HttpAnswer {
@@ -86,7 +93,7 @@ export interface HttpClient {
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
 
 export function createHttpClient(opts: HttpClientOptions): HttpClient {
-  const base = validateApiUrl(opts.apiUrl);
+  const base = checkedApiUrl(opts.apiUrl, opts.label, opts.urlHint);
   const origin = base.origin;
   const prefix = base.pathname.replace(/\/+$/, '');
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -162,6 +169,16 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
         }
       }
       const detail = serverDetail(body.text, raw);
+      if (req.refuse) {
+        let json: unknown;
+        try {
+          json = JSON.parse(body.text) as unknown;
+        } catch {
+          json = undefined;
+        }
+        const own = req.refuse(status, json, detail);
+        if (own) throw own;
+      }
       if (status === 401) {
         throw new ApiError('invalid-token', `${label} rejected token ${fp} as invalid, expired or revoked (401) while ${doing} it.`, { status, hint: setTokenHint(fp, opts.tokenPage) });
       }
@@ -178,7 +195,7 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
         throw new ApiError('transient', `The ${label} API answered ${status}${labelOf} to ${forToken}${detail}${when}.`, {
           status,
           ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-          hint: 'Try again later; the daemon retries on its own.',
+          hint: req.transientHint ?? 'Try again later; the daemon retries on its own.',
           // Rate limiting happens before the API acts on anything.
           notSent: status === 429 || status === 403,
         });
@@ -195,7 +212,7 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
     }
 
     function malformed(status: number, why: string): ApiError {
-      return new ApiError('transient', `The ${label} API sent an unexpected ${status} response while ${where}: ${why}.`, { status, hint: malformedHint });
+      return new ApiError('transient', `The ${label} API sent an unexpected ${status} response while ${where}: ${why}.`, { status, hint: req.transientHint ?? malformedHint });
     }
 
     function classifyThrown(e: unknown): unknown {
@@ -203,7 +220,7 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
       const code = errorCode(e);
       const transient = (reason: string, notSent = false): ApiError =>
         new ApiError('transient', `Could not finish ${where} at ${origin}: ${scrub(reason, raw)}.`, {
-          hint: `Check the network connection and ${opts.urlHint}, then run the command again.`,
+          hint: req.transientHint ?? `Check the network connection and ${opts.urlHint}, then run the command again.`,
           cause: e,
           notSent,
         });
@@ -245,6 +262,40 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
   };
 }
 
+/**
+ * A failure of a harmless call made before a rotate (GitLab's GET of the old token's dates,
+ * Cloudflare's verify for the token id): the rotate itself was never sent, so the failure is
+ * `notSent` whatever its kind, and the engine may try the rotation again.
+ */
+export function asNotSent(e: unknown): unknown {
+  if (!(e instanceof ApiError) || e.notSent) return e;
+  return new ApiError(e.kind, e.message, {
+    ...(e.status !== undefined ? { status: e.status } : {}),
+    ...(e.retryAfterMs !== undefined ? { retryAfterMs: e.retryAfterMs } : {}),
+    ...(e.hint !== undefined ? { hint: e.hint } : {}),
+    cause: e,
+    notSent: true,
+  });
+}
+
+/**
+ * validateApiUrl with the provider's own hint: a GitLab entry's GITLAB_API_URL over plain
+ * http to another host is refused, and the fix named is that variable, not Certorix's.
+ */
+export function checkedApiUrl(apiUrl: string, label: string, urlHint: string): URL {
+  try {
+    return validateApiUrl(apiUrl);
+  } catch (e) {
+    if (e instanceof RotatorError && e.code === 'E_INSECURE_URL') {
+      throw new RotatorError('E_INSECURE_URL', `${e.message} No ${label} token is sent there.`, {
+        hint: `Set ${urlHint} to an https:// URL; plain http:// is allowed only for 127.0.0.1, ::1 and localhost.`,
+        cause: e,
+      });
+    }
+    throw e;
+  }
+}
+
 /** A header's single value (undici gives arrays for repeated headers). */
 export function headerValue(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
   const v = headers[name.toLowerCase()];
@@ -274,7 +325,13 @@ export function serverDetail(text: string, raw: string): string {
   let msg: unknown;
   try {
     const j = JSON.parse(text) as Record<string, unknown>;
-    msg = j.error ?? j.message ?? j.detail;
+    // GitLab: error_description beside an OAuth error code; Cloudflare: errors[0] {code, message}.
+    msg = j.error_description ?? j.error ?? j.message ?? j.detail;
+    const first: unknown = Array.isArray(j.errors) ? j.errors[0] : undefined;
+    if (msg === undefined && first && typeof first === 'object' && typeof (first as { message?: unknown }).message === 'string') {
+      const { code, message } = first as { code?: unknown; message: string };
+      msg = typeof code === 'number' ? `code ${code}: ${message}` : message;
+    }
     if (msg && typeof msg === 'object' && 'message' in msg) msg = (msg as { message: unknown }).message;
   } catch {
     return '';

@@ -6,13 +6,15 @@
  */
 import { certorix } from './certorix/index.js';
 import { github } from './github/index.js';
+import { gitlab } from './gitlab/index.js';
+import { cloudflare } from './cloudflare/index.js';
 import type { ClaimOptions, EntryClaim, EntryView, ProviderModule, ProviderName } from './types.js';
 
 export type { ProviderModule, ProviderName } from './types.js';
 export { PROVIDER_NAMES } from './types.js';
 
 /** Adding a provider: one line here (and its name in types.ts's PROVIDER_NAMES). */
-export const PROVIDERS: readonly ProviderModule[] = [certorix, github];
+export const PROVIDERS: readonly ProviderModule[] = [certorix, github, gitlab, cloudflare];
 
 export function providerModule(name: string): ProviderModule | undefined {
   return PROVIDERS.find((p) => p.name === name);
