@@ -38,7 +38,7 @@ export function wrapGroups(groups: string[], width: number): string[] {
 export function renderStatusTable(tokens: StatusToken[], home: string, style: Style, verbose = false): string {
   // The provider and expiry columns appear once a token needs them: a Certorix-only table stays as it was.
   const showProvider = tokens.some((t) => t.provider !== 'certorix');
-  const showExpiry = tokens.some((t) => t.expiresAt !== null);
+  const showExpiry = tokens.some((t) => t.expiresAt != null);
   const headers = ['FINGERPRINT', ...(showProvider ? ['PROVIDER'] : []), 'ROLE', 'AGE', ...(showExpiry ? ['EXPIRES'] : []), 'STATE'];
   const stateAt = headers.length - 1;
   const cells = tokens.map((t) => [
@@ -46,7 +46,7 @@ export function renderStatusTable(tokens: StatusToken[], home: string, style: St
     ...(showProvider ? [termSafe(t.provider)] : []),
     termSafe(t.role ?? '?'),
     t.ageDays === null ? '?' : `${t.ageDays}d`,
-    ...(showExpiry ? [t.expiresAt === null ? '-' : termSafe(t.expiresAt.slice(0, 10))] : []),
+    ...(showExpiry ? [t.expiresAt == null ? '-' : termSafe(t.expiresAt.slice(0, 10))] : []),
     t.state,
   ]);
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));

@@ -49,7 +49,7 @@ export async function checkAlive(ctx: Context, plan: RotationPlan, source: Event
       });
       return new RotatorError(e.code, `Token ${fp} is already dead: ${detail}. Nothing was regenerated and no config was changed.`, { hint: ctx.setTokenHintFor(fp), cause: e });
     }
-    return new RotatorError('E_API_TRANSIENT', `Could not check token ${fp} with the API before regenerating it (${errorMessage(e)}); nothing was called that changes it and no config was changed.`, {
+    return new RotatorError('E_API_TRANSIENT', `Could not check token ${fp} with the API before regenerating it (${e instanceof Error ? e.message : String(e)}); nothing was called that changes it and no config was changed.`, {
       hint: ctx.providerOfToken(fp).name === 'certorix' ? 'Check the network and "apiUrl" (or CERTORIX_API_URL), then run the command again.' : (e instanceof RotatorError && e.hint) || 'Check the network, then run the command again.',
       cause: e,
     });

@@ -38,6 +38,7 @@ describe('the status table', () => {
     provider: 'certorix',
     role: 'editor',
     createdAt: null,
+    expiresAt: null,
     firstSeenAt: '2026-01-01T00:00:00Z',
     ageDays: 95,
     state: 'due',
