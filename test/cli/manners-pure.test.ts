@@ -40,6 +40,8 @@ describe('the status table', () => {
     createdAt: null,
     firstSeenAt: '2026-01-01T00:00:00Z',
     ageDays: 95,
+    // Certorix tokens do not expire: null, so the fitted view has no expiry column.
+    expiresAt: null,
     state: 'due',
     locations: [
       { path: '/home/u/.config/Claude/claude_desktop_config.json', client: 'claude-desktop' },
@@ -67,6 +69,14 @@ describe('the status table', () => {
     expect(plain).not.toContain('\x1b[');
     expect(coloured).toContain('\x1b[33mdue\x1b[0m');
     expect(coloured.replace(/\x1b\[[0-9;]*m/g, '')).toBe(plain); // eslint-disable-line no-control-regex
+  });
+
+  it('a token that expires brings the PROVIDER and EXPIRES columns; a Certorix token shows - there', () => {
+    const gl: StatusToken = { ...tok(1), fingerprint: '0123456789ab', provider: 'gitlab', expiresAt: '2026-11-30T00:00:00.000Z' };
+    const lines = renderStatusTable([tok(1), gl], '/home/u', { colour: false, width: 120 }).split('\n');
+    expect(lines[0]).toMatch(/^FINGERPRINT\s+PROVIDER\s+ROLE\s+AGE\s+EXPIRES\s+STATE\s+WHERE$/);
+    expect(lines[2]).toMatch(/^abcdefabcdef\s+certorix\s+editor\s+95d\s+-\s+due\s/);
+    expect(lines[3]).toMatch(/^0123456789ab\s+gitlab\s+editor\s+95d\s+2026-11-30\s+due\s/);
   });
 
   it('--verbose lists every file under its token, tildified', () => {
