@@ -38,10 +38,9 @@ describe('the status table', () => {
     provider: 'certorix',
     role: 'editor',
     createdAt: null,
+    expiresAt: null,
     firstSeenAt: '2026-01-01T00:00:00Z',
     ageDays: 95,
-    // Certorix tokens do not expire: null, so the fitted view has no expiry column.
-    expiresAt: null,
     state: 'due',
     locations: [
       { path: '/home/u/.config/Claude/claude_desktop_config.json', client: 'claude-desktop' },
