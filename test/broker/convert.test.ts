@@ -159,7 +159,8 @@ describe('broker conversion, every client form', () => {
       const res = planFile(c.text, c.format, c.client, () => target(!noEndpoint));
       const mine = res.entries.filter((e) => e.plan.token === TOK);
       expect(mine.map((e) => e.plan.mode)).toEqual(c.modes.map((m) => (m === 'plaintext-no-endpoint' ? 'plaintext' : m)));
-      const converted = mine.filter((e) => e.plan.mode !== 'plaintext');
+      // A type predicate, so the loops below see a converted plan (start, upstreamUrl, ...) without casts.
+      const converted = mine.filter((e): e is (typeof mine)[number] & { plan: Exclude<EntryPlan, { mode: 'plaintext' }> } => e.plan.mode !== 'plaintext');
       if (!converted.length) {
         expect(res.text).toBe(c.text);
         if (noEndpoint) expect(mine[0]?.plan.mode === 'plaintext' && mine[0].plan.reason).toBe('no daemon');
@@ -170,7 +171,7 @@ describe('broker conversion, every client form', () => {
       expect(parsePositions(res.text, c.format)).not.toBeNull();
       expect(() => value(res.text, c.format)).not.toThrow();
       expect(locateTokens(res.text, c.format).sites.filter((s) => s.token === TOK)).toEqual([]);
-      const first = converted[0]!.plan as Extract<typeof converted[0]['plan'], { start: number }>;
+      const first = converted[0]!.plan;
       expect(res.text.slice(0, first.start)).toBe(c.text.slice(0, first.start));
       if (c.text.includes('\r\n')) expect(res.text.replace(/\r\n/g, '')).not.toContain('\n');
 
@@ -200,13 +201,13 @@ describe('broker conversion, every client form', () => {
       // disable: byte-identical with the same token; identical but the token with a new one.
       let back = res.text;
       for (const e of [...converted].reverse()) {
-        const p = e.plan as Extract<typeof e.plan, { start: number }>;
+        const p = e.plan;
         back = restoreInFile(back, c.format, c.client, { entryPath: e.entryPath, kind: p.mode, slot: 'certorix-0a1b2c3d', originalText: p.originalText, convertedText: p.convertedText, upstreamUrl: p.upstreamUrl }, TOK).text;
       }
       expect(back).toBe(c.text);
       let rotated = res.text;
       for (const e of [...converted].reverse()) {
-        const p = e.plan as Extract<typeof e.plan, { start: number }>;
+        const p = e.plan;
         rotated = restoreInFile(rotated, c.format, c.client, { entryPath: e.entryPath, kind: p.mode, slot: 'certorix-0a1b2c3d', originalText: p.originalText, convertedText: p.convertedText, upstreamUrl: p.upstreamUrl }, NEW_TOK).text;
       }
       expect(rotated).toBe(c.text.split(TOK).join(NEW_TOK));

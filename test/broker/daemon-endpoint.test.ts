@@ -13,7 +13,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startFakeCertorix, type FakeCertorix } from '../fake/certorix.js';
 import { startFakeRemote, type FakeRemote } from '../fake/remote-server.js';
-import { findLeaks, makeHome, runCli, type TempHome } from '../helpers/home.js';
+import { findLeaks, makeHome, runCli, type CliResult, type TempHome } from '../helpers/home.js';
 import { spawnDaemon, type SpawnedDaemon } from '../helpers/daemon.js';
 import { Store } from '../../src/store/store.js';
 import { BrokerRegistry } from '../../src/broker/registry.js';
@@ -131,7 +131,7 @@ const cursorText = (url: string, t: string) => JSON.stringify({ mcpServers: { ce
 const ENDPOINT_URL = /"url": "(http:\/\/127\.0\.0\.1:(\d+)\/([A-Za-z0-9_-]+)\/certorix)"/;
 
 /** A Cursor config (0644, as users leave it) with the token in a header; the daemon running; broker enable. */
-async function enabled(daemonPrefix?: string[]): Promise<{ token: string; url: string; port: number; secret: string; enable: { code: number; stdout: string; stderr: string }; returnedAt: number }> {
+async function enabled(daemonPrefix?: string[]): Promise<{ token: string; url: string; port: number; secret: string; enable: CliResult; returnedAt: number }> {
   h = await makeHome(api.url);
   await h.settings({ retry: { attempts: 2, baseMs: 5, maxMs: 50 }, requestTimeoutMs: 2000, broker: { store: 'file' }, mcpHosts: ['127.0.0.1'] });
   const token = api.addToken({ email: `enable${++seq}@example.com`, role: 'editor' });

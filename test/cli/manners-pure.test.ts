@@ -70,6 +70,14 @@ describe('the status table', () => {
     expect(coloured.replace(/\x1b\[[0-9;]*m/g, '')).toBe(plain); // eslint-disable-line no-control-regex
   });
 
+  it('a token that expires brings the PROVIDER and EXPIRES columns; a Certorix token shows - there', () => {
+    const gl: StatusToken = { ...tok(1), fingerprint: '0123456789ab', provider: 'gitlab', expiresAt: '2026-11-30T00:00:00.000Z' };
+    const lines = renderStatusTable([tok(1), gl], '/home/u', { colour: false, width: 120 }).split('\n');
+    expect(lines[0]).toMatch(/^FINGERPRINT\s+PROVIDER\s+ROLE\s+AGE\s+EXPIRES\s+STATE\s+WHERE$/);
+    expect(lines[2]).toMatch(/^abcdefabcdef\s+certorix\s+editor\s+95d\s+-\s+due\s/);
+    expect(lines[3]).toMatch(/^0123456789ab\s+gitlab\s+editor\s+95d\s+2026-11-30\s+due\s/);
+  });
+
   it('--verbose lists every file under its token, tildified', () => {
     const v = renderStatusTable([tok(2)], '/home/u', { colour: false, width: 80 }, true).split('\n');
     expect(v).toContain('    ~/code/project-1/.mcp.json  (claude-code)');
