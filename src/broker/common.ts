@@ -4,7 +4,6 @@
  * with a rotation's care (client lock, atomic compare-before-rename, read-back).
  */
 import { existsSync } from 'node:fs';
-import { connect } from 'node:net';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import { formatForPath } from '../clients/catalog.js';
@@ -15,6 +14,7 @@ import { clientById } from '../clients/catalog.js';
 import { withClientLock } from '../rotation/rewrite.js';
 import { openTokenStore, type TokenStore } from './store.js';
 import { BIN_NAME, type BrokerTarget } from './convert/convert.js';
+import { portAnswers } from './port-probe.js';
 import { shellJoin, defaultBin, serviceActive, unitPathFor } from '../service/service.js';
 import type { EntryKind } from './registry.js';
 
@@ -77,19 +77,7 @@ export async function endpointFacts(ctx: Context): Promise<EndpointFacts> {
   return { daemon, service, port };
 }
 
-/** Whether something accepts connections on the endpoint's port. */
-export function portAnswers(port: number, timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(timeoutMs, () => done(false));
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
-}
+export { portAnswers };
 
 export interface EndpointOwner {
   /** Something accepts connections on the port. */

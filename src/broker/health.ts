@@ -11,11 +11,11 @@
  */
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
-import { connect } from 'node:net';
 import path from 'node:path';
 import type { Context } from '../context.js';
 import type { Platform } from '../paths.js';
 import { BrokerRegistry, type BrokerEntryRow } from './registry.js';
+import { portAnswers } from './port-probe.js';
 
 export interface BrokerProblem {
   kind: 'endpoint-down' | 'endpoint-stranger' | 'wrapper-missing';
@@ -166,20 +166,6 @@ async function findable(program: string, script: boolean, env: Record<string, st
   return false;
 }
 
-/** Whether something accepts a TCP connection on 127.0.0.1:port within `timeoutMs`. */
-export function loopbackAnswers(port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(timeoutMs, () => done(false));
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
-}
-
 /** The I/O: registry rows, one loopback connect, a stat per wrapper program. Never throws. */
 export async function brokerHealth(ctx: Context, opts: { connectTimeoutMs?: number } = {}): Promise<BrokerProblem[]> {
   let rows: BrokerEntryRow[];
@@ -196,7 +182,7 @@ export async function brokerHealth(ctx: Context, opts: { connectTimeoutMs?: numb
     const { PORT_META } = await import('./common.js');
     const meta = ctx.store.getMeta(PORT_META);
     const port = ctx.settings.broker.port ?? (meta ? Number(meta) : null);
-    const up = port !== null && Number.isInteger(port) ? await loopbackAnswers(port, opts.connectTimeoutMs ?? 300) : false;
+    const up = port !== null && Number.isInteger(port) ? await portAnswers(port, opts.connectTimeoutMs ?? 300) : false;
     let unitFile = false;
     try {
       const { unitPathFor } = await import('../service/paths.js');
