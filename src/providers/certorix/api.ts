@@ -9,8 +9,10 @@ import { ApiError, setTokenHint } from '../../errors.js';
 import { Secret } from '../../secret.js';
 import type { CallOptions, Provider, RegenerateResult, TokenInfo } from '../types.js';
 import { validateApiUrl } from '../../api/url.js';
-import { describeNetworkError, errorCode, isTlsCode, readCapped, scrub, serverDetail } from '../http.js';
-import { packageVersion } from '../../version.js';
+import { DEFAULT_TIMEOUT_MS, defaultUserAgent, describeNetworkError, errorCode, isSendableToken, isTlsCode, parseRetryAfter, readCapped, scrub, serverDetail } from '../http.js';
+
+// Shared with the other providers' clients; re-exported for the Certorix tests that pin them.
+export { DEFAULT_TIMEOUT_MS, defaultUserAgent, isSendableToken, parseRetryAfter };
 
 export interface CertorixProviderOptions {
   apiUrl: string;
@@ -20,8 +22,6 @@ export interface CertorixProviderOptions {
   userAgent?: string;
 }
 
-export const DEFAULT_TIMEOUT_MS = 15_000;
-
 /** Responses are a few hundred bytes; anything near this is not the API talking. */
 const MAX_BODY_BYTES = 1024 * 1024;
 /** How long close() lets in-flight calls finish before cutting them off. */
@@ -30,37 +30,7 @@ const CLOSE_GRACE_MS = 1_000;
 const MALFORMED_HINT =
   'Usually a proxy or an API incident; it is retried. If it persists, check "apiUrl" (or CERTORIX_API_URL) points at the Certorix API.';
 
-export function defaultUserAgent(): string {
-  return `mcp-token-rotator/${packageVersion()} (MCP)`;
-}
-
-/**
- * Retry-After (RFC 9110 10.2.3): delay-seconds or an HTTP-date. Returns milliseconds from
- * `now`, never negative; undefined when absent or unparseable, so the caller falls back to
- * its own backoff.
- */
-export function parseRetryAfter(value: string | string[] | undefined, now: number = Date.now()): number | undefined {
-  const raw = Array.isArray(value) ? value[0] : value;
-  if (raw === undefined) return undefined;
-  const v = raw.trim();
-  if (v === '') return undefined;
-  if (/^\d+$/.test(v)) return Number(v) * 1000;
-  // Date.parse would accept "5.5" or "-1" as dates; an HTTP-date always has letters.
-  if (!/[a-z]/i.test(v)) return undefined;
-  const at = Date.parse(v);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - now);
-}
-
 const isIsoDate = (v: unknown): boolean => typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(v) && !Number.isNaN(Date.parse(v));
-
-/**
- * Whether a value can travel as `Bearer <value>`: header-legal bytes only (so no CR/LF
- * smuggling) and no outer whitespace, which HTTP would strip in transit.
- */
-export function isSendableToken(s: string): boolean {
-  return s !== '' && !/[^\t\x20-\x7e\x80-\xff]/.test(s) && s.trim() === s;
-}
 
 /**
  * Response shapes, checked by hand: three or four fields do not justify loading zod (90 ms
