@@ -24,7 +24,7 @@ export function setTokenArgumentMessage(): { message: string; hint: string } {
   return {
     message:
       'set-token takes no argument: it reads the token from stdin, never from the command line (which "ps" shows to every user). The value you passed is not shown. ' +
-      'It is now in your shell history: treat it as leaked: regenerate it in the Certorix web UI (MCP / API page), pipe the new one in, and delete the line from your history.',
+      'It is now in your shell history: treat it as leaked: regenerate it in the web UI of the service that issued it (Certorix: the MCP / API page), pipe the new one in, and delete the line from your history.',
     hint: 'Pipe the token in: "mcp-token-rotator set-token < token.txt", or run "mcp-token-rotator set-token" alone and paste it when asked (it is not echoed).',
   };
 }
