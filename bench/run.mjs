@@ -239,6 +239,8 @@ if (want('endpoint')) {
   row('Hold of a call sent during a rotation (extra delay)', spread(e.hold.delay), `rotation announce->stored ${spread(e.hold.rotation)}`, fmtX(x(e.hold.delay.median, e.hold.rotation.median)), '', undefined);
   target18('brokerRss', row('Idle daemon RSS, broker mode on (endpoint listening)', spread(e.rss.daemon, fmtMiB), `node + undici ${fmtMiB(e.rss.bare.median)}`, fmtX(x(e.rss.daemon.median, e.rss.bare.median)), '<= 1.15x', x(e.rss.daemon.median, e.rss.bare.median) <= 1.15));
   target18('plainRss', row(`Idle daemon RSS, no broker mode, ${e.rss.noBrokerConfigs} configs watched`, spread(e.rss.noBroker, fmtMiB), `node + undici ${fmtMiB(e.rss.bare.median)}`, fmtX(x(e.rss.noBroker.median, e.rss.bare.median)), '<= 1.15x', x(e.rss.noBroker.median, e.rss.bare.median) <= 1.15));
+  row(`  broker mode on, started without the service's node options (${e.rss.nodeOptions})`, spread(e.rss.daemonB, fmtMiB), `node + undici ${fmtMiB(e.rss.bare.median)}`, fmtX(x(e.rss.daemonB.median, e.rss.bare.median)), '', undefined);
+  row(`  no broker mode, started without the service's node options`, spread(e.rss.noBrokerB, fmtMiB), `node + undici ${fmtMiB(e.rss.bare.median)}`, fmtX(x(e.rss.noBrokerB.median, e.rss.bare.median)), '', undefined);
   row('  daemon RSS after the overhead calls', fmtMiB(e.rss.afterTraffic), `node + undici ${fmtMiB(e.rss.bare.median)}`, fmtX(x(e.rss.afterTraffic, e.rss.bare.median)), '', undefined);
   target18('headers', row('CLI `headers <slot>` (cold start + store read, no daemon)', spread(e.helper.helper), `node -e '' ${spread(e.helper.node)}`, fmtX(x(e.helper.helper.median, e.helper.node.median)), '<= 2x', x(e.helper.helper.median, e.helper.node.median) <= 2));
   row('  same, slowest run (Claude Code kills the helper at 10 s)', fmtMs(e.helper.helper.max), '-', '-', '< 10 s', e.helper.helper.max < 10_000);
@@ -247,7 +249,7 @@ if (want('endpoint')) {
 
 - Overhead: ${o.n} interleaved \`tools/call\` pairs on two long-lived sessions, one direct to the stand-in remote server, one through the spawned daemon's endpoint. p50 ${fmtMs(o.direct.p50)} direct, ${fmtMs(o.via.p50)} via; p99 ${fmtMs(o.direct.p99)} direct, ${fmtMs(o.via.p99)} via.
 - Hold: in-process endpoint; per round, announce, one call sent at once, regenerate at the fake API, store write (fsync), stored. The call's extra delay is against a baseline call of ${fmtMs(e.hold.baseline)}.
-- RSS: five samples, 1 s apart, after ${e.rss.settleMs / 1000} s idle and before any call; all three processes started together (the daemon without broker mode watches ${e.rss.noBrokerConfigs} configs). Two daemon processes of the same build differ by up to ~10 MiB from run to run (allocator arenas touched at start), so read the "without broker mode" row as a bound, not a measure.`,
+- RSS: five samples, 1 s apart, after ${e.rss.settleMs / 1000} s idle and before any call; all processes started together (the daemon without broker mode watches ${e.rss.noBrokerConfigs} configs); the daemons start as the service unit starts them (\`node ${e.rss.nodeOptions}\`), and the same two daemons without those options run beside them for comparison. Two daemon processes of the same build differ by up to ~10 MiB from run to run (allocator arenas touched at start), so read the "without broker mode" row as a bound, not a measure.`,
   );
 }
 

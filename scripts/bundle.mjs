@@ -5,17 +5,21 @@
 //
 //   dist/src/cli/main.cjs   the bundle: every module of src/, dynamic imports inlined and
 //                           still evaluated lazily (a command runs only the code it reaches)
-//   dist/src/cli/main.js    replaced by a three-line ES module that requires main.cjs: the
+//   dist/src/cli/boot.cjs   loads main.cjs with V8's code cache made here (main.cjs.<id>.v8cache)
+//   dist/src/cli/main.js    replaced by a three-line ES module that requires boot.cjs: the
 //                           path the bin, the service unit and converted configs name stays
 //
 // Package dependencies stay external: native addons (better-sqlite3, @napi-rs/keyring) cannot
-// be bundled, and the others load lazily where the code asks (createRequire or import(); an
-// import() stays a real one, so ESM-only packages such as chokidar load as before).
+// be bundled, and the others load lazily where the code asks (createRequire, or import()
+// turned into require(): see `supported` below).
 // The rest of tsc's dist/src/ stays: tests and the bench import modules from it, and the
 // keychain helper process runs dist/src/broker/keychain-child.js. The source map beside the
 // bundle is not shipped (package.json "files"); MCP_TOKEN_ROTATOR_DEBUG turns maps on.
 import { build } from 'esbuild';
-import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -32,8 +36,11 @@ const result = await build({
   platform: 'node',
   target: 'node20',
   external: [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.optionalDependencies ?? {})],
-  // import() of a dependency stays import(): chokidar is ESM-only.
-  supported: { 'dynamic-import': true },
+  // import() of a dependency becomes a require() (still lazy: run where the code asks). The
+  // bundle is loaded from V8's code cache (boot.cjs), and a script loaded that way cannot make a
+  // real import() in Node 20 ("A dynamic import callback was not specified"); require() of an
+  // ES module (chokidar) works without a flag since Node 20.19, this package's minimum.
+  supported: { 'dynamic-import': false },
   define: { 'import.meta.url': 'import_meta_url' },
   inject: [path.join(root, 'scripts/import-meta-url.js')],
   sourcemap: 'linked',
@@ -49,9 +56,29 @@ writeFileSync(
   `#!/usr/bin/env node
 // Built by scripts/bundle.mjs: the CLI is the CommonJS bundle beside this file.
 import { createRequire } from 'node:module';
-createRequire(import.meta.url)('./main.cjs');
+createRequire(import.meta.url)('./boot.cjs');
 `,
 );
+if (/\bimport\(/.test(readFileSync(path.join(cliDir, 'main.cjs'), 'utf8'))) throw new Error('bundle: main.cjs still has an import(); boot.cjs cannot run it from the code cache');
+// The loader of main.cjs with V8's code cache (scripts/boot.cjs), keyed by this build's bundle.
+const buildId = createHash('sha256').update(readFileSync(path.join(cliDir, 'main.cjs'))).digest('hex').slice(0, 16);
+for (const f of readdirSync(cliDir)) if (f.endsWith('.v8cache')) rmSync(path.join(cliDir, f));
+writeFileSync(path.join(cliDir, 'boot.cjs'), readFileSync(path.join(root, 'scripts/boot.cjs'), 'utf8').replace('@BUILD@', buildId));
+// The cache holds what a cold `status --json` compiles (start-up, settings, store, status view),
+// made by running it once in a throw-away HOME; `headers` compiles its few functions itself.
+{
+  const home = mkdtempSync(path.join(os.tmpdir(), 'mtr-v8cache-'));
+  try {
+    const env = { PATH: process.env.PATH ?? '', HOME: home, XDG_CONFIG_HOME: path.join(home, '.config'), XDG_STATE_HOME: path.join(home, '.local/state'), MCP_TOKEN_ROTATOR_WRITE_V8CACHE: path.join(cliDir, `main.cjs.${buildId}.v8cache`) };
+    try {
+      execFileSync(process.execPath, [path.join(cliDir, 'boot.cjs'), 'status', '--json'], { env, stdio: 'ignore' });
+    } catch {
+      /* status exits non-zero with nothing tracked; the cache is written at exit all the same */
+    }
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+}
 chmodSync(path.join(cliDir, 'main.js'), 0o755);
 // tsc's map of the main.js it wrote; the shim has none.
 rmSync(path.join(cliDir, 'main.js.map'), { force: true });

@@ -22,6 +22,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fingerprint } from '../src/fingerprint.js';
+import { DAEMON_NODE_OPTIONS } from '../src/service/render.js';
 import { ROOT } from './helpers/home.js';
 
 const run = promisify(execFile);
@@ -164,14 +165,18 @@ describe('npm pack', () => {
     expect(existsSync(tarball)).toBe(true);
     const names = packedFiles.map((f) => f.path).sort();
     const allowed = new Set(['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'systemd/mcp-token-rotator.service', 'launchd/com.mcp-token-rotator.daemon.plist']);
-    // dist/src/cli/main.cjs: the CLI bundle that dist/src/cli/main.js loads (scripts/bundle.mjs).
-    const stray = names.filter((n) => !allowed.has(n) && !/^dist\/src\/.+\.js$/.test(n) && n !== 'dist/src/cli/main.cjs' && !/^docs\/[a-z-]+\.md$/.test(n));
+    // dist/src/cli/main.cjs: the CLI bundle that dist/src/cli/main.js loads through boot.cjs,
+    // with V8's code cache made at build time (scripts/bundle.mjs).
+    const bundle = (n: string) => n === 'dist/src/cli/main.cjs' || n === 'dist/src/cli/boot.cjs' || /^dist\/src\/cli\/main\.cjs\.[0-9a-f]{16}\.v8cache$/.test(n);
+    const stray = names.filter((n) => !allowed.has(n) && !/^dist\/src\/.+\.js$/.test(n) && !bundle(n) && !/^docs\/[a-z-]+\.md$/.test(n));
     // The reference the README and the error messages point at ships beside the README.
     for (const doc of ['docs/commands.md', 'docs/settings.md', 'docs/troubleshooting.md', 'docs/security.md', 'docs/clients.md']) expect(names, doc).toContain(doc);
     expect(stray, 'files outside the whitelist').toEqual([]);
     for (const must of allowed) expect(names, must).toContain(must);
     expect(names).toContain('dist/src/cli/main.js');
     expect(names).toContain('dist/src/cli/main.cjs');
+    expect(names).toContain('dist/src/cli/boot.cjs');
+    expect(names.filter((n) => n.endsWith('.v8cache'))).toHaveLength(1);
     expect(names.filter((n) => /^(src|test|bench)\/|^dist\/(test|bench)\/|\.map$|\.ts$/.test(n))).toEqual([]);
     // The bin has a shebang and the run bit in the tarball itself.
     expect(packedFiles.find((f) => f.path === 'dist/src/cli/main.js')?.mode.toString(8)).toBe('755');
@@ -181,6 +186,9 @@ describe('npm pack', () => {
   it('packs from a clean build: a stale file in dist/ does not ship', () => {
     // prepack removed dist/ before building, so what the tarball holds is what src/ builds.
     for (const f of packedFiles.filter((x) => x.path.startsWith('dist/src/'))) {
+      // boot.cjs and the code cache are made by scripts/bundle.mjs from scripts/boot.cjs and the bundle.
+      if (f.path === 'dist/src/cli/boot.cjs') continue;
+      if (f.path.endsWith('.v8cache')) continue;
       const ts = path.join(copy, f.path.replace(/^dist\//, '').replace(/\.c?js$/, '.ts'));
       expect(existsSync(ts), `${f.path} has a source`).toBe(true);
     }
@@ -240,7 +248,7 @@ describe('the globally installed package', () => {
     const j = await cli(['install-service', '--dry-run', '--json'], env, home);
     const doc = JSON.parse(j.stdout) as { content: string; version: string };
     expect(doc.version).toBe(PKG.version);
-    expect(execStart(doc.content)).toEqual([process.execPath, binLink, 'daemon']);
+    expect(execStart(doc.content)).toEqual([process.execPath, ...DAEMON_NODE_OPTIONS, binLink, 'daemon']);
     expect(existsSync(path.join(home, '.config/systemd/user/mcp-token-rotator.service'))).toBe(false);
   });
 
@@ -252,7 +260,9 @@ describe('the globally installed package', () => {
       expect(first.code, first.stderr).toBe(0);
       const unitPath = path.join(home, '.config/systemd/user/mcp-token-rotator.service');
       const unit1 = readFileSync(unitPath, 'utf8');
-      const [node, bin, ...args] = execStart(unit1);
+      const [node, ...rest] = execStart(unit1);
+      expect(rest.slice(0, DAEMON_NODE_OPTIONS.length)).toEqual([...DAEMON_NODE_OPTIONS]);
+      const [bin, ...args] = rest.slice(DAEMON_NODE_OPTIONS.length);
       expect(bin).toBe(binLink);
 
       // A newer version of the same package (the build from the first pack is reused).

@@ -70,7 +70,7 @@ describe('templates', () => {
   it('the systemd template has the pinned directives', () => {
     const t = readFileSync(templatePath('systemd'), 'utf8');
     for (const line of [
-      'ExecStart=@NODE@ @BIN@ daemon',
+      'ExecStart=@NODE@@NODEOPTS@ @BIN@ daemon',
       'Restart=on-failure',
       'RestartSec=10',
       'KillSignal=SIGTERM',
@@ -97,7 +97,7 @@ describe('renderUnit: systemd', () => {
   it('quotes and escapes odd paths (spaces, &, quotes, $, %)', () => {
     const unit = renderUnit('systemd', vars);
     const exec = unit.split('\n').find((l) => l.startsWith('ExecStart='));
-    expect(exec).toBe(`ExecStart="/usr/bin/node" ${systemdExecWord(vars.bin)} daemon`);
+    expect(exec).toBe(`ExecStart="/usr/bin/node" "--max-semi-space-size=1" ${systemdExecWord(vars.bin)} daemon`);
     // The executable gets no $ expansion (only specifiers); arguments get both.
     expect(renderUnit('systemd', { ...vars, node: '/opt/$x 100%/node' })).toContain('ExecStart="/opt/$x 100%%/node" ');
     expect(exec).toContain('R&D');
@@ -118,7 +118,7 @@ describe('renderUnit: systemd', () => {
       env: { XDG_STATE_HOME: '/srv/state dir' },
       readWritePaths: ['/srv/state dir'],
     });
-    expect(unit).toContain('ExecStart="/usr/bin/node" ' + systemdExecWord(vars.bin) + ' daemon "--config" "/home/u/my settings.json"');
+    expect(unit).toContain('ExecStart="/usr/bin/node" "--max-semi-space-size=1" ' + systemdExecWord(vars.bin) + ' daemon "--config" "/home/u/my settings.json"');
     expect(unit).toContain('Environment="XDG_STATE_HOME=/srv/state dir"');
     expect(unit).toContain('ReadWritePaths=%h "-/srv/state dir"');
   });
@@ -204,7 +204,7 @@ describe('renderUnit: launchd', () => {
     const plist = renderUnit('launchd', vars);
     const doc = parsePlist(plist);
     expect(doc.Label).toBe(LAUNCHD_LABEL);
-    expect(doc.ProgramArguments).toEqual([vars.node, vars.bin, 'daemon']);
+    expect(doc.ProgramArguments).toEqual([vars.node, '--max-semi-space-size=1', vars.bin, 'daemon']);
     expect(doc.RunAtLoad).toBe(true);
     expect(doc.KeepAlive).toEqual({ SuccessfulExit: false });
     expect(doc.ProcessType).toBe('Background');
@@ -223,7 +223,7 @@ describe('renderUnit: launchd', () => {
     if (plistTool === 'plutil') {
       execFileSync('plutil', ['-lint', file]);
       const json = JSON.parse(execFileSync('plutil', ['-convert', 'json', '-o', '-', file], { encoding: 'utf8' })) as Record<string, unknown>;
-      expect(json.ProgramArguments).toEqual([vars.node, vars.bin, 'daemon', '--config', '/x & y.json']);
+      expect(json.ProgramArguments).toEqual([vars.node, '--max-semi-space-size=1', vars.bin, 'daemon', '--config', '/x & y.json']);
     } else {
       // XML -> binary -> XML: a parse failure exits non-zero; the round trip must keep the values.
       const bin = path.join(tmp, 'agent.bplist');
@@ -231,7 +231,7 @@ describe('renderUnit: launchd', () => {
       expect(readFileSync(bin).subarray(0, 6).toString('latin1')).toBe('bplist');
       const back = execFileSync('plistutil', ['-i', bin, '-f', 'xml'], { encoding: 'utf8' });
       const doc = parsePlist(back);
-      expect(doc.ProgramArguments).toEqual([vars.node, vars.bin, 'daemon', '--config', '/x & y.json']);
+      expect(doc.ProgramArguments).toEqual([vars.node, '--max-semi-space-size=1', vars.bin, 'daemon', '--config', '/x & y.json']);
       expect(doc.KeepAlive).toEqual({ SuccessfulExit: false });
     }
   });
@@ -251,7 +251,7 @@ describe('planInstall / planUninstall', () => {
       ['systemctl', '--user', 'enable', '--now', 'mcp-token-rotator.service'],
       ['systemctl', '--user', 'is-active', 'mcp-token-rotator.service'],
     ]);
-    expect(p.content).toContain(`ExecStart="${node}" "${bin}" daemon`);
+    expect(p.content).toContain(`ExecStart="${node}" "--max-semi-space-size=1" "${bin}" daemon`);
   });
 
   it('Linux: respects XDG_CONFIG_HOME and passes XDG dirs to the daemon', () => {
@@ -370,7 +370,7 @@ describe('installService / uninstallService with a recorded runner, in a temp HO
     const unitPath = path.join(home, '.config/systemd/user/mcp-token-rotator.service');
     expect(r.unitPath).toBe(unitPath);
     expect(statSync(unitPath).mode & 0o777).toBe(0o644);
-    expect(readFileSync(unitPath, 'utf8')).toContain(`ExecStart=${systemdExecWord(process.execPath)} ${systemdExecWord(bin)} daemon`);
+    expect(readFileSync(unitPath, 'utf8')).toContain(`ExecStart=${systemdExecWord(process.execPath)} "--max-semi-space-size=1" ${systemdExecWord(bin)} daemon`);
     expect(serviceJson(r)).toMatchObject({ written: true, ran: [{ code: 0 }, { code: 0 }, { code: 0 }] });
 
     // Re-install unchanged: no restart (is-active first: a failure would restart the old one). Changed (another node): try-restart.

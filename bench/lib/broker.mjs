@@ -11,6 +11,7 @@ import { Context } from '../../dist/src/context.js';
 import { BrokerRegistry, newSlotName } from '../../dist/src/broker/registry.js';
 import { FileTokenStore, BACKEND_META, BACKEND_FILE } from '../../dist/src/broker/store.js';
 import { Secret } from '../../dist/src/secret.js';
+import { DAEMON_NODE_OPTIONS } from '../../dist/src/service/render.js';
 import { spawn } from 'node:child_process';
 import { CLI, timeCli } from './cli.mjs';
 import { memOf, cpuOf, clockTicks } from './proc.mjs';
@@ -131,7 +132,7 @@ export async function measureBroker({ api, calls = 600, block = 50, rounds = 5, 
     // server's start), then the same forwarded to a running daemon (warm: the service case).
     const holds = [];
     for (let i = 0; i < rounds; i++) holds.push(await holdRound());
-    const daemon = spawn(process.execPath, [CLI, 'daemon'], { env: h.env, stdio: ['ignore', 'pipe', 'ignore'] });
+    const daemon = spawn(process.execPath, [...DAEMON_NODE_OPTIONS, CLI, 'daemon'], { env: h.env, stdio: ['ignore', 'pipe', 'ignore'] });
     let dout = '';
     daemon.stdout.on('data', (b) => (dout += b));
     for (let t0 = now(); !dout.includes('daemon started') && now() - t0 < 30_000; ) await sleep(50);

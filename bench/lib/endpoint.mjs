@@ -29,6 +29,8 @@ const { brokerBus } = await import(d('src/broker/events.js'));
 const { SlotTokens } = await import(d('src/broker/endpoint/tokens.js'));
 const { startEndpoint } = await import(d('src/broker/endpoint/server.js'));
 const { createLogger } = await import(d('src/log.js'));
+// The daemon is started the way the service unit starts it (ExecStart / ProgramArguments).
+const { DAEMON_NODE_OPTIONS } = await import(d('src/service/render.js'));
 const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
 const { StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
 
@@ -116,28 +118,48 @@ export async function measureEndpoint({ calls = 400, warmup = 50, holdRounds = 1
   // A daemon without broker mode watching 62 configs (the 8 client files and 54 project
   // files; they hold a token, so it loads undici for the API checks like the other).
   const plain = await makeHome({ token: api.addToken({ email: `plain-${randomUUID()}@example.com` }), apiUrl: api.url, projects: NO_BROKER_PROJECTS });
+  // A/B in the same run: the same two daemons started without the service's node options.
+  const portB = await freePort();
+  const { h: hB } = await brokerHome(api, remote, portB);
+  const plainB = await makeHome({ token: api.addToken({ email: `plain-${randomUUID()}@example.com` }), apiUrl: api.url, projects: NO_BROKER_PROJECTS });
+  // As on a user's machine: the service is installed (install-service, broker enable) by CLI
+  // commands that validate the settings file first and cache the result by its content
+  // (src/config/settings.ts, fileSchemaCache), so the daemon's start reads the cache and does
+  // not load zod. One offline CLI command per HOME plays that part.
+  const validated = (home) => new Promise((resolve) => execFile(process.execPath, [CLI, 'status', '--json'], { env: home.env }, () => resolve()));
+  await Promise.all([h, plain, hB, plainB].map(validated));
   const out = {};
   const procs = [];
   try {
-    const daemon = spawn(process.execPath, [CLI, 'daemon'], { env: h.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const daemonAt = (home, opts) => spawn(process.execPath, [...opts, CLI, 'daemon'], { env: home.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const daemon = daemonAt(h, DAEMON_NODE_OPTIONS);
     procs.push(daemon);
-    const noBroker = spawn(process.execPath, [CLI, 'daemon'], { env: plain.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const noBroker = daemonAt(plain, DAEMON_NODE_OPTIONS);
     procs.push(noBroker);
+    const daemonB = daemonAt(hB, []);
+    procs.push(daemonB);
+    const noBrokerB = daemonAt(plainB, []);
+    procs.push(noBrokerB);
     // The floor: a bare node that loaded undici, started at the same time.
     const bare = spawn(process.execPath, ['-e', "require('undici');setInterval(()=>{},1e9)"], { cwd: ROOT, env: h.env, stdio: 'ignore' });
     procs.push(bare);
-    await Promise.all([waitForLine(daemon, (o) => o.msg === 'broker endpoint listening', 30_000), waitForLine(noBroker, (o) => o.msg === 'daemon started', 30_000)]);
+    await Promise.all([
+      waitForLine(daemon, (o) => o.msg === 'broker endpoint listening', 30_000),
+      waitForLine(noBroker, (o) => o.msg === 'daemon started', 30_000),
+      waitForLine(daemonB, (o) => o.msg === 'broker endpoint listening', 30_000),
+      waitForLine(noBrokerB, (o) => o.msg === 'daemon started', 30_000),
+    ]);
 
     // ---- idle RSS: sampled over a few seconds after the settle, before any traffic
     await sleep(settleMs);
-    const samples = { daemon: [], noBroker: [], bare: [] };
+    const samples = { daemon: [], noBroker: [], daemonB: [], noBrokerB: [], bare: [] };
+    const who = { daemon, noBroker, daemonB, noBrokerB, bare };
     for (let i = 0; i < 5; i++) {
-      samples.daemon.push(memOf(daemon.pid).rssKb);
-      samples.noBroker.push(memOf(noBroker.pid).rssKb);
-      samples.bare.push(memOf(bare.pid).rssKb);
+      for (const [k, p] of Object.entries(who)) samples[k].push(memOf(p.pid).rssKb);
       await sleep(1000);
     }
-    out.rss = { daemon: summarize(samples.daemon), noBroker: summarize(samples.noBroker), bare: summarize(samples.bare), settleMs, noBrokerConfigs: plain.files.length };
+    out.rss = { ...Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v)])), settleMs, noBrokerConfigs: plain.files.length, nodeOptions: DAEMON_NODE_OPTIONS.join(' ') };
+    for (const p of [daemonB, noBrokerB]) await stop(p);
 
     // ---- overhead: interleaved direct / via-endpoint calls on two long-lived sessions
     const direct = await connect(remote.mcpUrl, token);
@@ -176,6 +198,8 @@ export async function measureEndpoint({ calls = 400, warmup = 50, holdRounds = 1
   await api.close();
   await h.cleanup();
   await plain.cleanup();
+  await hB.cleanup();
+  await plainB.cleanup();
   return out;
 }
 

@@ -8,6 +8,8 @@ import { cpuOf, memOf, clockTicks } from './proc.mjs';
 import { now, sleep, summarize } from './stats.mjs';
 
 const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+// Started the way the service unit starts it.
+const { DAEMON_NODE_OPTIONS } = await import('../../dist/src/service/render.js');
 const { startFakeCertorix } = await import(new URL('../../dist/test/fake/certorix.js', import.meta.url));
 
 export const BARE_IDLE_SCRIPT = 'setInterval(()=>{},1e9)';
@@ -54,7 +56,7 @@ function stop(child) {
   });
 }
 
-async function startDaemon(h, nodeArgs = []) {
+async function startDaemon(h, nodeArgs = DAEMON_NODE_OPTIONS) {
   const child = spawn(process.execPath, [...nodeArgs, CLI, 'daemon'], { env: h.env, stdio: ['ignore', 'pipe', 'pipe'] });
   const t0 = now();
   const started = await waitForLine(child, (o) => o.msg === 'daemon started', 30_000);

@@ -1,0 +1,43 @@
+// Built by scripts/bundle.mjs into dist/src/cli/boot.cjs (with this build's id filled in): loads the
+// CLI bundle main.cjs with V8's code cache made at build time (main.cjs.v8cache), so a cold
+// start does not parse the whole ~700 KiB bundle again (measured: `headers` and `status` start
+// faster, see docs/benchmarks.md). The cache is only a speed-up: V8 rejects one made by another
+// Node or V8 version or with other V8 flags (the daemon's --max-semi-space-size), and a missing
+// or foreign one (its build id is in its name) is not read; then the bundle is compiled as a
+// plain require() would.
+/* eslint-disable no-undef, @typescript-eslint/no-require-imports -- a CommonJS file: require, module and __dirname exist */
+'use strict';
+const fs = require('node:fs');
+const path = require('node:path');
+const Module = require('node:module');
+
+const file = path.join(__dirname, 'main.cjs');
+const cacheFile = path.join(__dirname, 'main.cjs.@BUILD@.v8cache');
+
+function boot() {
+  // Source maps (MCP_TOKEN_ROTATOR_DEBUG) follow the plain require path.
+  if (process.env.MCP_TOKEN_ROTATOR_DEBUG) return require(file);
+  const vm = require('node:vm');
+  let cachedData;
+  try {
+    cachedData = fs.readFileSync(cacheFile);
+  } catch {
+    // no cache: compile as usual
+  }
+  const writeCache = process.env.MCP_TOKEN_ROTATOR_WRITE_V8CACHE === cacheFile;
+  if (!cachedData && !writeCache) return require(file);
+  // The wrapper CommonJS gives a module, with the bundle's shebang line left out.
+  const source = Module.wrap(fs.readFileSync(file, 'utf8').replace(/^#!.*/, ''));
+  const script = new vm.Script(source, {
+    filename: file,
+    ...(cachedData ? { cachedData } : {}),
+  });
+  if (writeCache) process.once('exit', () => fs.writeFileSync(cacheFile, script.createCachedData()));
+  const m = new Module(file, module);
+  m.filename = file;
+  m.paths = Module._nodeModulePaths(__dirname);
+  m.loaded = true;
+  require.cache[file] = m;
+  script.runInThisContext().call(m.exports, m.exports, Module.createRequire(file), m, file, __dirname);
+}
+boot();
