@@ -164,7 +164,7 @@ export async function brokerEnable(ctx: Context, opts: { dryRun?: boolean } = {}
     const portableConverted = work.some((w) => convertedOf(w).some((e) => e.plan.mode !== 'endpoint' && (portableOf.get(w.snap.path)?.(e.entryPath) ?? false)));
     if (portableConverted && !(await onPath(BIN_NAME, ctx.pathEnv.env.PATH ?? process.env.PATH ?? ''))) {
       result.notes.push(
-        `project-scoped entries run "${BIN_NAME}" from PATH (no path of yours in a shared file), but it is not on your PATH: install it ("npm install -g mcp-token-rotator", or "npm run install-global" in a clone), or the clients cannot start those entries ("mcp-token-rotator status" reports them)`,
+        `project-scoped entries run "${BIN_NAME}" from PATH (no path of yours in a shared file), but it is not on your PATH: install it ("npm run install-global" in a clone of mcp-token-rotator; the package is not on the npm registry yet), or the clients cannot start those entries ("mcp-token-rotator status" reports them)`,
       );
     }
     if (dryRun) {

@@ -65,7 +65,7 @@ export function defaultBin(argv1: string | undefined = process.argv[1]): string 
  */
 export function transientInstallNote(bin: string): string | null {
   if (!/[\\/]_npx[\\/]/.test(realOrSelf(bin))) return null;
-  return `${bin} is in npx's cache, which npm may delete at any time; install the package for good ("npm i -g ${APP}") and run "${APP} install-service" from it.`;
+  return `${bin} is in npx's cache, which npm may delete at any time; install the package for good ("npm run install-global" in a clone of ${APP}) and run "${APP} install-service" from it.`;
 }
 
 export function nonEmptyAbs(s: string | undefined): string | undefined {

@@ -52,7 +52,7 @@ function checkValue(what: string, v: string, absolute: boolean): void {
   }
   if (absolute && !path.posix.isAbsolute(v)) {
     throw new RotatorError('E_SERVICE', `The ${what} path "${v}" is not absolute; a service needs absolute paths.`, {
-      hint: 'Run "mcp-token-rotator install-service" from the installed package (npm install -g, or npm run build in a checkout).',
+      hint: 'Run "mcp-token-rotator install-service" from the installed package ("npm run install-global" in a clone), or after "npm run build" in a checkout.',
     });
   }
 }
