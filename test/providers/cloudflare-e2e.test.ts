@@ -113,6 +113,8 @@ describe('Cloudflare end to end', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('https://dash.cloudflare.com/profile/api-tokens');
     expect(r.stderr).toContain('set-token');
+    // One message, not a log line and the error saying the same.
+    expect(r.stderr.split('was sent but').length - 1).toBe(1);
     await runCli(['rotate', '--fingerprint', fingerprint(tok)], { env: home.env });
     const d = spawnDaemon({ ...home.env, MCP_TOKEN_ROTATOR_TICK_MS: '50' });
     try {

@@ -34,7 +34,8 @@ export function endLost(ex: Execution, row: JournalRow, why: string): void {
     ctx.store.addEvent({ at: ctx.nowIso(), type: 'rotation-lost', fingerprint: fp, newFingerprint: null, source: row.source as EventSource, files: [], detail: message });
   });
   warnIfNotCheckpointed(ex, ctx.store.checkpoint());
-  log.error({ fingerprint: fp, provider: p.name, page }, message);
+  // warn, not error: the CLI logs errors only and prints result.error itself, so an error-level line would say it twice.
+  log.warn({ fingerprint: fp, provider: p.name, page }, message);
   result.status = 'failed';
   result.error = new RotatorError('E_ROTATION', message, {
     hint: `Make a new token at ${page} (revoke any token there you do not recognise), then pipe it to \`mcp-token-rotator set-token --fingerprint ${fp}\` (it reads the new token from stdin).`,
