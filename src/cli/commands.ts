@@ -30,7 +30,7 @@ const COMMON = `Common options:
 export const COMMANDS: CommandSpec[] = [
   {
     name: 'scan',
-    summary: 'Find MCP client configs holding Certorix tokens; record them; ask the API for age and role.',
+    summary: 'Find MCP client configs holding tokens (Certorix, GitHub, GitLab, Cloudflare); record them; ask each provider for age and expiry.',
     usage: 'scan [--offline]',
     details: `Reads every client config in the catalog (Claude Desktop, Claude Code, Cursor, VS Code,
 Windsurf, Zed, Gemini CLI, Codex, Cline, Roo, LM Studio, Continue, Goose), your shell
@@ -219,7 +219,7 @@ Fingerprints for --fingerprint come from "status --json" (offline) when you pres
 
 export function globalHelp(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));
-  return `mcp-token-rotator: keeps the Certorix API tokens in your MCP clients' configs alive and safe.
+  return `mcp-token-rotator: keeps the API tokens in your MCP clients' configs (Certorix, GitHub, GitLab, Cloudflare) alive and safe.
 
 Usage: mcp-token-rotator <command> [options]
 
@@ -228,7 +228,7 @@ ${COMMANDS.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`).join('\n')}
 
 ${COMMON}
 Exit codes: 0 success; 2 failure (the message names the file or token and the fix); 64 bad usage.
-"status" alone: 0 all fine, 1 a token is due, 2 a token invalid or a rotation unfinished.
+"status" alone: 0 all fine, 1 a token is due, 2 a token invalid, a rotation unfinished, a config that no longer parses or a broker problem.
 Tokens are shown only by fingerprint (first 12 hex of SHA-256), never by value.
 Run "mcp-token-rotator help <command>" (or "<command> --help") for a command's options; "mcp-token-rotator --version" prints the version.
 Docs: README.md and docs/ in the package (troubleshooting and recovery: docs/troubleshooting.md).
