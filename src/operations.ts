@@ -5,7 +5,7 @@ import { withRetry } from './api/retry.js';
 import { ApiError, RotatorError, UsageError } from './errors.js';
 import { isDue } from './rotation/policy.js';
 import { rotateTokens, type RotationResult } from './rotation/run.js';
-import { findTokens, inspectTokens, recordScan, type FoundToken } from './scan.js';
+import { acceptedTokenFacts, findTokens, inspectTokens, recordScan, type FoundToken } from './scan.js';
 import type { Secret } from './secret.js';
 import { brokerPort, withSlotTokens } from './broker/rotation-port.js';
 import type { EventSource } from './store/store.js';
@@ -274,16 +274,7 @@ export async function setTokenOp(ctx: Context, secret: Secret, fp?: string): Pro
     });
   }
   ctx.store.recordSeen(secret.fingerprint, providerName, ctx.nowIso(), bases[0] ?? null);
-  ctx.store.updateTokenInfo(secret.fingerprint, {
-    role: info.role,
-    account: info.email ?? null,
-    tokenId: info.id,
-    createdAt: info.createdAt ?? null,
-    checkedAt: ctx.nowIso(),
-    state: 'active',
-    ...(info.expiresAt !== undefined ? { expiresAt: info.expiresAt } : {}),
-    ...(info.tokenKind !== undefined ? { tokenKind: info.tokenKind } : {}),
-  });
+  ctx.store.updateTokenInfo(secret.fingerprint, acceptedTokenFacts(info, ctx.nowIso()));
   // Recorded before the rotation, so a crash in between cannot lose it; it shows only once
   // the token is retired.
   const aliveAt = liveness.state === 'alive' ? ctx.nowIso() : null;

@@ -4,6 +4,25 @@ import type { TokenSite } from './clients/formats.js';
 import { ApiError } from './errors.js';
 import { Secret } from './secret.js';
 import { buildStatus, type StatusToken } from './status.js';
+import type { TokenInfo } from './providers/types.js';
+import type { TokenInfoUpdate } from './store/store.js';
+
+/**
+ * What the store records of a token its provider accepted: the provider's facts, checked now,
+ * active. Expiry and kind only when the provider said (absent keeps what was recorded).
+ */
+export function acceptedTokenFacts(info: TokenInfo, checkedAt: string): TokenInfoUpdate {
+  return {
+    role: info.role,
+    account: info.email ?? null,
+    tokenId: info.id,
+    createdAt: info.createdAt ?? null,
+    checkedAt,
+    state: 'active',
+    ...(info.expiresAt !== undefined ? { expiresAt: info.expiresAt } : {}),
+    ...(info.tokenKind !== undefined ? { tokenKind: info.tokenKind } : {}),
+  };
+}
 
 export interface FoundToken {
   secret: Secret;
@@ -100,16 +119,7 @@ export async function inspectTokens(ctx: Context, tokens: Iterable<[string, Secr
         // Only ever the token's own provider (by the entry that holds it, as recorded).
         const provider = await ctx.clientForToken(fp);
         const info = await provider.inspect(secret);
-        ctx.store.updateTokenInfo(fp, {
-          role: info.role,
-          account: info.email ?? null,
-          tokenId: info.id,
-          createdAt: info.createdAt ?? null,
-          checkedAt: ctx.nowIso(),
-          state: 'active',
-          ...(info.expiresAt !== undefined ? { expiresAt: info.expiresAt } : {}),
-          ...(info.tokenKind !== undefined ? { tokenKind: info.tokenKind } : {}),
-        });
+        ctx.store.updateTokenInfo(fp, acceptedTokenFacts(info, ctx.nowIso()));
         out.push({ fingerprint: fp, ok: true, kind: 'ok' });
       } catch (e) {
         if (e instanceof ApiError && e.kind === 'invalid-token') {
