@@ -6,10 +6,11 @@
  * `ApiError.notSent` tells it a request surely never reached the server, the one case where
  * even a call without idempotency may be sent again.
  *
- * The Certorix client (certorix/api.ts) keeps its own `call` with its exact messages; the
+ * The bytes move through src/api/request.ts (node:https, one exchange per call). The Certorix
+ * client (certorix/api.ts) keeps its own `call` with its exact messages; the transport and the
  * helpers below are shared with it.
  */
-import { Agent, request } from 'undici';
+import { createTransport, RequestInvalid, RequestTimeout, type Answer } from '../api/request.js';
 import { ApiError, RotatorError, setTokenHint } from '../errors.js';
 import { scrubSecrets, type Secret } from '../secret.js';
 import { validateApiUrl } from '../api/url.js';
@@ -90,7 +91,7 @@ export interface HttpClient {
 }
 
 /** Codes that mean no connection was ever made: the request did not reach the server. */
-const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 export function createHttpClient(opts: HttpClientOptions): HttpClient {
   const base = checkedApiUrl(opts.apiUrl, opts.label, opts.urlHint);
@@ -100,9 +101,7 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
   if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw new RangeError(`timeoutMs must be a positive number, got ${timeoutMs}`);
   const userAgent = opts.userAgent === undefined ? defaultUserAgent() : opts.userAgent.includes('MCP') ? opts.userAgent : `${opts.userAgent} (MCP)`;
   const { label } = opts;
-  const agent = new Agent({ connect: { minVersion: 'TLSv1.3', timeout: timeoutMs }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
-  let closed = false;
-  const inFlight = new Set<Promise<void>>();
+  const transport = createTransport({ timeoutMs, maxBodyBytes: MAX_BODY_BYTES, closeGraceMs: CLOSE_GRACE_MS });
   const malformedHint = `Usually a proxy or an API incident. If it persists, check ${opts.urlHint} points at the ${label} API.`;
 
   async function call(token: Secret, req: HttpRequest, callOpts?: CallOptions): Promise<HttpAnswer> {
@@ -117,99 +116,73 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
         notSent: true,
       });
     }
-    if (closed) throw new ApiError('permanent', `The ${label} client was already closed when ${where} was attempted.`, { notSent: true });
+    if (transport.closed) throw new ApiError('permanent', `The ${label} client was already closed when ${where} was attempted.`, { notSent: true });
     const userSignal = callOpts?.signal;
     userSignal?.throwIfAborted();
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, timeoutMs);
-    const onUserAbort = (): void => controller.abort(userSignal?.reason);
-    userSignal?.addEventListener('abort', onUserAbort, { once: true });
-    let settle = (): void => {};
-    const settled = new Promise<void>((resolve) => {
-      settle = resolve;
-    });
-    inFlight.add(settled);
+    let answer: Answer;
     try {
-      let res;
-      try {
-        res = await request(new URL(prefix + path, origin), {
-          dispatcher: agent,
-          method,
-          signal: controller.signal,
-          headers: {
-            authorization: `Bearer ${raw}`,
-            accept: 'application/json',
-            'user-agent': userAgent,
-            ...(req.body !== undefined ? { 'content-type': 'application/json' } : {}),
-            ...opts.headers,
-            ...req.headers,
-          },
-          ...(req.body !== undefined ? { body: JSON.stringify(req.body) } : {}),
-        });
-      } catch (e) {
-        throw classifyThrown(e);
-      }
-      const { statusCode: status, headers } = res;
-      let body: { text: string; truncated: boolean };
-      try {
-        body = await readCapped(res.body, MAX_BODY_BYTES);
-      } catch (e) {
-        throw classifyThrown(e);
-      }
-      if (status >= 200 && status < 300) {
-        if (body.truncated) throw malformed(status, 'the body is larger than any API response');
-        try {
-          return { status, headers, json: JSON.parse(body.text) as unknown };
-        } catch {
-          throw malformed(status, 'the body is not JSON');
-        }
-      }
-      const detail = serverDetail(body.text, raw);
-      if (req.refuse) {
-        let json: unknown;
-        try {
-          json = JSON.parse(body.text) as unknown;
-        } catch {
-          json = undefined;
-        }
-        const own = req.refuse(status, json, detail);
-        if (own) throw own;
-      }
-      if (status === 401) {
-        throw new ApiError('invalid-token', `${label} rejected token ${fp} as invalid, expired or revoked (401) while ${doing} it.`, { status, hint: setTokenHint(fp, opts.tokenPage) });
-      }
-      if (status === 403 && !(headers['x-ratelimit-remaining'] === '0' || headers['retry-after'] !== undefined)) {
-        throw new ApiError('forbidden', `${label} refused ${forToken} (403 Forbidden)${detail}.`, {
-          status,
-          hint: opts.forbiddenHint?.(fp, doing) ?? `The token is valid but not allowed to do this; make one with the permission at ${opts.tokenPage} and pipe it to \`mcp-token-rotator set-token --fingerprint ${fp}\`.`,
-        });
-      }
-      if (status === 429 || status === 408 || status === 403 || status >= 500) {
-        const retryAfterMs = parseRetryAfter(headers['retry-after']);
-        const labelOf = status === 429 || status === 403 ? ' (rate limited)' : status === 408 ? ' (request timeout)' : '';
-        const when = retryAfterMs === undefined ? '' : `; it asked to wait ${Math.ceil(retryAfterMs / 1000)} s`;
-        throw new ApiError('transient', `The ${label} API answered ${status}${labelOf} to ${forToken}${detail}${when}.`, {
-          status,
-          ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-          hint: req.transientHint ?? 'Try again later; the daemon retries on its own.',
-          // Rate limiting happens before the API acts on anything.
-          notSent: status === 429 || status === 403,
-        });
-      }
-      throw new ApiError('permanent', `The ${label} API answered ${status} to ${forToken}${detail}.`, {
-        status,
-        hint: `Check ${opts.urlHint} (now ${origin}), and whether mcp-token-rotator needs an update for a changed API.`,
+      answer = await transport.send({
+        url: new URL(prefix + path, origin),
+        method,
+        signal: userSignal,
+        headers: {
+          authorization: `Bearer ${raw}`,
+          accept: 'application/json',
+          'user-agent': userAgent,
+          ...(req.body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...opts.headers,
+          ...req.headers,
+        },
+        ...(req.body !== undefined ? { body: JSON.stringify(req.body) } : {}),
       });
-    } finally {
-      clearTimeout(timer);
-      userSignal?.removeEventListener('abort', onUserAbort);
-      inFlight.delete(settled);
-      settle();
+    } catch (e) {
+      throw classifyThrown(e);
     }
+    const { status, headers } = answer;
+    if (status >= 200 && status < 300) {
+      if (answer.truncated) throw malformed(status, 'the body is larger than any API response');
+      try {
+        return { status, headers, json: JSON.parse(answer.text) as unknown };
+      } catch {
+        throw malformed(status, 'the body is not JSON');
+      }
+    }
+    const detail = serverDetail(answer.text, raw);
+    if (req.refuse) {
+      let json: unknown;
+      try {
+        json = JSON.parse(answer.text) as unknown;
+      } catch {
+        json = undefined;
+      }
+      const own = req.refuse(status, json, detail);
+      if (own) throw own;
+    }
+    if (status === 401) {
+      throw new ApiError('invalid-token', `${label} rejected token ${fp} as invalid, expired or revoked (401) while ${doing} it.`, { status, hint: setTokenHint(fp, opts.tokenPage) });
+    }
+    if (status === 403 && !(headers['x-ratelimit-remaining'] === '0' || headers['retry-after'] !== undefined)) {
+      throw new ApiError('forbidden', `${label} refused ${forToken} (403 Forbidden)${detail}.`, {
+        status,
+        hint: opts.forbiddenHint?.(fp, doing) ?? `The token is valid but not allowed to do this; make one with the permission at ${opts.tokenPage} and pipe it to \`mcp-token-rotator set-token --fingerprint ${fp}\`.`,
+      });
+    }
+    if (status === 429 || status === 408 || status === 403 || status >= 500) {
+      const retryAfterMs = parseRetryAfter(headers['retry-after']);
+      const labelOf = status === 429 || status === 403 ? ' (rate limited)' : status === 408 ? ' (request timeout)' : '';
+      const when = retryAfterMs === undefined ? '' : `; it asked to wait ${Math.ceil(retryAfterMs / 1000)} s`;
+      throw new ApiError('transient', `The ${label} API answered ${status}${labelOf} to ${forToken}${detail}${when}.`, {
+        status,
+        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+        hint: req.transientHint ?? 'Try again later; the daemon retries on its own.',
+        // Rate limiting happens before the API acts on anything.
+        notSent: status === 429 || status === 403,
+      });
+    }
+    throw new ApiError('permanent', `The ${label} API answered ${status} to ${forToken}${detail}.`, {
+      status,
+      hint: `Check ${opts.urlHint} (now ${origin}), and whether mcp-token-rotator needs an update for a changed API.`,
+    });
 
     function malformed(status: number, why: string): ApiError {
       return new ApiError('transient', `The ${label} API sent an unexpected ${status} response while ${where}: ${why}.`, { status, hint: req.transientHint ?? malformedHint });
@@ -224,8 +197,9 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
           cause: e,
           notSent,
         });
-      if (timedOut) return transient(`no complete answer within ${timeoutMs} ms`);
-      if (closed) return transient('the client was closed before the API answered');
+      // No connection within the time: the request never left.
+      if (e instanceof RequestTimeout) return transient(e.message, e.phase === 'connect');
+      if (transport.closed) return transient('the client was closed before the API answered');
       if (code && isTlsCode(code)) {
         return new ApiError('permanent', `The TLS connection to ${origin} failed (${code}) while ${where}: the API must offer TLS 1.3 with a certificate this machine trusts.`, {
           hint: `Check ${opts.urlHint} and any proxy intercepting HTTPS; older TLS and untrusted certificates are refused on purpose.`,
@@ -233,8 +207,8 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
           notSent: true,
         });
       }
-      if (code === 'UND_ERR_INVALID_ARG') {
-        return new ApiError('permanent', `The request for ${where} could not be built (${code}).`, { hint: 'This is a bug in mcp-token-rotator; please report it.', cause: e, notSent: true });
+      if (e instanceof RequestInvalid) {
+        return new ApiError('permanent', `The request for ${where} could not be built (${e.code}).`, { hint: 'This is a bug in mcp-token-rotator; please report it.', cause: e, notSent: true });
       }
       return transient(`${describeNetworkError(e)}${code ? ` (${code})` : ''}`, code !== undefined && NOT_SENT_CODES.has(code));
     }
@@ -249,16 +223,7 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
         hint: malformedHint,
       });
     },
-    async close() {
-      if (closed) return;
-      closed = true;
-      if (inFlight.size > 0) {
-        let t: NodeJS.Timeout | undefined;
-        await Promise.race([Promise.all(inFlight), new Promise<void>((resolve) => (t = setTimeout(resolve, CLOSE_GRACE_MS)))]);
-        clearTimeout(t);
-      }
-      await agent.destroy();
-    },
+    close: () => transport.close(),
   };
 }
 
@@ -296,28 +261,10 @@ export function checkedApiUrl(apiUrl: string, label: string, urlHint: string): U
   }
 }
 
-/** A header's single value (undici gives arrays for repeated headers). */
+/** A header's single value (src/api/request.ts gives arrays for repeated headers). */
 export function headerValue(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
   const v = headers[name.toLowerCase()];
   return Array.isArray(v) ? v[0] : v;
-}
-
-export async function readCapped(body: AsyncIterable<unknown> & { destroy(): unknown }, cap: number): Promise<{ text: string; truncated: boolean }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of body) {
-      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
-      size += buf.length;
-      if (size > cap) return { text: '', truncated: true };
-      chunks.push(buf);
-    }
-  } finally {
-    // Leaving the loop early already destroys it; this covers the error paths too, so the
-    // connection never sits on an unread body.
-    body.destroy();
-  }
-  return { text: Buffer.concat(chunks).toString('utf8'), truncated: false };
 }
 
 /** The server's own reason, if it gave a short one, for messages on refusals. */

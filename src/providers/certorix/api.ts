@@ -2,14 +2,15 @@
  * The Certorix REST API client (contract: "The Certorix REST API"). It makes exactly one
  * HTTP request per call and classifies every outcome into ApiError; retrying is the
  * caller's business (src/api/retry.ts), because only the caller knows the journaled
- * Idempotency-Key that makes a retried regenerate safe.
+ * Idempotency-Key that makes a retried regenerate safe. The bytes move through
+ * src/api/request.ts (node:https), shared with the other providers' clients.
  */
-import { Agent, request } from 'undici';
+import { createTransport, RequestInvalid, RequestTimeout, type Answer } from '../../api/request.js';
 import { ApiError, setTokenHint } from '../../errors.js';
 import { Secret } from '../../secret.js';
 import type { CallOptions, Provider, RegenerateResult, TokenInfo } from '../types.js';
 import { validateApiUrl } from '../../api/url.js';
-import { DEFAULT_TIMEOUT_MS, defaultUserAgent, describeNetworkError, errorCode, isSendableToken, isTlsCode, parseRetryAfter, readCapped, scrub, serverDetail } from '../http.js';
+import { DEFAULT_TIMEOUT_MS, defaultUserAgent, describeNetworkError, errorCode, isSendableToken, isTlsCode, parseRetryAfter, scrub, serverDetail } from '../http.js';
 
 // Shared with the other providers' clients; re-exported for the Certorix tests that pin them.
 export { DEFAULT_TIMEOUT_MS, defaultUserAgent, isSendableToken, parseRetryAfter };
@@ -68,15 +69,7 @@ export function createCertorixProvider(opts: CertorixProviderOptions): Provider 
   if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw new RangeError(`timeoutMs must be a positive number, got ${timeoutMs}`);
   const userAgent = opts.userAgent === undefined ? defaultUserAgent() : opts.userAgent.includes('MCP') ? opts.userAgent : `${opts.userAgent} (MCP)`;
 
-  const agent = new Agent({
-    connect: { minVersion: 'TLSv1.3', timeout: timeoutMs },
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
-  });
-  let closed = false;
-  // Settles each call still on the wire; close() waits on these, since undici's close()
-  // waits forever on a hung request and a destroy() issued after close() no longer reaches it.
-  const inFlight = new Set<Promise<void>>();
+  const transport = createTransport({ timeoutMs, maxBodyBytes: MAX_BODY_BYTES, closeGraceMs: CLOSE_GRACE_MS });
 
   async function call(op: Op, token: Secret, extraHeaders: Record<string, string>, callOpts: CallOptions | undefined): Promise<{ status: number; json: unknown }> {
     const { method, path, doing } = OP[op];
@@ -89,18 +82,10 @@ export function createCertorixProvider(opts: CertorixProviderOptions): Provider 
         hint: setTokenHint(fp),
       });
     }
-    if (closed) throw new ApiError('permanent', `The Certorix client was already closed when ${where} was attempted.`);
+    if (transport.closed) throw new ApiError('permanent', `The Certorix client was already closed when ${where} was attempted.`);
 
     const userSignal = callOpts?.signal;
     userSignal?.throwIfAborted();
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, timeoutMs);
-    const onUserAbort = (): void => controller.abort(userSignal?.reason);
-    userSignal?.addEventListener('abort', onUserAbort, { once: true });
 
     const transient = (reason: string, cause?: unknown): ApiError =>
       new ApiError('transient', `Could not finish ${where} at ${origin}: ${scrub(reason, raw)}.`, {
@@ -111,88 +96,69 @@ export function createCertorixProvider(opts: CertorixProviderOptions): Provider 
         cause,
       });
 
-    let settle = (): void => {};
-    const settled = new Promise<void>((resolve) => {
-      settle = resolve;
-    });
-    inFlight.add(settled);
+    let answer: Answer;
     try {
-      let res;
-      try {
-        res = await request(new URL(prefix + path, origin), {
-          dispatcher: agent,
-          method,
-          signal: controller.signal,
-          headers: {
-            authorization: `Bearer ${raw}`,
-            accept: 'application/json',
-            'user-agent': userAgent,
-            ...extraHeaders,
-          },
-        });
-      } catch (e) {
-        throw classifyThrown(e);
-      }
-
-      const { statusCode: status, headers } = res;
-      let body: { text: string; truncated: boolean };
-      try {
-        body = await readCapped(res.body, MAX_BODY_BYTES);
-      } catch (e) {
-        throw classifyThrown(e);
-      }
-
-      if (status >= 200 && status < 300) {
-        if (body.truncated) return malformed(status, 'the body is larger than any API response');
-        try {
-          return { status, json: JSON.parse(body.text) as unknown };
-        } catch {
-          return malformed(status, 'the body is not JSON');
-        }
-      }
-
-      const detail = serverDetail(body.text, raw);
-      if (status === 401) {
-        throw new ApiError('invalid-token', `Certorix rejected token ${fp} as invalid or revoked (401) while ${doing} it.`, {
-          status,
-          hint: setTokenHint(fp),
-        });
-      }
-      if (status === 403) {
-        throw new ApiError('forbidden', `Certorix refused ${forToken} (403 Forbidden)${detail}.`, {
-          status,
-          hint: `The token is valid but not allowed to do this. Check its account and role on the Certorix web UI (MCP / API page); if needed regenerate it there and pipe it to \`mcp-token-rotator set-token --fingerprint ${fp}\`.`,
-        });
-      }
-      if (status === 422) {
-        throw new ApiError('conflict', `Certorix refused ${forToken} (422)${detail}: the Idempotency-Key was already used with a different token.`, {
-          status,
-          hint: `Nothing was regenerated by this call. Run \`mcp-token-rotator status\` to see whether a rotation is pending, then \`mcp-token-rotator rotate --fingerprint ${fp}\`, which uses a fresh key.`,
-        });
-      }
-      if (status === 429 || status === 408 || status >= 500) {
-        const retryAfterMs = parseRetryAfter(headers['retry-after']);
-        const label = status === 429 ? ' (rate limited)' : status === 408 ? ' (request timeout)' : '';
-        const when = retryAfterMs === undefined ? '' : `; it asked to wait ${Math.ceil(retryAfterMs / 1000)} s`;
-        throw new ApiError('transient', `The Certorix API answered ${status}${label} to ${forToken}${detail}${when}.`, {
-          status,
-          ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-          hint:
-            op === 'regenerate'
-              ? 'It is retried with the same Idempotency-Key, so the token is never regenerated twice; if it keeps failing, try again later.'
-              : 'Try again later; the daemon retries on its own.',
-        });
-      }
-      throw new ApiError('permanent', `The Certorix API answered ${status} to ${forToken}${detail}.`, {
-        status,
-        hint: `Check "apiUrl" (now ${origin}) or CERTORIX_API_URL, and whether mcp-token-rotator needs an update for a changed API.`,
+      answer = await transport.send({
+        url: new URL(prefix + path, origin),
+        method,
+        signal: userSignal,
+        headers: {
+          authorization: `Bearer ${raw}`,
+          accept: 'application/json',
+          'user-agent': userAgent,
+          ...extraHeaders,
+        },
       });
-    } finally {
-      clearTimeout(timer);
-      userSignal?.removeEventListener('abort', onUserAbort);
-      inFlight.delete(settled);
-      settle();
+    } catch (e) {
+      throw classifyThrown(e);
     }
+
+    const { status, headers } = answer;
+    if (status >= 200 && status < 300) {
+      if (answer.truncated) return malformed(status, 'the body is larger than any API response');
+      try {
+        return { status, json: JSON.parse(answer.text) as unknown };
+      } catch {
+        return malformed(status, 'the body is not JSON');
+      }
+    }
+
+    const detail = serverDetail(answer.text, raw);
+    if (status === 401) {
+      throw new ApiError('invalid-token', `Certorix rejected token ${fp} as invalid or revoked (401) while ${doing} it.`, {
+        status,
+        hint: setTokenHint(fp),
+      });
+    }
+    if (status === 403) {
+      throw new ApiError('forbidden', `Certorix refused ${forToken} (403 Forbidden)${detail}.`, {
+        status,
+        hint: `The token is valid but not allowed to do this. Check its account and role on the Certorix web UI (MCP / API page); if needed regenerate it there and pipe it to \`mcp-token-rotator set-token --fingerprint ${fp}\`.`,
+      });
+    }
+    if (status === 422) {
+      throw new ApiError('conflict', `Certorix refused ${forToken} (422)${detail}: the Idempotency-Key was already used with a different token.`, {
+        status,
+        hint: `Nothing was regenerated by this call. Run \`mcp-token-rotator status\` to see whether a rotation is pending, then \`mcp-token-rotator rotate --fingerprint ${fp}\`, which uses a fresh key.`,
+      });
+    }
+    if (status === 429 || status === 408 || status >= 500) {
+      const retryAfterMs = parseRetryAfter(headers['retry-after']);
+      const label = status === 429 ? ' (rate limited)' : status === 408 ? ' (request timeout)' : '';
+      const when = retryAfterMs === undefined ? '' : `; it asked to wait ${Math.ceil(retryAfterMs / 1000)} s`;
+      throw new ApiError('transient', `The Certorix API answered ${status}${label} to ${forToken}${detail}${when}.`, {
+        status,
+        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+        hint:
+          op === 'regenerate'
+            ? 'It is retried with the same Idempotency-Key, so the token is never regenerated twice; if it keeps failing, try again later.'
+            : 'Try again later; the daemon retries on its own.',
+      });
+    }
+    throw new ApiError('permanent', `The Certorix API answered ${status} to ${forToken}${detail}.`, {
+      status,
+      hint: `Check "apiUrl" (now ${origin}) or CERTORIX_API_URL, and whether mcp-token-rotator needs an update for a changed API.`,
+    });
 
     function malformed(status: number, why: string): never {
       throw new ApiError('transient', `The Certorix API sent an unexpected ${status} response while ${where}: ${why}.`, {
@@ -203,8 +169,8 @@ export function createCertorixProvider(opts: CertorixProviderOptions): Provider 
 
     function classifyThrown(e: unknown): unknown {
       if (userSignal?.aborted) return userSignal.reason ?? e;
-      if (timedOut) return transient(`no complete answer within ${timeoutMs} ms`, e);
-      if (closed) return transient('the client was closed before the API answered', e);
+      if (e instanceof RequestTimeout) return transient(`no complete answer within ${timeoutMs} ms`, e);
+      if (transport.closed) return transient('the client was closed before the API answered', e);
       const code = errorCode(e);
       if (code && isTlsCode(code)) {
         return new ApiError(
@@ -216,11 +182,8 @@ export function createCertorixProvider(opts: CertorixProviderOptions): Provider 
           },
         );
       }
-      if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
-        return transient(`no answer within ${timeoutMs} ms (${code})`, e);
-      }
-      if (code === 'UND_ERR_INVALID_ARG') {
-        return new ApiError('permanent', `The request for ${where} could not be built (${code}).`, {
+      if (e instanceof RequestInvalid) {
+        return new ApiError('permanent', `The request for ${where} could not be built (${e.code}).`, {
           hint: 'This is a bug in mcp-token-rotator; please report it.',
           cause: e,
         });
@@ -268,21 +231,7 @@ export function createCertorixProvider(opts: CertorixProviderOptions): Provider 
       return out;
     },
 
-    async close() {
-      if (closed) return;
-      closed = true;
-      if (inFlight.size > 0) {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          Promise.all(inFlight),
-          new Promise<void>((resolve) => {
-            timer = setTimeout(resolve, CLOSE_GRACE_MS);
-          }),
-        ]);
-        clearTimeout(timer);
-      }
-      await agent.destroy();
-    },
+    close: () => transport.close(),
   };
 
   function badShape(status: number, doing: string, token: Secret, bad: string[]): ApiError {
