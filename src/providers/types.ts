@@ -181,6 +181,6 @@ export interface ProviderModule {
   apiBase(input: ApiBaseInput): string;
   /** The web page where the user makes a new token (for refusals and set-token advice). */
   tokenPage(apiBase: string): string;
-  /** Loads the HTTP client lazily (undici and its module only when a call is made). */
+  /** Loads the HTTP client lazily (its module only when a call is made). */
   createClient(opts: ClientOptions): Promise<ProviderClient>;
 }
