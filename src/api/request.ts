@@ -36,6 +36,8 @@ export interface TransportOptions {
   maxBodyBytes: number;
   /** How long close() lets calls in flight finish before cutting them off. */
   closeGraceMs: number;
+  /** A kept-alive socket unused this long is closed; default 4000 (undici's keepAliveTimeout). */
+  idleSocketMs?: number;
 }
 
 export interface SendRequest {
@@ -85,20 +87,20 @@ export class RequestInvalid extends Error {
   }
 }
 
-/** Idle keep-alive sockets are closed after this long (undici's default keepAliveTimeout). */
 const IDLE_SOCKET_MS = 4_000;
 
 export function createTransport(opts: TransportOptions): Transport {
   const { timeoutMs, maxBodyBytes, closeGraceMs } = opts;
   const connectTimeoutMs = opts.connectTimeoutMs ?? timeoutMs;
+  const idleSocketMs = opts.idleSocketMs ?? IDLE_SOCKET_MS;
   // One Agent per scheme, made on first use; `timeout` only closes idle sockets (an in-use
   // socket's timeout is an event nobody listens to: the call's own timers bound it).
   let httpAgent: http.Agent | undefined;
   let httpsAgent: https.Agent | undefined;
   const agentFor = (url: URL): http.Agent =>
     url.protocol === 'https:'
-      ? (httpsAgent ??= new https.Agent({ keepAlive: true, timeout: IDLE_SOCKET_MS, minVersion: 'TLSv1.3' }))
-      : (httpAgent ??= new http.Agent({ keepAlive: true, timeout: IDLE_SOCKET_MS }));
+      ? (httpsAgent ??= new https.Agent({ keepAlive: true, timeout: idleSocketMs, minVersion: 'TLSv1.3' }))
+      : (httpAgent ??= new http.Agent({ keepAlive: true, timeout: idleSocketMs }));
   let closed = false;
   /** Each call in flight: settles when it is over, and cuts it off when asked. */
   const inFlight = new Map<Promise<void>, (why: Error) => void>();

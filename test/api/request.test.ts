@@ -1,4 +1,9 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -7,6 +12,7 @@ import { createHttpClient } from '../../src/providers/http.js';
 import { createCertorixProvider } from '../../src/providers/certorix/api.js';
 import { ApiError } from '../../src/errors.js';
 import { Secret } from '../../src/secret.js';
+import { ROOT } from '../helpers/home.js';
 
 // src/api/request.ts: the node:http exchange under every provider client, against real
 // servers on 127.0.0.1 (the clients' classification is tested in certorix.test.ts and
@@ -90,6 +96,19 @@ describe('createTransport', () => {
     expect(t.closed).toBe(true);
   });
 
+  it('the idle-socket limit closes only idle sockets: a slower answer on a busy one still arrives', async () => {
+    const conns: Socket[] = [];
+    const server = createServer((_req, res) => setTimeout(() => res.end('{"slow":true}'), 400));
+    server.on('connection', (s: Socket) => conns.push(s));
+    const host = await listen(server);
+    const t = transport({ idleSocketMs: 100 });
+    const a = await t.send({ url: new URL(`http://${host}/`), method: 'GET', headers: {} });
+    expect(a.text).toBe('{"slow":true}');
+    // Then idle: the Agent closes it after ~100 ms, long before close().
+    await new Promise((r) => conns[0]!.once('close', r));
+    expect(t.closed).toBe(false);
+  });
+
   it('a body over the cap is not read on: truncated', async () => {
     const server = createServer((_req, res) => res.end('x'.repeat(5000)));
     const host = await listen(server);
@@ -169,5 +188,33 @@ describe('the clients on it: which failures were surely not sent', () => {
     const e = (await rejection(client(`http://${host}`, 300).call(new Secret('tok_hang_0001'), { method: 'POST', path: '/x', doing: 'rotating' }))) as ApiError;
     expect([e.kind, e.notSent]).toEqual(['transient', false]);
     expect(e.message).toContain('no complete answer within 300 ms');
+  });
+});
+
+describe('https', () => {
+  it('TLS 1.3 to a server whose CA is in NODE_EXTRA_CA_CERTS works; without it the certificate is refused', async (ctx) => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'tls-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
+    } catch {
+      ctx.skip(); // no openssl
+    }
+    let version = '';
+    const server = createHttpsServer({ key: readFileSync(path.join(dir, 'key.pem')), cert: readFileSync(path.join(dir, 'cert.pem')) }, (req, res) => {
+      version = (req.socket as import('node:tls').TLSSocket).getProtocol() ?? '';
+      res.end('{"over":"tls"}');
+    });
+    const host = await listen(server);
+    // NODE_EXTRA_CA_CERTS is read once at process start: a child process on the built module.
+    const script = `import { createTransport } from ${JSON.stringify(path.join(ROOT, 'dist/src/api/request.js'))};
+const t = createTransport({ timeoutMs: 3000, maxBodyBytes: 1024, closeGraceMs: 100 });
+try { const a = await t.send({ url: new URL('https://${host}/'), method: 'GET', headers: {} }); console.log(a.status, a.text); }
+catch (e) { console.log('error', e.code); } finally { await t.close(); }`;
+    const run = (env: Record<string, string>) =>
+      new Promise<string>((resolve) => execFile(process.execPath, ['--input-type=module', '-e', script], { env: { PATH: process.env.PATH ?? '', ...env } }, (_e, out) => resolve(out.trim())));
+    expect(await run({ NODE_EXTRA_CA_CERTS: path.join(dir, 'cert.pem') })).toBe('200 {"over":"tls"}');
+    expect(version).toBe('TLSv1.3');
+    expect(await run({})).toBe('error DEPTH_ZERO_SELF_SIGNED_CERT');
   });
 });
