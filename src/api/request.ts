@@ -20,7 +20,7 @@
  * - the caller's abort: `signal.reason`.
  * - RequestInvalid (code E_REQUEST_INVALID): node refused to build the request (a bug).
  * - otherwise node's own error (ECONNREFUSED, ENOTFOUND, a TLS code, ECONNRESET, ...).
- * After close(), a call still in flight fails with whatever the destroyed socket said;
+ * A call close() cuts off fails with "the client was closed before the API answered";
  * `transport.closed` lets the caller name it.
  */
 import http from 'node:http';
@@ -126,7 +126,7 @@ export function createTransport(opts: TransportOptions): Transport {
       clearTimeout(connecting);
       connecting = undefined;
     };
-    const onAbort = (): void => stop(req.signal?.reason);
+    const onAbort = (): void => stop(req.signal?.reason ?? new Error('aborted'));
     req.signal?.addEventListener('abort', onAbort, { once: true });
     let settle = (): void => {};
     const settled = new Promise<void>((resolve) => (settle = resolve));
