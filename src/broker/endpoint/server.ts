@@ -241,10 +241,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
           );
           await pipeline(up, endpointEventRewriter(rewrite), watch, res);
         } else {
-          // A streamed answer whose first event is not here yet (a long tool call): its head
-          // goes now, so the client sees the call accepted; else head and body leave together.
-          if (stream && up.readableLength === 0) res.flushHeaders();
-          await relay(up, res);
+          await relay(up, res, stream);
         }
       } catch {
         // Client went away or upstream cut the stream: the response ends; nothing to answer.
@@ -310,19 +307,61 @@ function legacyKey(route: Route, search: string): string {
 }
 
 /**
- * The upstream's answer piped to the client, ended when it ends. Rejects when the upstream
- * cuts it (the client must see a cut answer, not a complete one) or the client goes away.
+ * A streamed answer's head waits this long for its first event, so that the two leave in one
+ * packet (one wake-up of the client instead of two); a long tool call's head still goes out
+ * at once after it, so the client sees the call accepted.
  */
-function relay(up: IncomingMessage, res: ServerResponse): Promise<void> {
+const HEAD_WAIT_MS = 10;
+
+/**
+ * The upstream's answer relayed to the client as it comes, ended when it ends. What arrives
+ * in one turn of the event loop (an event and the end of the answer, mostly) is written at
+ * once: every write is a packet, and a packet is a wake-up of the client's process. Rejects
+ * when the upstream cuts the answer (the client must see it cut, not complete) or the
+ * client goes away.
+ */
+function relay(up: IncomingMessage, res: ServerResponse, stream: boolean): Promise<void> {
   return new Promise((resolve, reject) => {
-    up.once('error', reject);
+    let wrote = false;
+    let corked = false;
+    let headTimer: NodeJS.Timeout | undefined;
+    if (stream && up.readableLength === 0) {
+      headTimer = setTimeout(() => {
+        if (!wrote && !res.writableEnded) res.flushHeaders();
+      }, HEAD_WAIT_MS);
+    }
+    const uncork = (): void => {
+      corked = false;
+      if (!res.writableEnded) res.uncork();
+    };
+    up.on('data', (chunk: Buffer) => {
+      if (!wrote) {
+        wrote = true;
+        clearTimeout(headTimer);
+      }
+      if (!corked) {
+        corked = true;
+        res.cork();
+        setImmediate(uncork);
+      }
+      if (!res.write(chunk)) up.pause();
+    });
+    res.on('drain', () => up.resume());
+    up.once('end', () => {
+      clearTimeout(headTimer);
+      res.end();
+    });
+    up.once('error', (e) => {
+      clearTimeout(headTimer);
+      reject(e);
+    });
     res.once('finish', () => resolve());
     res.once('close', () => {
       if (res.writableFinished) return;
+      clearTimeout(headTimer);
       up.destroy();
       reject(new Error('the client went away'));
     });
-    up.pipe(res);
   });
 }
 
