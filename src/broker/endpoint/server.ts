@@ -47,7 +47,7 @@ export interface EndpointOptions {
   maxBodyBytes?: number;
   connectTimeoutMs?: number;
   /**
-   * Idle limit on a response stream (undici bodyTimeout, server socket timeout). 0, the
+   * Idle limit on a response stream (the upstream request's socket, the server socket). 0, the
    * default, means none: an MCP GET stream may stay quiet for hours. Tests set a small one to
    * show that such a cut would be seen.
    */
