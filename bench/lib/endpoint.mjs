@@ -1,6 +1,11 @@
 // Broker mode's remote side: the daemon's local endpoint and the `headers` helper.
 //  - overhead: an MCP tools/call through the endpoint (the real daemon, spawned) against the
-//    same client calling the stand-in remote server directly, interleaved call by call;
+//    same client calling the stand-in remote server directly, interleaved call by call. The
+//    remote runs in a process of its own (remote-child.mjs), as a user's remote server does:
+//    with it in the bench's own process, a direct call never leaves that process (client and
+//    server share one event loop: no wake-up of another process at all), while a call through
+//    the endpoint crosses processes twice more than it would on a user's machine. That former
+//    method is still measured, as an info row;
 //  - hold: how long a call sent during a rotation is delayed, against the rotation's own
 //    duration (announce -> stored), in-process with the executor's steps simulated
 //    (announce, regenerate at the fake API, store write, stored);
@@ -35,6 +40,8 @@ const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
 const { StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
 
 const SLOT = 'certorix-bbbbbbbb';
+const SLOT_IN = 'certorix-cccccccc';
+const SECRET_IN = 'YmVuY2gtaW4tcHJvY2Vzcy1y';
 /** 8 client configs + 54 project configs = the 62 configs of issue 18's row. */
 export const NO_BROKER_PROJECTS = 54;
 const SECRET = 'YmVuY2gtZW5kcG9pbnQtc2Vj';
@@ -96,31 +103,56 @@ async function timeCall(client, text) {
   return now() - t;
 }
 
-/** A HOME with one converted remote entry (registry row + token in the store) and the endpoint's port. */
-async function brokerHome(api, remote, port) {
-  const token = api.addToken({ email: `bench-${randomUUID()}@example.com`, role: 'editor' });
-  const h = await makeHome({ token, clients: false, apiUrl: api.url, settings: { broker: { port } } });
+/**
+ * A HOME with converted remote entries (registry row + token in the store) and the endpoint's
+ * port: `main` ({apiUrl, mcpUrl, token}) at SECRET, and `extra` (same shape) at SECRET_IN.
+ */
+async function brokerHome(main, port, extra = null) {
+  const h = await makeHome({ token: main.token, clients: false, apiUrl: main.apiUrl, settings: { broker: { port } } });
   const store = new Store(h.db);
   const reg = new BrokerRegistry(store);
   const at = new Date().toISOString();
-  reg.addSlot(SLOT, fingerprint(token), at);
-  reg.addEntry({ path: `${h.home}/.cursor/mcp.json`, client: 'cursor', server: 'certorix', keyPath: 'mcpServers.certorix', kind: 'endpoint', slot: SLOT, originalText: '{}', convertedText: '{}', upstreamUrl: remote.mcpUrl, routeSecret: SECRET, enabledAt: at });
+  const entries = [[SLOT, SECRET, main, 'certorix']];
+  if (extra) entries.push([SLOT_IN, SECRET_IN, extra, 'certorix-in']);
+  for (const [slot, secret, r, server] of entries) {
+    reg.addSlot(slot, fingerprint(r.token), at);
+    reg.addEntry({ path: `${h.home}/.cursor/mcp.json`, client: 'cursor', server, keyPath: `mcpServers.${server}`, kind: 'endpoint', slot, originalText: '{}', convertedText: '{}', upstreamUrl: r.mcpUrl, routeSecret: secret, enabledAt: at });
+  }
   store.close();
-  await new FileTokenStore(h.stateDir).write(SLOT, new Secret(token));
-  return { h, token };
+  for (const [slot, , r] of entries) await new FileTokenStore(h.stateDir).write(slot, new Secret(r.token));
+  return { h, token: main.token };
 }
+
+/** The stand-in remote in its own process (see the head of this file). */
+async function remoteProcess() {
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./remote-child.mjs', import.meta.url))], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const info = await new Promise((resolve, reject) => {
+    let buf = '';
+    child.stdout.on('data', (x) => {
+      buf += x;
+      const i = buf.indexOf('\n');
+      if (i >= 0) resolve(JSON.parse(buf.slice(0, i)));
+    });
+    child.once('exit', (c) => reject(new Error(`the remote's process exited ${c}`)));
+  });
+  return { ...info, child, close: () => new Promise((r) => (child.exitCode !== null ? r() : (child.once('exit', r), child.stdin.end()))) };
+}
+
+const inProcess = (api, remote) => ({ apiUrl: api.url, mcpUrl: remote.mcpUrl, token: api.addToken({ email: `bench-${randomUUID()}@example.com`, role: 'editor' }) });
 
 export async function measureEndpoint({ calls = 400, warmup = 50, holdRounds = 11, settleMs = 15_000, helperRuns = 15 } = {}) {
   const api = await startFakeCertorix();
   const remote = await startFakeRemote(api);
   const port = await freePort();
-  const { h, token } = await brokerHome(api, remote, port);
+  const outside = await remoteProcess();
+  const local = inProcess(api, remote);
+  const { h, token } = await brokerHome(outside, port, local);
   // A daemon without broker mode watching 62 configs (the 8 client files and 54 project
   // files; they hold a token, so it loads undici for the API checks like the other).
   const plain = await makeHome({ token: api.addToken({ email: `plain-${randomUUID()}@example.com` }), apiUrl: api.url, projects: NO_BROKER_PROJECTS });
   // A/B in the same run: the same two daemons started without the service's node options.
   const portB = await freePort();
-  const { h: hB } = await brokerHome(api, remote, portB);
+  const { h: hB } = await brokerHome(inProcess(api, remote), portB);
   const plainB = await makeHome({ token: api.addToken({ email: `plain-${randomUUID()}@example.com` }), apiUrl: api.url, projects: NO_BROKER_PROJECTS });
   // As on a user's machine: the service is installed (install-service, broker enable) by CLI
   // commands that validate the settings file first and cache the result by its content
@@ -161,31 +193,36 @@ export async function measureEndpoint({ calls = 400, warmup = 50, holdRounds = 1
     out.rss = { ...Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v)])), settleMs, noBrokerConfigs: plain.files.length, nodeOptions: DAEMON_NODE_OPTIONS.join(' ') };
     for (const p of [daemonB, noBrokerB]) await stop(p);
 
-    // ---- overhead: interleaved direct / via-endpoint calls on two long-lived sessions
-    const direct = await connect(remote.mcpUrl, token);
+    // ---- overhead: interleaved direct / via-endpoint calls on long-lived sessions, to the
+    // remote in its own process and (the former method, info) to the one in this process
+    const direct = await connect(outside.mcpUrl, token);
     const via = await connect(`http://127.0.0.1:${port}/${SECRET}/certorix`);
-    const dt = [];
-    const vt = [];
+    const directIn = await connect(local.mcpUrl, local.token);
+    const viaIn = await connect(`http://127.0.0.1:${port}/${SECRET_IN}/certorix-in`);
+    const t = { dt: [], vt: [], di: [], vi: [] };
     for (let i = 0; i < warmup + calls; i++) {
       const a = await timeCall(direct.client, `d${i}`);
       const b = await timeCall(via.client, `v${i}`);
+      const c = await timeCall(directIn.client, `di${i}`);
+      const e = await timeCall(viaIn.client, `vi${i}`);
       if (i >= warmup) {
-        dt.push(a);
-        vt.push(b);
+        t.dt.push(a);
+        t.vt.push(b);
+        t.di.push(c);
+        t.vi.push(e);
       }
     }
-    await direct.client.close();
-    await via.client.close();
-    const ds = [...dt].sort((x, y) => x - y);
-    const vs = [...vt].sort((x, y) => x - y);
-    out.overhead = {
-      direct: { p50: quantile(ds, 0.5), p99: quantile(ds, 0.99) },
-      via: { p50: quantile(vs, 0.5), p99: quantile(vs, 0.99) },
-      n: calls,
+    for (const c of [direct, via, directIn, viaIn]) await c.client.close();
+    const q = (v) => {
+      const s = [...v].sort((x, y) => x - y);
+      return { p50: quantile(s, 0.5), p99: quantile(s, 0.99) };
     };
+    out.overhead = { direct: q(t.dt), via: q(t.vt), n: calls };
+    out.overheadInProcessRemote = { direct: q(t.di), via: q(t.vi), n: calls };
     out.rss.afterTraffic = memOf(daemon.pid).rssKb;
   } finally {
     for (const p of procs) await stop(p);
+    await outside.close();
   }
 
   // ---- hold during a rotation (in-process: the bus is the daemon's own)

@@ -374,7 +374,7 @@ describe('streaming', () => {
   }, 30_000);
 
   it('a quiet GET stream is cut by an idle limit when one is set, and lives on without one (the default)', async () => {
-    // Control: the same endpoint with a 1 s idle limit (undici's own default is 300 s) cuts the stream.
+    // Control: the same endpoint with a 1 s idle limit (undici's default, which the endpoint used to carry, is 300 s) cuts the stream.
     const limited = await startEndpoint({ port: 0, lookup: (s) => routes[s] ?? null, tokens, log, streamIdleTimeoutMs: 1_000 });
     try {
       const cut = await openGetStream(limited.origin, 3_000);

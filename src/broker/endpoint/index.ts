@@ -14,7 +14,7 @@ export const PORT_META = 'broker.port';
 /**
  * Broker mode inside the daemon: the slots' current tokens (with the rotation hold) for the
  * control socket's `broker-token`, and the local endpoint for remote entries. Started by the
- * daemon's one hook; cheap when broker mode is unused (no port: no server, no undici).
+ * daemon's one hook; cheap when broker mode is unused (no port: no server, no forwarder).
  */
 export interface BrokerService {
   /** The slot's current token, after any rotation hold (the control socket's `broker-token`). */

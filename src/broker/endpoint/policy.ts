@@ -188,7 +188,7 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 /**
  * Request headers not forwarded upstream besides hop-by-hop: the client's own credentials
  * (replaced by the current token), what names the local side (host, origin, referer, cookies
- * of 127.0.0.1), and what the body's framing or encoding decides (undici sets the length;
+ * of 127.0.0.1), and what the body's framing or encoding decides (the forwarder sets the length;
  * identity encoding keeps event streams unbuffered).
  */
 const DROP_REQUEST = new Set(['host', 'authorization', 'cookie', 'origin', 'referer', 'content-length', 'accept-encoding', 'expect', 'forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto']);

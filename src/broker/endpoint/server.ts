@@ -1,13 +1,16 @@
 /**
- * The local endpoint's HTTP plumbing: a node:http server on 127.0.0.1 and undici towards the
- * upstream. Every decision (access, headers, 401, redirects, hold) is in policy.ts and
- * tokens.ts; this file applies them and streams bytes.
+ * The local endpoint's HTTP plumbing: a node:http server on 127.0.0.1 and node:http(s) towards
+ * the upstream (upstream.ts). Every decision (access, headers, 401, redirects, hold) is in
+ * policy.ts and tokens.ts; this file applies them and streams bytes.
+ *
+ * Every tool call passes here, so the request path keeps to what it needs: no per-request
+ * abort controller or promise pipeline for a plain answer (piped, its end passed on), the
+ * upstream target parsed once per upstream URL, log fields built only when logged.
  */
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type ClientRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { pipeline } from 'node:stream/promises';
-import { Agent, request } from 'undici';
 import type { Logger } from '../../log.js';
 import { RotatorError } from '../../errors.js';
 import { validateApiUrl } from '../../api/url.js';
@@ -33,6 +36,7 @@ import type { RouteEntry } from './routes.js';
 import type { SlotTokens } from './tokens.js';
 import { endpointEventRewriter, messageIds, responseWatcher } from './sse.js';
 import { LegacyCalls } from './legacy.js';
+import { targetOf, Upstream, type UpstreamTarget } from './upstream.js';
 
 export interface EndpointOptions {
   port: number;
@@ -43,7 +47,7 @@ export interface EndpointOptions {
   maxBodyBytes?: number;
   connectTimeoutMs?: number;
   /**
-   * Idle limit on a response stream (undici bodyTimeout, server socket timeout). 0, the
+   * Idle limit on a response stream (the upstream request's socket, the server socket). 0, the
    * default, means none: an MCP GET stream may stay quiet for hours. Tests set a small one to
    * show that such a cut would be seen.
    */
@@ -77,13 +81,12 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
   let port = opts.port;
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
   const idle = opts.streamIdleTimeoutMs ?? 0;
-  const agent = new Agent({
-    connect: { minVersion: 'TLSv1.3', timeout: opts.connectTimeoutMs ?? 15_000 },
-    // A POST may answer with one JSON body only when a long tool call ends, and a GET stream
-    // may be quiet for hours: no header or body deadline (undici's default cuts at 300 s).
-    headersTimeout: idle,
-    bodyTimeout: idle,
-  });
+  // A POST may answer with one JSON body only when a long tool call ends, and a GET stream
+  // may be quiet for hours: no header or body deadline unless one is set (tests).
+  const upstream = new Upstream({ connectTimeoutMs: opts.connectTimeoutMs ?? 15_000, idleMs: idle });
+  // The entry's own URL, validated and parsed once (routes are reloaded every 2 s: keyed by text).
+  const targets = new Map<string, UpstreamTarget>();
+  const debug = log.isLevelEnabled('debug');
   let origin = `http://127.0.0.1:${port}`;
   const sockets = new Set<Socket>();
   const legacy = new LegacyCalls();
@@ -106,13 +109,12 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
     if (ok !== true && !(await ok)) return void req.socket.destroy();
     const t0 = performance.now();
     const method = req.method ?? 'GET';
-    const session = sessionLabel(req.headers['mcp-session-id']);
     const finish = (status: number, body: string, type: string, fields: Record<string, unknown> = {}): void => {
       if (!res.headersSent) {
         res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
         res.end(body);
       } else res.destroy();
-      log[status >= 500 ? 'warn' : 'debug']({ method, status, session, ms: Math.round(performance.now() - t0), ...fields }, 'endpoint request refused');
+      if (debug || status >= 500) log[status >= 500 ? 'warn' : 'debug']({ method, status, session: sessionLabel(req.headers['mcp-session-id']), ms: Math.round(performance.now() - t0), ...fields }, 'endpoint request refused');
     };
 
     const access = checkAccess({ host: req.headers.host, origin: req.headers.origin, port });
@@ -139,9 +141,18 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
       return finish(405, 'Method not allowed\n', 'text/plain', { route: name });
     }
 
-    let target: URL;
+    let target: UpstreamTarget;
     try {
-      target = upstreamTarget(validateApiUrl(entry.upstreamUrl).href, route, search);
+      if (route.upstreamPath === null && search === '') {
+        let t = targets.get(entry.upstreamUrl);
+        if (!t) {
+          if (targets.size >= 64) targets.clear();
+          targets.set(entry.upstreamUrl, (t = targetOf(upstreamTarget(validateApiUrl(entry.upstreamUrl).href, route, search))));
+        }
+        target = t;
+      } else target = targetOf(upstreamTarget(validateApiUrl(entry.upstreamUrl).href, route, search));
+      const loading = upstream.ready(target);
+      if (loading) await loading;
     } catch {
       return finish(502, jsonRpcError(null, `mcp-token-rotator: the recorded server URL for "${name}" cannot be used (https only, plain http only to loopback); run "mcp-token-rotator broker status".`), 'application/json', { route: name });
     }
@@ -157,65 +168,64 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
     const callKey = method === 'POST' && route.upstreamPath !== null ? legacyKey(route, search) : null;
     const callIds = callKey !== null && body !== null ? messageIds(body.toString('utf8'), 'request') : [];
 
-    const controller = new AbortController();
+    // The client went away (a cancelled call, a closed stream): the upstream request goes too.
+    let gone = false;
+    let current: ClientRequest | null = null;
+    let sent: (() => void) | null = null;
     res.on('close', () => {
-      if (!res.writableFinished) controller.abort();
+      if (res.writableFinished) return;
+      gone = true;
+      current?.destroy();
+      sent?.();
     });
 
     for (let attempt = 0; ; attempt++) {
       const heldMs0 = performance.now();
       const token = await tokens.get(entry.slot, { fresh: attempt > 0 });
       const heldMs = Math.round(performance.now() - heldMs0);
-      if (controller.signal.aborted) return;
+      if (gone) return;
       if (!token) {
         return finish(502, jsonRpcError(body, `mcp-token-rotator: no token is stored for "${name}" (broker slot ${entry.slot}). Run "mcp-token-rotator broker status"; "broker disable" puts the token back in the config.`), 'application/json', { route: name, slot: entry.slot });
       }
       // On the wire with this token: a rotation lets it finish before regenerate kills it.
-      const sent = tokens.track(entry.slot);
-      controller.signal.addEventListener('abort', sent, { once: true });
+      const done = (sent = tokens.track(entry.slot));
       const unsend = callKey !== null ? legacy.sent(callKey, callIds, () => tokens.track(entry.slot)) : () => undefined;
-      let up: Awaited<ReturnType<typeof request>>;
+      let up: IncomingMessage;
       try {
-        up = await request(target, {
-          dispatcher: agent,
-          method,
-          headers: forwardRequestHeaders(req.headers, token.reveal()),
-          body,
-          signal: controller.signal,
-        });
+        const call = upstream.send(target, method, forwardRequestHeaders(req.headers, token.reveal()), body);
+        current = call.req;
+        up = await call.response;
       } catch (e) {
-        sent();
+        done();
         unsend();
-        if (controller.signal.aborted) return;
+        if (gone) return;
         const code = (e as { code?: string }).code ?? 'network error';
         return finish(502, jsonRpcError(body, `mcp-token-rotator: could not reach the Certorix MCP server for "${name}" at ${target.origin} (${code}).`), 'application/json', { route: name, err: code });
       }
-      const action = upstreamAction(up.statusCode, attempt);
+      const status = up.statusCode ?? 502;
+      const action = upstreamAction(status, attempt);
       // A GET stream is open now and may stay so for hours: it no longer holds a rotation back.
-      if (action !== 'pass' || method === 'GET') sent();
-      if (action !== 'pass' || up.statusCode !== 202) unsend();
-      if (action === 'retry') {
-        await up.body.dump().catch(() => undefined);
-        log.info({ route: name, session, slot: entry.slot, fingerprint: token.fingerprint }, 'upstream refused the token (401); reloading it and retrying once');
-        continue;
+      if (action !== 'pass' || method === 'GET') done();
+      if (action !== 'pass' || status !== 202) unsend();
+      if (action !== 'pass') {
+        // Not passed on: read to its end so the connection goes back to the pool.
+        up.resume();
+        if (action === 'retry') {
+          log.info({ route: name, session: sessionLabel(req.headers['mcp-session-id']), slot: entry.slot, fingerprint: token.fingerprint }, 'upstream refused the token (401); reloading it and retrying once');
+          continue;
+        }
+        if (action === 'fail-auth') return finish(502, jsonRpcError(body, authFailureMessage(name, entry.slot)), 'application/json', { route: name, slot: entry.slot, fingerprint: token.fingerprint, upstream: 401 });
+        return finish(502, jsonRpcError(body, redirectMessage(name)), 'application/json', { route: name, upstream: status });
       }
-      if (action === 'fail-auth') {
-        await up.body.dump().catch(() => undefined);
-        return finish(502, jsonRpcError(body, authFailureMessage(name, entry.slot)), 'application/json', { route: name, slot: entry.slot, fingerprint: token.fingerprint, upstream: 401 });
-      }
-      if (action === 'fail-redirect') {
-        await up.body.dump().catch(() => undefined);
-        return finish(502, jsonRpcError(body, redirectMessage(name)), 'application/json', { route: name, upstream: up.statusCode });
-      }
-      if (up.statusCode < 300) rememberSession(entry.id, up.headers['mcp-session-id'] ?? req.headers['mcp-session-id']);
-      const headers = forwardResponseHeaders(up.headers);
+      if (status < 300) rememberSession(entry.id, up.headers['mcp-session-id'] ?? req.headers['mcp-session-id']);
       const stream = isEventStream(up.headers['content-type']);
-      res.writeHead(up.statusCode, headers);
-      if (stream) res.flushHeaders();
-      const localBase = `${origin}/${route.secret}/${encodeURIComponent(route.name)}`;
+      res.writeHead(status, forwardResponseHeaders(up.headers));
       let streamKey: string | null = null;
       try {
         if (stream && method === 'GET') {
+          // A standalone stream: its head goes out now, events as they come, for hours.
+          res.flushHeaders();
+          const localBase = `${origin}/${route.secret}/${encodeURIComponent(route.name)}`;
           const rewrite = (d: string): string | null => {
             const local = rewriteEndpointEvent(d, entry.upstreamUrl, localBase);
             const u = local === null ? null : new URL(local);
@@ -229,18 +239,18 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
               if (streamKey !== null) legacy.answered(streamKey, id);
             },
           );
-          await pipeline(up.body, endpointEventRewriter(rewrite), watch, res);
+          await pipeline(up, endpointEventRewriter(rewrite), watch, res);
         } else {
-          await pipeline(up.body, res);
+          await relay(up, res, stream);
         }
       } catch {
         // Client went away or upstream cut the stream: the response ends; nothing to answer.
         res.destroy();
       } finally {
-        sent();
+        done();
         if (streamKey !== null) legacy.closed(streamKey);
       }
-      log.debug({ route: name, method, session, status: up.statusCode, heldMs, ms: Math.round(performance.now() - t0), retried: attempt > 0 }, 'endpoint request');
+      if (debug) log.debug({ route: name, method, session: sessionLabel(req.headers['mcp-session-id']), status, heldMs, ms: Math.round(performance.now() - t0), retried: attempt > 0 }, 'endpoint request');
       return;
     }
   };
@@ -286,7 +296,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
         server.close(() => resolve());
         for (const s of sockets) s.destroy();
       });
-      await agent.destroy().catch(() => undefined);
+      upstream.close();
     },
   };
 }
@@ -294,6 +304,65 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
 /** One legacy session's message endpoint: the route and the upstream path and query (which names the session). */
 function legacyKey(route: Route, search: string): string {
   return `${route.secret} ${route.upstreamPath ?? ''}${search}`;
+}
+
+/**
+ * A streamed answer's head waits this long for its first event, so that the two leave in one
+ * packet (one wake-up of the client instead of two); a long tool call's head still goes out
+ * at once after it, so the client sees the call accepted.
+ */
+const HEAD_WAIT_MS = 10;
+
+/**
+ * The upstream's answer relayed to the client as it comes, ended when it ends. What arrives
+ * in one turn of the event loop (an event and the end of the answer, mostly) is written at
+ * once: every write is a packet, and a packet is a wake-up of the client's process. Rejects
+ * when the upstream cuts the answer (the client must see it cut, not complete) or the
+ * client goes away.
+ */
+function relay(up: IncomingMessage, res: ServerResponse, stream: boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let wrote = false;
+    let corked = false;
+    let headTimer: NodeJS.Timeout | undefined;
+    if (stream && up.readableLength === 0) {
+      headTimer = setTimeout(() => {
+        if (!wrote && !res.writableEnded) res.flushHeaders();
+      }, HEAD_WAIT_MS);
+    }
+    const uncork = (): void => {
+      corked = false;
+      if (!res.writableEnded) res.uncork();
+    };
+    up.on('data', (chunk: Buffer) => {
+      if (!wrote) {
+        wrote = true;
+        clearTimeout(headTimer);
+      }
+      if (!corked) {
+        corked = true;
+        res.cork();
+        setImmediate(uncork);
+      }
+      if (!res.write(chunk)) up.pause();
+    });
+    res.on('drain', () => up.resume());
+    up.once('end', () => {
+      clearTimeout(headTimer);
+      res.end();
+    });
+    up.once('error', (e) => {
+      clearTimeout(headTimer);
+      reject(e);
+    });
+    res.once('finish', () => resolve());
+    res.once('close', () => {
+      if (res.writableFinished) return;
+      clearTimeout(headTimer);
+      up.destroy();
+      reject(new Error('the client went away'));
+    });
+  });
 }
 
 /** The whole body, or null past `cap` (answered 413, not forwarded; the rest is drained, not kept). */
