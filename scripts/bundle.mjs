@@ -5,8 +5,11 @@
 //
 //   dist/src/cli/main.cjs   the bundle: every module of src/, dynamic imports inlined and
 //                           still evaluated lazily (a command runs only the code it reaches)
-//   dist/src/cli/boot.cjs   loads main.cjs with V8's code cache made here (main.cjs.<id>.v8cache)
-//   dist/src/cli/main.js    replaced by a three-line ES module that requires boot.cjs: the
+//   dist/src/cli/exec.cjs   `exec` alone (src/cli/entry-exec.ts), resident beside every server
+//   dist/src/cli/headers.cjs  `headers` alone (src/cli/entry-headers.ts), run at every connection
+//   dist/src/cli/boot.cjs   picks the bundle by the command word, and loads main.cjs with V8's
+//                           code cache made here (main.cjs.<id>.v8cache)
+//   dist/src/cli/main.js    replaced by a three-line CommonJS file that requires boot.cjs: the
 //                           path the bin, the service unit and converted configs name stays
 //
 // Package dependencies stay external: native addons (better-sqlite3, @napi-rs/keyring) cannot
@@ -54,13 +57,17 @@ const result = await build({
   metafile: true,
 });
 // tsc's main.js carries the shebang; the bundle must not (esbuild keeps it, it is harmless in
-// a .cjs file, but the shim is what runs as the bin).
+// a .cjs file, but the shim is what runs as the bin). The shim is CommonJS, with a package.json
+// beside it saying so: an ES module entry starts Node's ESM loader, measured +1.6 MiB on an idle
+// exec wrapper (docs/benchmarks.md). Nothing imports tsc's other dist/src/cli/ files (the bundles
+// hold them), so they are not read as CommonJS anywhere.
+writeFileSync(path.join(cliDir, 'package.json'), '{ "type": "commonjs" }\n');
 writeFileSync(
   path.join(cliDir, 'main.js'),
   `#!/usr/bin/env node
-// Built by scripts/bundle.mjs: the CLI is the CommonJS bundle beside this file.
-import { createRequire } from 'node:module';
-createRequire(import.meta.url)('./boot.cjs');
+// Built by scripts/bundle.mjs: the CLI is the CommonJS bundles beside this file; boot.cjs picks one.
+'use strict';
+require('./boot.cjs');
 `,
 );
 for (const e of Object.keys(ENTRIES)) {
