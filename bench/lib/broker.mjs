@@ -34,7 +34,7 @@ async function convertedHome(api, email) {
   new BrokerRegistry(ctx.store).addSlot(slot, secret.fingerprint, ctx.nowIso());
   const stateDir = ctx.paths.dir;
   await ctx.close();
-  const entry = { command: process.execPath, args: [...(process.env.WR_NODEARGS ? process.env.WR_NODEARGS.split(' ') : []), CLI, 'exec', slot, '--state-dir', stateDir, '--', process.execPath, LOCAL_SERVER], env: { CERTORIX_API_URL: api.url, ...(process.env.WR_UV ? { UV_THREADPOOL_SIZE: process.env.WR_UV } : {}) } };
+  const entry = { command: process.execPath, args: [CLI, 'exec', slot, '--state-dir', stateDir, '--', process.execPath, LOCAL_SERVER], env: { CERTORIX_API_URL: api.url } };
   await mkdir(path.join(home, '.config/Claude'), { recursive: true });
   await writeFile(path.join(home, '.config/Claude/claude_desktop_config.json'), JSON.stringify({ mcpServers: { certorix: entry } }, null, 2));
   return { home, env, token, entry, cleanup: () => rm(home, { recursive: true, force: true }) };
