@@ -76,7 +76,9 @@ for (const e of Object.keys(ENTRIES)) {
 // Which bundles get a V8 code cache, each made by running its command once in a throw-away HOME
 // (a cache is deserialized whole at start, so it costs memory and time for what the run does not
 // reach). main.cjs: what a cold `status --json` compiles (start-up, settings, store, status view).
-// exec.cjs and headers.cjs: none, measured (docs/benchmarks.md): ...
+// exec.cjs and headers.cjs: none (docs/benchmarks.md): headers measured no faster with one (a
+// 44 KiB bundle compiles lazily in a few ms), and exec sets V8 flags at its start, so V8 would
+// reject a cache made before them; a cache is deserialized whole, memory an idle wrapper keeps.
 const CACHED = (process.env.MTR_BUNDLE_CACHES ?? 'main').split(',').filter((e) => e in ENTRIES);
 for (const f of readdirSync(cliDir)) if (f.endsWith('.v8cache')) rmSync(path.join(cliDir, f));
 const caches = {};
