@@ -1,7 +1,10 @@
-// Built by scripts/bundle.mjs into dist/src/cli/boot.cjs (with this build's id filled in): loads the
-// CLI bundle main.cjs with V8's code cache made at build time (main.cjs.v8cache), so a cold
-// start does not parse the whole ~700 KiB bundle again (measured: `headers` and `status` start
-// faster, see docs/benchmarks.md). The cache is only a speed-up: V8 rejects one made by another
+// Built by scripts/bundle.mjs into dist/src/cli/boot.cjs (with this build's cache names filled in).
+// Picks the bundle by the command word before loading anything else: `exec` (resident beside
+// every converted stdio server) and `headers` (Claude Code's headersHelper, run at every
+// connection) have their own small bundles, exec.cjs and headers.cjs, holding only what they
+// run; every other command is main.cjs, the whole CLI. A bundle with a V8 code cache made at build
+// time (<bundle>.<build id>.v8cache) is loaded with it, so a cold start does not parse it again
+// (measured: see docs/benchmarks.md). The cache is only a speed-up: V8 rejects one made by another
 // Node or V8 version or with other V8 flags (the daemon's --max-semi-space-size), and a missing
 // or foreign one (its build id is in its name) is not read; then the bundle is compiled as a
 // plain require() would.
@@ -11,12 +14,17 @@ const fs = require('node:fs');
 const path = require('node:path');
 const Module = require('node:module');
 
-const file = path.join(__dirname, 'main.cjs');
-const cacheFile = path.join(__dirname, 'main.cjs.@BUILD@.v8cache');
+// The bundle of each command that has its own, and each bundle's cache file (null: none).
+const OWN = { exec: 'exec.cjs', headers: 'headers.cjs' };
+const CACHES = /* @CACHES@ */ {};
+
+const name = Object.hasOwn(OWN, process.argv[2] ?? '') ? OWN[process.argv[2]] : 'main.cjs';
+const file = path.join(__dirname, name);
+const cacheFile = CACHES[name] ? path.join(__dirname, CACHES[name]) : null;
 
 function boot() {
   // Source maps (MCP_TOKEN_ROTATOR_DEBUG) follow the plain require path.
-  if (process.env.MCP_TOKEN_ROTATOR_DEBUG) return require(file);
+  if (process.env.MCP_TOKEN_ROTATOR_DEBUG || !cacheFile) return require(file);
   const vm = require('node:vm');
   let cachedData;
   try {

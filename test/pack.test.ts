@@ -166,16 +166,17 @@ describe('npm pack', () => {
     const names = packedFiles.map((f) => f.path).sort();
     const allowed = new Set(['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'systemd/mcp-token-rotator.service', 'launchd/com.mcp-token-rotator.daemon.plist']);
     // dist/src/cli/main.cjs: the CLI bundle that dist/src/cli/main.js loads through boot.cjs,
-    // with V8's code cache made at build time (scripts/bundle.mjs).
-    const bundle = (n: string) => n === 'dist/src/cli/main.cjs' || n === 'dist/src/cli/boot.cjs' || /^dist\/src\/cli\/main\.cjs\.[0-9a-f]{16}\.v8cache$/.test(n);
+    // with V8's code cache made at build time; exec.cjs and headers.cjs, those commands' own
+    // bundles; the package.json that makes the main.js shim CommonJS (scripts/bundle.mjs).
+    const BUNDLE = ['dist/src/cli/main.cjs', 'dist/src/cli/exec.cjs', 'dist/src/cli/headers.cjs', 'dist/src/cli/boot.cjs', 'dist/src/cli/package.json'];
+    const bundle = (n: string) => BUNDLE.includes(n) || /^dist\/src\/cli\/main\.cjs\.[0-9a-f]{16}\.v8cache$/.test(n);
     const stray = names.filter((n) => !allowed.has(n) && !/^dist\/src\/.+\.js$/.test(n) && !bundle(n) && !/^docs\/[a-z-]+\.md$/.test(n));
     // The reference the README and the error messages point at ships beside the README.
     for (const doc of ['docs/commands.md', 'docs/settings.md', 'docs/troubleshooting.md', 'docs/security.md', 'docs/clients.md']) expect(names, doc).toContain(doc);
     expect(stray, 'files outside the whitelist').toEqual([]);
     for (const must of allowed) expect(names, must).toContain(must);
     expect(names).toContain('dist/src/cli/main.js');
-    expect(names).toContain('dist/src/cli/main.cjs');
-    expect(names).toContain('dist/src/cli/boot.cjs');
+    for (const b of BUNDLE) expect(names).toContain(b);
     expect(names.filter((n) => n.endsWith('.v8cache'))).toHaveLength(1);
     expect(names.filter((n) => /^(src|test|bench)\/|^dist\/(test|bench)\/|\.map$|\.ts$/.test(n))).toEqual([]);
     // The bin has a shebang and the run bit in the tarball itself.
@@ -187,9 +188,10 @@ describe('npm pack', () => {
     // prepack removed dist/ before building, so what the tarball holds is what src/ builds.
     for (const f of packedFiles.filter((x) => x.path.startsWith('dist/src/'))) {
       // boot.cjs and the code cache are made by scripts/bundle.mjs from scripts/boot.cjs and the bundle.
-      if (f.path === 'dist/src/cli/boot.cjs') continue;
+      // The shim's package.json too; exec.cjs and headers.cjs are built from src/cli/entry-<name>.ts.
+      if (f.path === 'dist/src/cli/boot.cjs' || f.path === 'dist/src/cli/package.json') continue;
       if (f.path.endsWith('.v8cache')) continue;
-      const ts = path.join(copy, f.path.replace(/^dist\//, '').replace(/\.c?js$/, '.ts'));
+      const ts = path.join(copy, f.path.replace(/^dist\//, '').replace(/^src\/cli\/(exec|headers)\.cjs$/, 'src/cli/entry-$1.cjs').replace(/\.c?js$/, '.ts'));
       expect(existsSync(ts), `${f.path} has a source`).toBe(true);
     }
   });

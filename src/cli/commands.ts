@@ -1,31 +1,10 @@
-import type { ParseArgsConfig } from 'node:util';
+import { COMMON, type CommandSpec } from './spec.js';
+import { EXEC_SPEC, HEADERS_SPEC } from './broker-child-specs.js';
 
-export type Values = Record<string, string | boolean | undefined>;
-export interface CommandModule {
-  /** `positionals`: the words after the command name, for a spec that declares `positionals`. */
-  run(values: Values, positionals?: string[]): Promise<number>;
-}
-
-export interface CommandSpec {
-  name: string;
-  summary: string;
-  usage: string;
-  details: string;
-  options: NonNullable<ParseArgsConfig['options']>;
-  /** Takes positional arguments (subcommands; everything after "--"). */
-  positionals?: boolean;
-  /** Shell completion: what the first positional may be (subcommands, a shell name). */
-  words?: readonly string[];
-  /** Shell completion: the words after "--" are another command line, completed as one. */
-  passthrough?: boolean;
-  load(): Promise<CommandModule>;
-}
-
-const COMMON = `Common options:
-  --json           One JSON document on stdout; messages go to stderr.
-  --config FILE    Settings file (default: the per-OS path, see docs/clients.md).
-  -h, --help       This help.
-`;
+// The types and one command's help live in spec.ts, so the small `exec` and `headers` bundles
+// (scripts/bundle.mjs, src/cli/entry-*.ts) carry them without this list and every command behind it.
+export type { Values, CommandModule, CommandSpec } from './spec.js';
+export { commandHelp } from './spec.js';
 
 export const COMMANDS: CommandSpec[] = [
   {
@@ -162,23 +141,7 @@ a rotation failed, or (status) when entries use a local endpoint that is down.`,
     words: ['enable', 'disable', 'status'],
     load: () => import('./commands/broker.js'),
   },
-  {
-    name: 'exec',
-    summary: 'Broker mode: run a local MCP server with the current token, carrying the session across rotations.',
-    usage: 'exec <slot> [--state-dir DIR] [--env NAME] -- <command> [args...]',
-    details: `Written into converted client entries by "broker enable"; not meant to be typed. Starts
-<command> with the slot's token in the entry's variable (--env, default CERTORIX_API_TOKEN)
-(from the daemon, or the token store when
-none runs) and relays the MCP messages on stdin/stdout. On a rotation it holds new calls, starts
-the server again with the new token, replays the session's handshake and sends the held calls
-there; the client is never restarted. Its own messages go to stderr only.
-  --state-dir DIR  The state directory the entry was converted with (default: the per-OS one).
-  --env NAME       The variable the server reads its token from (e.g. GITHUB_PERSONAL_ACCESS_TOKEN).`,
-    options: { 'state-dir': { type: 'string' }, env: { type: 'string' } },
-    positionals: true,
-    passthrough: true,
-    load: () => import('./commands/exec.js'),
-  },
+  EXEC_SPEC,
   {
     name: 'doctor',
     summary: 'Report what is unsafe: readable configs, configs in git, admin tokens, API reachability.',
@@ -188,20 +151,7 @@ Exit 0 when nothing is unsafe, 2 otherwise.`,
     options: { offline: { type: 'boolean' } },
     load: () => import('./commands/doctor.js'),
   },
-  {
-    name: 'headers',
-    summary: "Broker mode: Claude Code's headersHelper; prints {\"Authorization\":\"Bearer ...\"} for a broker slot.",
-    usage: 'headers <slot> [--state-dir DIR]',
-    details: `Written into Claude Code remote entries by "broker enable" as "headersHelper". Prints exactly one
-JSON object on stdout, {"Authorization":"Bearer <token>"}, and any message on stderr. The
-token comes from the daemon when it runs, else from the broker's token store. During a
-rotation it waits (a few seconds at most) for the new token before printing.
-  --state-dir DIR  The state directory holding the broker store (default: the per-OS path).
-Exit 0, or 2 with the reason on stderr.`,
-    options: { 'state-dir': { type: 'string' } },
-    positionals: true,
-    load: () => import('./commands/headers.js'),
-  },
+  HEADERS_SPEC,
   {
     name: 'completion',
     summary: 'Print a shell completion script (bash, zsh or fish): commands, options and tracked fingerprints.',
@@ -233,14 +183,4 @@ Tokens are shown only by fingerprint (first 12 hex of SHA-256), never by value.
 Run "mcp-token-rotator help <command>" (or "<command> --help") for a command's options; "mcp-token-rotator --version" prints the version.
 Docs: README.md and docs/ in the package (troubleshooting and recovery: docs/troubleshooting.md).
 `;
-}
-
-export function commandHelp(c: CommandSpec): string {
-  return `Usage: mcp-token-rotator ${c.usage} [--json] [--config FILE]
-
-${c.summary}
-
-${c.details}
-
-${COMMON}`;
 }

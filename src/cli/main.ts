@@ -1,15 +1,8 @@
 #!/usr/bin/env node
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { EXIT, RotatorError, UsageError, errorMessage } from '../errors.js';
+import { EXIT } from '../errors.js';
 import { err } from './output.js';
-import { dropCoreDumpMemory } from '../process/core-dumps.js';
 import { COMMANDS, type CommandSpec, globalHelp, commandHelp } from './commands.js';
-
-const GLOBAL_OPTIONS = {
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-  config: { type: 'string' },
-} as const satisfies ParseArgsConfig['options'];
+import { runCommand, startCli } from './run-command.js';
 
 export async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
@@ -45,71 +38,7 @@ export async function main(argv: string[]): Promise<number> {
     for (const line of unknownCommandLines(first, COMMANDS.map((c) => c.name))) err(line);
     return EXIT.usage;
   }
-  let values: Record<string, string | boolean | undefined>;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...spec.options }, strict: true, allowPositionals: spec.positionals === true }) as {
-      values: Record<string, string | boolean | undefined>;
-      positionals: string[];
-    });
-  } catch (e) {
-    // Never echo what was typed: it could be a pasted token (src/cli/argv-safety.ts).
-    const { safeParseError, setTokenArgumentMessage } = await import('./argv-safety.js');
-    const pe = e as { code?: string; message: string };
-    if (first === 'set-token' && pe.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
-      const m = setTokenArgumentMessage();
-      err(`error: ${m.message}`);
-      err(`  -> ${m.hint}`);
-      return EXIT.usage;
-    }
-    err(safeParseError(first, pe));
-    err(usageLine(spec));
-    err(`Run "mcp-token-rotator ${first} --help" for usage.`);
-    return EXIT.usage;
-  }
-  if (values.help) {
-    process.stdout.write(commandHelp(spec));
-    return EXIT.ok;
-  }
-  try {
-    const mod = await spec.load();
-    return await mod.run(values, positionals);
-  } catch (e) {
-    const code = reportError(e, values.json === true);
-    if (e instanceof UsageError) err(usageLine(spec));
-    return code;
-  }
+  return runCommand(spec, rest);
 }
 
-function usageLine(spec: CommandSpec): string {
-  return `Usage: mcp-token-rotator ${spec.usage} [--json] [--config FILE]`;
-}
-
-function reportError(e: unknown, json: boolean): number {
-  if (e instanceof RotatorError) {
-    err(`error: ${e.describe()}`);
-    if (json) process.stdout.write(JSON.stringify({ error: e.toJSON() }, null, 2) + '\n');
-    return e instanceof UsageError ? EXIT.usage : e.exitCode;
-  }
-  err(`error: ${errorMessage(e)}`);
-  if (process.env.MCP_TOKEN_ROTATOR_DEBUG && e instanceof Error && e.stack) err(e.stack);
-  err('This is unexpected; please report it with the output of "mcp-token-rotator doctor".');
-  if (json) process.stdout.write(JSON.stringify({ error: { code: 'E_INTERNAL', message: errorMessage(e) } }, null, 2) + '\n');
-  return EXIT.failure;
-}
-
-// Before any token is read: no process memory in a core dump (see src/process/core-dumps.ts).
-dropCoreDumpMemory();
-// The built CLI is one bundle (scripts/bundle.mjs); its source map turns stack traces back into
-// src/ lines, at a cost paid only when asked for.
-if (process.env.MCP_TOKEN_ROTATOR_DEBUG) process.setSourceMapsEnabled(true);
-
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    err(`error: ${errorMessage(e)}`);
-    process.exitCode = EXIT.failure;
-  },
-);
+startCli(() => main(process.argv.slice(2)));
