@@ -18,7 +18,9 @@ import { packageVersion } from '../version.js';
 import type { CallOptions } from './types.js';
 
 export const DEFAULT_TIMEOUT_MS = 15_000;
+/** Responses are a few hundred bytes; anything near this is not the API talking. */
 const MAX_BODY_BYTES = 1024 * 1024;
+/** How long close() lets in-flight calls finish before cutting them off. */
 const CLOSE_GRACE_MS = 1_000;
 
 export function defaultUserAgent(): string {
@@ -90,18 +92,54 @@ export interface HttpClient {
   close(): Promise<void>;
 }
 
-/** Codes that mean no connection was ever made: the request did not reach the server. */
-const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+/** A call as both clients make it: the token goes as a bearer, a body as JSON. */
+export interface ApiSend {
+  method: string;
+  /** Path under the base URL. */
+  path: string;
+  signal?: AbortSignal | undefined;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
 
-export function createHttpClient(opts: HttpClientOptions): HttpClient {
-  const base = checkedApiUrl(opts.apiUrl, opts.label, opts.urlHint);
+/**
+ * What the shared client and Certorix's set up the same way from a checked base URL: the
+ * checked timeout, the User-Agent (which must name MCP for the providers' audit logs), one
+ * transport, and `send`, which builds the request every call makes.
+ */
+export function createApiSender(base: URL, opts: { timeoutMs?: number | undefined; userAgent?: string | undefined }) {
   const origin = base.origin;
   const prefix = base.pathname.replace(/\/+$/, '');
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw new RangeError(`timeoutMs must be a positive number, got ${timeoutMs}`);
   const userAgent = opts.userAgent === undefined ? defaultUserAgent() : opts.userAgent.includes('MCP') ? opts.userAgent : `${opts.userAgent} (MCP)`;
-  const { label } = opts;
   const transport = createTransport({ timeoutMs, maxBodyBytes: MAX_BODY_BYTES, closeGraceMs: CLOSE_GRACE_MS });
+  function send(raw: string, req: ApiSend): Promise<Answer> {
+    const json = req.body !== undefined;
+    return transport.send({
+      url: new URL(prefix + req.path, origin),
+      method: req.method,
+      signal: req.signal,
+      headers: {
+        authorization: `Bearer ${raw}`,
+        accept: 'application/json',
+        'user-agent': userAgent,
+        ...(json ? { 'content-type': 'application/json' } : {}),
+        ...req.headers,
+      },
+      ...(json ? { body: JSON.stringify(req.body) } : {}),
+    });
+  }
+  return { origin, timeoutMs, transport, send };
+}
+
+/** Codes that mean no connection was ever made: the request did not reach the server. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+export function createHttpClient(opts: HttpClientOptions): HttpClient {
+  const base = checkedApiUrl(opts.apiUrl, opts.label, opts.urlHint);
+  const { origin, transport, send } = createApiSender(base, opts);
+  const { label } = opts;
   const malformedHint = `Usually a proxy or an API incident. If it persists, check ${opts.urlHint} points at the ${label} API.`;
 
   async function call(token: Secret, req: HttpRequest, callOpts?: CallOptions): Promise<HttpAnswer> {
@@ -121,20 +159,7 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
     userSignal?.throwIfAborted();
     let answer: Answer;
     try {
-      answer = await transport.send({
-        url: new URL(prefix + path, origin),
-        method,
-        signal: userSignal,
-        headers: {
-          authorization: `Bearer ${raw}`,
-          accept: 'application/json',
-          'user-agent': userAgent,
-          ...(req.body !== undefined ? { 'content-type': 'application/json' } : {}),
-          ...opts.headers,
-          ...req.headers,
-        },
-        ...(req.body !== undefined ? { body: JSON.stringify(req.body) } : {}),
-      });
+      answer = await send(raw, { method, path, signal: userSignal, body: req.body, headers: { ...opts.headers, ...req.headers } });
     } catch (e) {
       throw classifyThrown(e);
     }

@@ -5,12 +5,12 @@
  * Idempotency-Key that makes a retried regenerate safe. The bytes move through
  * src/api/request.ts (node:https), shared with the other providers' clients.
  */
-import { createTransport, RequestInvalid, RequestTimeout, type Answer } from '../../api/request.js';
+import { RequestInvalid, RequestTimeout, type Answer } from '../../api/request.js';
 import { ApiError, setTokenHint } from '../../errors.js';
 import { Secret } from '../../secret.js';
 import type { CallOptions, Provider, RegenerateResult, TokenInfo } from '../types.js';
 import { validateApiUrl } from '../../api/url.js';
-import { DEFAULT_TIMEOUT_MS, defaultUserAgent, describeNetworkError, errorCode, isSendableToken, isTlsCode, parseRetryAfter, scrub, serverDetail } from '../http.js';
+import { createApiSender, DEFAULT_TIMEOUT_MS, defaultUserAgent, describeNetworkError, errorCode, isSendableToken, isTlsCode, parseRetryAfter, scrub, serverDetail } from '../http.js';
 
 // Shared with the other providers' clients; re-exported for the Certorix tests that pin them.
 export { DEFAULT_TIMEOUT_MS, defaultUserAgent, isSendableToken, parseRetryAfter };
@@ -22,11 +22,6 @@ export interface CertorixProviderOptions {
   /** Must identify the MCP source for Certorix's audit log; " (MCP)" is appended when it does not. */
   userAgent?: string;
 }
-
-/** Responses are a few hundred bytes; anything near this is not the API talking. */
-const MAX_BODY_BYTES = 1024 * 1024;
-/** How long close() lets in-flight calls finish before cutting them off. */
-const CLOSE_GRACE_MS = 1_000;
 
 const MALFORMED_HINT =
   'Usually a proxy or an API incident; it is retried. If it persists, check "apiUrl" (or CERTORIX_API_URL) points at the Certorix API.';
@@ -63,13 +58,7 @@ const OP = {
 
 export function createCertorixProvider(opts: CertorixProviderOptions): Provider {
   const base = validateApiUrl(opts.apiUrl);
-  const origin = base.origin;
-  const prefix = base.pathname.replace(/\/+$/, '');
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw new RangeError(`timeoutMs must be a positive number, got ${timeoutMs}`);
-  const userAgent = opts.userAgent === undefined ? defaultUserAgent() : opts.userAgent.includes('MCP') ? opts.userAgent : `${opts.userAgent} (MCP)`;
-
-  const transport = createTransport({ timeoutMs, maxBodyBytes: MAX_BODY_BYTES, closeGraceMs: CLOSE_GRACE_MS });
+  const { origin, timeoutMs, transport, send } = createApiSender(base, opts);
 
   async function call(op: Op, token: Secret, extraHeaders: Record<string, string>, callOpts: CallOptions | undefined): Promise<{ status: number; json: unknown }> {
     const { method, path, doing } = OP[op];
@@ -98,17 +87,7 @@ export function createCertorixProvider(opts: CertorixProviderOptions): Provider 
 
     let answer: Answer;
     try {
-      answer = await transport.send({
-        url: new URL(prefix + path, origin),
-        method,
-        signal: userSignal,
-        headers: {
-          authorization: `Bearer ${raw}`,
-          accept: 'application/json',
-          'user-agent': userAgent,
-          ...extraHeaders,
-        },
-      });
+      answer = await send(raw, { method, path, signal: userSignal, headers: extraHeaders });
     } catch (e) {
       throw classifyThrown(e);
     }
