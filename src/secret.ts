@@ -9,11 +9,16 @@ import { fingerprint } from './fingerprint.js';
  */
 export class Secret {
   readonly #value: string;
-  readonly fingerprint: string;
+  /** Computed at first read (see the constructor). */
+  declare readonly fingerprint: string;
 
   constructor(value: string) {
     this.#value = value;
-    this.fingerprint = fingerprint(value);
+    // An own, enumerable property as before (deep equality and spreads still see it), but
+    // computed at first read: hashing loads node:crypto, which a process that only carries
+    // the token (the exec wrapper) otherwise never needs.
+    let fp: string | undefined;
+    Object.defineProperty(this, 'fingerprint', { enumerable: true, get: () => (fp ??= fingerprint(value)) });
     knownSecrets.add(value);
   }
 

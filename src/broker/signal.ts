@@ -1,5 +1,4 @@
-import { watch, type FSWatcher } from 'node:fs';
-import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import fs, { readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { brokerBus, type BrokerEvent } from './events.js';
 
@@ -44,9 +43,14 @@ export function joinsAnnounced(seen: SignalDoc | null, slot: string, nowMs: numb
   return Number.isFinite(at) && nowMs - at >= 0 && nowMs - at < maxAgeMs;
 }
 
+// The signal file is a few hundred bytes in the user's own state directory, and its readers
+// include the exec wrapper, which stays resident all day: synchronous reads keep node's
+// fs/promises (and the readline module it loads) and libuv's thread pool out of that process
+// (~0.5 MiB resident, docs/benchmarks.md), and cost microseconds. The writer is the rotating
+// process; its writes stay asynchronous (fs.promises is loaded by the first one).
 export async function readSignal(stateDir: string): Promise<SignalDoc | null> {
   try {
-    return parseSignal(await readFile(path.join(stateDir, SIGNAL_FILE), 'utf8'));
+    return parseSignal(readFileSync(path.join(stateDir, SIGNAL_FILE), 'utf8'));
   } catch {
     return null;
   }
@@ -57,6 +61,7 @@ async function writeSignal(stateDir: string, doc: SignalDoc): Promise<void> {
   const tmp = `${file}.${process.pid}.tmp`;
   // No fsync: the signal is advisory and rebuilt by the next rotation; speed is what counts
   // here (it sits between the regenerate response and the wrappers' restart).
+  const { open, rename, unlink } = fs.promises;
   const fh = await open(tmp, 'w', 0o600);
   try {
     await fh.writeFile(JSON.stringify(doc) + '\n');
@@ -172,16 +177,17 @@ export async function watchSignal(stateDir: string, slot: string, on: (doc: Sign
   // reads it when it changed.
   let stamp = '';
   const poll = setInterval(() => {
-    void stat(path.join(stateDir, SIGNAL_FILE)).then(
-      (st) => {
-        const now = `${st.ino}:${st.mtimeMs}:${st.size}`;
-        if (now !== stamp) {
-          stamp = now;
-          void check();
-        }
-      },
-      () => undefined,
-    );
+    let st;
+    try {
+      st = statSync(path.join(stateDir, SIGNAL_FILE));
+    } catch {
+      return;
+    }
+    const now = `${st.ino}:${st.mtimeMs}:${st.size}`;
+    if (now !== stamp) {
+      stamp = now;
+      void check();
+    }
   }, opts.pollMs ?? 2000);
   poll.unref();
   return {

@@ -1,5 +1,4 @@
-import { unlinkSync } from 'node:fs';
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import fs, { readFileSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { RotatorError } from '../errors.js';
 import { Secret } from '../secret.js';
@@ -41,10 +40,14 @@ export class FileTokenStore implements TokenStore {
     this.where = path.join(stateDir, STORE_FILE);
   }
 
+  // Reads are synchronous (one small file): the exec wrapper reads it at every rotation when no
+  // daemon runs, and fs/promises with libuv's thread pool would stay resident in it all day
+  // (~0.5 MiB, docs/benchmarks.md). Writes, with their fsyncs, stay asynchronous; node's
+  // fs.promises is loaded by the first one.
   private async load(): Promise<Record<string, string>> {
     let text: string;
     try {
-      text = await readFile(this.where, 'utf8');
+      text = readFileSync(this.where, 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {};
       throw e;
@@ -80,6 +83,7 @@ export class FileTokenStore implements TokenStore {
   }
 
   private async save(all: Record<string, string>): Promise<void> {
+    const { mkdir, open, rename, unlink } = fs.promises;
     await mkdir(this.stateDir, { recursive: true, mode: 0o700 });
     const tmp = `${this.where}.${process.pid}.${Date.now()}.tmp`;
     const fh = await open(tmp, 'wx', 0o600);
@@ -166,6 +170,7 @@ function isBackend(v: unknown): v is StoreBackend {
 /** Best effort: a copy that cannot be written only costs the next wrapper a SQLite read. */
 async function writePinCopy(stateDir: string, backend: StoreBackend): Promise<void> {
   const file = path.join(stateDir, BACKEND_FILE);
+  const { open, readFile, rename, unlink } = fs.promises;
   try {
     if ((await readFile(file, 'utf8').catch(() => '')).trim() === backend) return;
     const tmp = `${file}.${process.pid}.tmp`;
@@ -259,7 +264,12 @@ export async function openTokenStoreFor(stateDir: string, backend: StoreBackend)
 
 /** The pinned backend: its copy beside the DB, else read-only from the DB (null before any enable). */
 export async function readPinnedBackend(stateDir: string): Promise<StoreBackend | null> {
-  const copy = (await readFile(path.join(stateDir, BACKEND_FILE), 'utf8').catch(() => '')).trim();
+  let copy = '';
+  try {
+    copy = readFileSync(path.join(stateDir, BACKEND_FILE), 'utf8').trim();
+  } catch {
+    // no copy: the DB says
+  }
   if (isBackend(copy)) return copy;
   const { default: Database } = await import('better-sqlite3');
   let db;

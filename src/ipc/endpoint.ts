@@ -7,7 +7,7 @@
  * from there. Whoever cannot read that file cannot guess the name.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import fs from 'node:fs';
 
 const PIPE_PREFIX = '\\\\.\\pipe\\mcp-token-rotator-';
 const PIPE_NAME = /^\\\\\.\\pipe\\mcp-token-rotator-[0-9a-f]{32}$/;
@@ -27,6 +27,7 @@ export function isPipeName(s: string): boolean {
  */
 export async function serverEndpoint(socketPath: string, platform: NodeJS.Platform = process.platform): Promise<string> {
   if (platform !== 'win32') return socketPath;
+  const { rename, unlink, writeFile } = fs.promises;
   const name = newPipeName();
   const tmp = `${socketPath}.${process.pid}.tmp`;
   await writeFile(tmp, name, { mode: 0o600 });
@@ -40,6 +41,7 @@ export async function serverEndpoint(socketPath: string, platform: NodeJS.Platfo
 /** The address a client connects to; null when no daemon has recorded one (or the record is not ours). */
 export async function clientEndpoint(socketPath: string, platform: NodeJS.Platform = process.platform): Promise<string | null> {
   if (platform !== 'win32') return socketPath;
-  const name = await readFile(socketPath, 'utf8').catch(() => null);
+  // fs.promises is loaded here, on Windows only: the exec wrapper calls this at every rotation.
+  const name = await fs.promises.readFile(socketPath, 'utf8').catch(() => null);
   return name !== null && isPipeName(name.trim()) ? name.trim() : null;
 }

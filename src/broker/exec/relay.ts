@@ -19,6 +19,8 @@ export interface RelayOptions {
   log: (level: 'info' | 'warn' | 'error', msg: string) => void;
   /** After an announce, once no call is in flight (the rotating process waits for it). */
   onDrained?: () => void;
+  /** Every event the session handles (the memory trim waits for a quiet relay: trim.ts). */
+  onActivity?: () => void;
   session?: Partial<SessionOptions>;
   input?: NodeJS.ReadableStream;
   output?: NodeJS.WritableStream;
@@ -60,6 +62,7 @@ export function startRelay(o: RelayOptions): Relay {
   const termMs = o.termMs ?? 2000;
 
   const feed = (ev: SessionEvent): void => {
+    o.onActivity?.();
     for (const a of session.handle(ev)) act(a);
   };
 

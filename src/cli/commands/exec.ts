@@ -1,6 +1,7 @@
 import { SLOT_PATTERN } from '../../broker/registry.js';
 import { UsageError } from '../../errors.js';
 import { currentPathEnv, stateDir as defaultStateDir } from '../../paths.js';
+import { isoTime } from '../../iso-time.js';
 import { scrubSecrets } from '../../secret.js';
 import type { Values } from '../commands.js';
 
@@ -13,15 +14,20 @@ export async function run(values: Values, positionals: string[] = []): Promise<n
   if (!slot || !SLOT_PATTERN.test(slot)) throw new UsageError(`exec needs a slot name as "broker status" shows (e.g. certorix-1a2b3c4d), not "${slot ?? ''}".`);
   if (!command) throw new UsageError('exec needs the server command after "--".');
   const stateDir = typeof values['state-dir'] === 'string' ? values['state-dir'] : defaultStateDir(currentPathEnv());
-  const log = (level: string, msg: string) => process.stderr.write(scrubSecrets(`${new Date().toISOString()} mcp-token-rotator exec ${slot}: ${level}: ${msg}`) + '\n');
+  const log = (level: string, msg: string) => process.stderr.write(scrubSecrets(`${isoTime()} mcp-token-rotator exec ${slot}: ${level}: ${msg}`) + '\n');
 
-  const [{ tokenSource }, { startRelay }, { watchSignal, readSignal, joinsAnnounced }, { registerWrapper }, { DEFAULT_OPTIONS }] = await Promise.all([
+  const [{ tokenSource }, { startRelay }, { watchSignal, readSignal, joinsAnnounced }, { registerWrapper }, { DEFAULT_OPTIONS }, { startMemoryTrim }] = await Promise.all([
     import('../../broker/exec/token.js'),
     import('../../broker/exec/relay.js'),
     import('../../broker/signal.js'),
     import('../../broker/presence.js'),
     import('../../broker/exec/session.js'),
+    import('../../broker/exec/trim.js'),
   ]);
+  // Resident all day: the memory a burst leaves is given back once the relay is quiet (trim.ts).
+  // MCP_TOKEN_ROTATOR_TRIM_QUIET_MS: the quiet period, for tests (default 5 s).
+  const quietMs = Number(process.env.MCP_TOKEN_ROTATOR_TRIM_QUIET_MS);
+  const trim = startMemoryTrim(Number.isFinite(quietMs) && quietMs >= 0 ? { quietMs } : {});
   const source = tokenSource(stateDir, slot, (m) => log('info', m));
   const seen = await readSignal(stateDir);
   let generation = seen?.generation ?? 0;
@@ -49,6 +55,7 @@ export async function run(values: Values, positionals: string[] = []): Promise<n
     },
     log,
     onDrained: () => void presence.drained(generation),
+    onActivity: trim.touch,
   });
   // Started between a rotation's announce and its stored: hold like the wrappers that were announced to.
   if (seen && joinsAnnounced(seen, slot, Date.now(), seen.revoke ? DEFAULT_OPTIONS.revokeHoldMs : DEFAULT_OPTIONS.holdMs)) relay.signal('announce', seen.revoke);
@@ -64,6 +71,7 @@ export async function run(values: Values, positionals: string[] = []): Promise<n
     { seen },
   );
   const code = await relay.done;
+  trim.stop();
   watcher.close();
   source.close();
   presence.remove();
