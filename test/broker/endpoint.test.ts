@@ -277,7 +277,11 @@ describe('rotation', () => {
   }, 30_000);
 
   it('a request sent during the hold waits for the new token instead of meeting the old one', async () => {
-    const { client } = await connect();
+    const { client, transport } = await connect();
+    // The client opens its GET stream just after connect() resolves: let it reach the remote
+    // first, so the one request counted below is the held call (a GET sent during the hold is
+    // held as well, and would be counted with it).
+    for (let t0 = Date.now(); !remote.seen.some((s) => s.method === 'GET' && s.session === transport.sessionId) && Date.now() - t0 < 5000; ) await new Promise((r) => setTimeout(r, 5));
     const old = (await store.read(SLOT))!.reveal();
     const gen = ++generation;
     brokerBus.emit('event', { type: 'announce', generation: gen, slots: [SLOT], fingerprint: fingerprint(old), revoke: false });
