@@ -6,7 +6,7 @@
  * many forced full collections ran. It must not have loaded node:crypto (a token's fingerprint
  * is computed only when asked for), fs/promises or readline (the state files are read
  * synchronously), and it must have started no libuv thread pool (as many threads as a bare
- * node); once quiet it gives the burst's memory back (trim.ts: three forced full collections).
+ * node); once quiet it gives the burst's memory back (src/process/memory-trim.ts: three forced full collections).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';

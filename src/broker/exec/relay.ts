@@ -19,7 +19,7 @@ export interface RelayOptions {
   log: (level: 'info' | 'warn' | 'error', msg: string) => void;
   /** After an announce, once no call is in flight (the rotating process waits for it). */
   onDrained?: () => void;
-  /** Every event the session handles (the memory trim waits for a quiet relay: trim.ts). */
+  /** Every event the session handles (the memory trim waits for a quiet relay: process/memory-trim.ts). */
   onActivity?: () => void;
   session?: Partial<SessionOptions>;
   input?: NodeJS.ReadableStream;

@@ -16,18 +16,16 @@ export async function run(values: Values, positionals: string[] = []): Promise<n
   const stateDir = typeof values['state-dir'] === 'string' ? values['state-dir'] : defaultStateDir(currentPathEnv());
   const log = (level: string, msg: string) => process.stderr.write(scrubSecrets(`${isoTime()} mcp-token-rotator exec ${slot}: ${level}: ${msg}`) + '\n');
 
-  const [{ tokenSource }, { startRelay }, { watchSignal, readSignal, joinsAnnounced }, { registerWrapper }, { DEFAULT_OPTIONS }, { startMemoryTrim }] = await Promise.all([
+  const [{ tokenSource }, { startRelay }, { watchSignal, readSignal, joinsAnnounced }, { registerWrapper }, { DEFAULT_OPTIONS }, { startMemoryTrim, trimOptionsFromEnv }] = await Promise.all([
     import('../../broker/exec/token.js'),
     import('../../broker/exec/relay.js'),
     import('../../broker/signal.js'),
     import('../../broker/presence.js'),
     import('../../broker/exec/session.js'),
-    import('../../broker/exec/trim.js'),
+    import('../../process/memory-trim.js'),
   ]);
-  // Resident all day: the memory a burst leaves is given back once the relay is quiet (trim.ts).
-  // MCP_TOKEN_ROTATOR_TRIM_QUIET_MS: the quiet period, for tests (default 5 s).
-  const quietMs = Number(process.env.MCP_TOKEN_ROTATOR_TRIM_QUIET_MS);
-  const trim = startMemoryTrim(Number.isFinite(quietMs) && quietMs >= 0 ? { quietMs } : {});
+  // Resident all day: the memory a burst leaves is given back once the relay is quiet.
+  const trim = startMemoryTrim(trimOptionsFromEnv());
   const source = tokenSource(stateDir, slot, (m) => log('info', m));
   const seen = await readSignal(stateDir);
   let generation = seen?.generation ?? 0;

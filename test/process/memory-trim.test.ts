@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nextTrimStep, startMemoryTrim, type HeapTrimmer, type TrimOptions, type TrimState } from '../../src/broker/exec/trim.js';
+import { nextTrimStep, startMemoryTrim, type HeapTrimmer, type TrimOptions, type TrimState } from '../../src/process/memory-trim.js';
 
 const O: TrimOptions = { quietMs: 5000, minIntervalMs: 30_000 };
 
