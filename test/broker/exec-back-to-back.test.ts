@@ -1,7 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeCertorix, type FakeCertorix } from '../fake/certorix.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import { findLeaks, makeHome, runCli, type TempHome } from '../helpers/home.js';
-import { brokerWorld, callLoop, LOCAL_SERVER, startClient, type BrokerWorld, type RunningClient, type StdioEntry } from '../helpers/broker.js';
+import { brokerWorld, callLoop, LOCAL_SERVER, startClient, type BrokerWorld, type RunningClient, type StdioEntry, fakeApiForFile } from '../helpers/broker.js';
 import { spawnDaemon, type SpawnedDaemon } from '../helpers/daemon.js';
 import { fingerprint } from '../../src/fingerprint.js';
 import { RotationSignal } from '../../src/broker/signal.js';
@@ -13,13 +12,7 @@ import { Secret } from '../../src/secret.js';
 // for the next rotation to land in it every time, not by luck of timing.
 const START_MS = '700';
 
-let api: FakeCertorix;
-beforeAll(async () => {
-  api = await startFakeCertorix();
-});
-afterAll(async () => {
-  await api.close();
-});
+const api = fakeApiForFile();
 
 let w: BrokerWorld | undefined;
 const daemons: SpawnedDaemon[] = [];
@@ -50,7 +43,7 @@ function drainWarnings(d: SpawnedDaemon): unknown[] {
 
 describe('exec wrappers through rotations back to back (daemon up)', () => {
   it('rotate, rotate, revoke-now with no pause: the later ones land during a swap; 0 failed calls, no drain wait', async () => {
-    w = await brokerWorld(api, 2, { serverEnv: { MCP_LOCAL_SERVER_START_MS: START_MS } });
+    w = await brokerWorld(api(), 2, { serverEnv: { MCP_LOCAL_SERVER_START_MS: START_MS } });
     const d = spawnDaemon(w.h.env);
     daemons.push(d);
     await d.waitFor((l) => l.msg === 'daemon started');
@@ -73,12 +66,12 @@ describe('exec wrappers through rotations back to back (daemon up)', () => {
     // (it logs this warning when it does; the two later rotations would take 10 s more).
     expect(drainWarnings(d)).toEqual([]);
     expect(ms).toBeLessThan(20_000);
-    expect(api.liveTokens(w.email)).toHaveLength(1);
+    expect(api().liveTokens(w.email)).toHaveLength(1);
     for (const c of w.clients) expect(c.closed()).toBe(false);
   }, 60_000);
 
   it('a daemon killed -9 right after the new token is stored, restarted at once: its recovery and the next rotation land during the swap; 0 failed calls', async () => {
-    w = await brokerWorld(api, 2, { serverEnv: { MCP_LOCAL_SERVER_START_MS: START_MS } });
+    w = await brokerWorld(api(), 2, { serverEnv: { MCP_LOCAL_SERVER_START_MS: START_MS } });
     const crashing = spawnDaemon({ ...w.h.env, MCP_TOKEN_ROTATOR_CRASH_AT: 'after-broker-stored' });
     daemons.push(crashing);
     await crashing.waitFor((l) => l.msg === 'daemon started');
@@ -113,10 +106,10 @@ describe('broker enable with the daemon already running, then clients, then rota
 
   it('0 failed calls, no client restarted', async () => {
     const email = `enable-running-${process.pid}@example.com`;
-    h = await makeHome(api.url);
-    const tok = api.addToken({ email, role: 'editor', ageDays: 10 });
+    h = await makeHome(api().url);
+    const tok = api().addToken({ email, role: 'editor', ageDays: 10 });
     const files = ['.config/Claude/claude_desktop_config.json', '.cursor/mcp.json'];
-    const plain = JSON.stringify({ mcpServers: { certorix: { command: process.execPath, args: [LOCAL_SERVER], env: { CERTORIX_API_TOKEN: tok, CERTORIX_API_URL: api.url, MCP_LOCAL_SERVER_START_MS: START_MS } } } }, null, 2) + '\n';
+    const plain = JSON.stringify({ mcpServers: { certorix: { command: process.execPath, args: [LOCAL_SERVER], env: { CERTORIX_API_TOKEN: tok, CERTORIX_API_URL: api().url, MCP_LOCAL_SERVER_START_MS: START_MS } } } }, null, 2) + '\n';
     for (const rel of files) await h.write(rel, plain);
     const d = spawnDaemon(h.env);
     daemons.push(d);
@@ -135,7 +128,7 @@ describe('broker enable with the daemon already running, then clients, then rota
       const r = await runCli(['rotate', '--json'], { env: h.env });
       expect(r.code, r.stderr).toBe(0);
     }
-    const live = api.liveTokens(email);
+    const live = api().liveTokens(email);
     expect(live).toHaveLength(1);
     await servedBy(clients, live[0]!.token, email);
     const stats = await Promise.all(loops.map((l) => l.stop()));
@@ -147,7 +140,7 @@ describe('broker enable with the daemon already running, then clients, then rota
 
 describe('a client started in the middle of a rotation', () => {
   it('its wrapper joins the announced rotation (holds from the start): no call meets the token the regenerate call kills', async () => {
-    w = await brokerWorld(api, 0);
+    w = await brokerWorld(api(), 0);
     const { h, slot, entry, email, tok } = w;
     // The rotating process's side, by hand: announce, regenerate, store, stored.
     const signal = new RotationSignal(h.stateDir, [slot], fingerprint(tok), false);
@@ -157,8 +150,8 @@ describe('a client started in the middle of a rotation', () => {
     await settle(800);
     // Regenerate: the old token dies at once.
     const fresh = `ctx_live_${Math.random().toString(36).slice(2)}${'N'.repeat(20)}`;
-    api.revoke(tok);
-    api.addToken({ email, token: fresh });
+    api().revoke(tok);
+    api().addToken({ email, token: fresh });
     // Whatever the client managed to send meanwhile must not have met the dead token.
     const early = await Promise.race([connecting.then(async (c) => (await c.client.callTool({ name: 'whoami' })) as { content: Array<{ text: string }>; isError?: boolean }), settle(300).then(() => 'held' as const)]);
     if (early !== 'held') expect(early.isError, early.content[0]?.text).toBeFalsy();

@@ -1,20 +1,13 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeCertorix, type FakeCertorix } from '../fake/certorix.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import { runCli, type TempHome } from '../helpers/home.js';
-import { brokerWorld, callLoop, startClient, type BrokerWorld, type RunningClient } from '../helpers/broker.js';
+import { brokerWorld, callLoop, startClient, type BrokerWorld, type RunningClient, fakeApiForFile } from '../helpers/broker.js';
 import { spawnDaemon } from '../helpers/daemon.js';
 import { callDaemon } from '../../src/ipc/client.js';
 import { statePaths } from '../../src/paths.js';
 import { fingerprint } from '../../src/fingerprint.js';
 
 // revoke-now through the daemon, and a CLI SIGKILLed mid-rotation (src/rotation/failpoints.ts), with wrappers running.
-let api: FakeCertorix;
-beforeAll(async () => {
-  api = await startFakeCertorix();
-});
-afterAll(async () => {
-  await api.close();
-});
+const api = fakeApiForFile();
 
 let w: BrokerWorld | undefined;
 let h: TempHome | undefined;
@@ -27,7 +20,7 @@ afterEach(async () => {
 });
 
 async function setup(n: number) {
-  w = await brokerWorld(api, n);
+  w = await brokerWorld(api(), n);
   h = w.h;
   clients = w.clients;
   setupSlot = w.slot;

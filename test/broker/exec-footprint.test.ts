@@ -8,22 +8,15 @@
  * synchronously), and it must have started no libuv thread pool (as many threads as a bare
  * node); once quiet it gives the burst's memory back (src/process/memory-trim.ts: three forced full collections).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { startFakeCertorix, type FakeCertorix } from '../fake/certorix.js';
 import { runCli } from '../helpers/home.js';
-import { brokerWorld, startClient, type BrokerWorld } from '../helpers/broker.js';
+import { brokerWorld, startClient, type BrokerWorld, fakeApiForFile } from '../helpers/broker.js';
 import { fingerprint } from '../../src/fingerprint.js';
 
-let api: FakeCertorix;
-beforeAll(async () => {
-  api = await startFakeCertorix();
-});
-afterAll(async () => {
-  await api.close();
-});
+const api = fakeApiForFile();
 let w: BrokerWorld | undefined;
 afterEach(async () => {
   await w?.close();
@@ -35,7 +28,7 @@ const threadsOf = (pid: number) => Number(/^Threads:\s+(\d+)/m.exec(readFileSync
 
 describe.runIf(process.platform === 'linux')('exec wrapper footprint', () => {
   it('after calls and a rotation: no crypto, fs/promises or readline, no thread pool, and a trim once quiet', async () => {
-    w = await brokerWorld(api, 0);
+    w = await brokerWorld(api(), 0);
     const out = w.h.path('probe-out.json');
     const probe = w.h.path('probe.cjs');
     await writeFile(

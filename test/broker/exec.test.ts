@@ -1,17 +1,10 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
-import { startFakeCertorix, type FakeCertorix } from '../fake/certorix.js';
 import { runCli, type TempHome } from '../helpers/home.js';
-import { brokerWorld, callLoop, type BrokerWorld, type RunningClient } from '../helpers/broker.js';
+import { brokerWorld, callLoop, type BrokerWorld, type RunningClient, fakeApiForFile } from '../helpers/broker.js';
 import { fingerprint } from '../../src/fingerprint.js';
 
-let api: FakeCertorix;
-beforeAll(async () => {
-  api = await startFakeCertorix();
-});
-afterAll(async () => {
-  await api.close();
-});
+const api = fakeApiForFile();
 
 let w: BrokerWorld | undefined;
 let h: TempHome | undefined;
@@ -23,7 +16,7 @@ afterEach(async () => {
 });
 
 async function setup(n = 2) {
-  w = await brokerWorld(api, n);
+  w = await brokerWorld(api(), n);
   h = w.h;
   clients = w.clients;
   return w;
@@ -96,10 +89,10 @@ describe('exec wrapper with real SDK clients', () => {
     await new Promise((r) => setTimeout(r, 300));
     // A second token of the same account, as "Regenerate" in the web UI would give (the old one
     // stays live here so that every failure counted is the wrapper's).
-    const adopted = api.addToken({ email, role: 'editor', ageDays: 0 });
+    const adopted = api().addToken({ email, role: 'editor', ageDays: 0 });
     const r = await runCli(['set-token', '--fingerprint', fingerprint(tok), '--json'], { env: h!.env, input: adopted + '\n' });
     expect(r.code, r.stderr).toBe(0);
-    api.revoke(tok);
+    api().revoke(tok);
     await new Promise((r) => setTimeout(r, 500));
     const stats = await Promise.all(loops.map((l) => l.stop()));
     for (const s of stats) {
