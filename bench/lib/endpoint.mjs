@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { makeHome } from './home.mjs';
-import { memOf } from './proc.mjs';
+import { memOf, cpuOf } from './proc.mjs';
 import { now, sleep, summarize, quantile } from './stats.mjs';
 
 const d = (p) => new URL(`../../dist/${p}`, import.meta.url);
@@ -200,6 +200,9 @@ export async function measureEndpoint({ calls = 400, warmup = 50, holdRounds = 1
     const directIn = await connect(local.mcpUrl, local.token);
     const viaIn = await connect(`http://127.0.0.1:${port}/${SECRET_IN}/certorix-in`);
     const t = { dt: [], vt: [], di: [], vi: [] };
+    // The daemon's CPU over the loop, per call it served (via and via-in): how much of the
+    // overhead is its own work, and how much the extra process hop (wake-ups).
+    const cpu0 = cpuOf(daemon.pid);
     for (let i = 0; i < warmup + calls; i++) {
       const a = await timeCall(direct.client, `d${i}`);
       const b = await timeCall(via.client, `v${i}`);
@@ -217,7 +220,7 @@ export async function measureEndpoint({ calls = 400, warmup = 50, holdRounds = 1
       const s = [...v].sort((x, y) => x - y);
       return { p50: quantile(s, 0.5), p99: quantile(s, 0.99) };
     };
-    out.overhead = { direct: q(t.dt), via: q(t.vt), n: calls };
+    out.overhead = { direct: q(t.dt), via: q(t.vt), n: calls, daemonCpuMsPerCall: ((cpuOf(daemon.pid).seconds - cpu0.seconds) * 1000) / (2 * (warmup + calls)) };
     out.overheadInProcessRemote = { direct: q(t.di), via: q(t.vi), n: calls };
     out.rss.afterTraffic = memOf(daemon.pid).rssKb;
   } finally {
