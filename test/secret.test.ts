@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
 import { Secret, scrubSecrets } from '../src/secret.js';
@@ -21,6 +21,20 @@ describe('Secret', () => {
     expect({ ...s }).toEqual({ fingerprint: fp });
     expect(new Secret(value)).toEqual(new Secret(value));
     expect(new Secret(value)).not.toEqual(new Secret(value + 'x'));
+  });
+
+  it('loads node:crypto without process.getBuiltinModule too (Node 22.0-22.2 lack it)', async () => {
+    const saved = Object.getOwnPropertyDescriptor(process, 'getBuiltinModule');
+    delete (process as { getBuiltinModule?: unknown }).getBuiltinModule;
+    try {
+      expect((process as { getBuiltinModule?: unknown }).getBuiltinModule).toBeUndefined();
+      vi.resetModules();
+      const fresh = (await import('../src/fingerprint.js')).fingerprint;
+      expect(fresh).not.toBe(fingerprint);
+      expect(fresh(value)).toBe(fp);
+    } finally {
+      if (saved) Object.defineProperty(process, 'getBuiltinModule', saved);
+    }
   });
 
   it('shows only the fingerprint in strings, JSON and inspect; scrubs the value from text', () => {
