@@ -42,29 +42,25 @@ function writeDoc(file: string, doc: PresenceDoc): void {
 }
 
 /** A wrapper announces itself; `drained(gen)` reports its calls in flight finished; removed at exit. */
-export async function registerWrapper(stateDir: string, slot: string, generation: number): Promise<{ drained(gen: number): Promise<void>; remove(): void }> {
+export async function registerWrapper(stateDir: string, slot: string, generation: number): Promise<{ drained(gen: number): void; remove(): void }> {
   const dir = path.join(stateDir, WRAPPERS_DIR);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = path.join(dir, `${process.pid}.json`);
   writeDoc(file, { slot, pid: process.pid, drained: generation });
   const remove = () => unlinkQuietly(file);
   process.once('exit', remove);
-  // Reports are written one at a time, the highest generation last: two back-to-back
-  // announces report twice within milliseconds, and two writes racing on the one temp file
-  // could lose the newer report (the rotation would then wait its whole drain limit).
+  // The highest generation reported so far is what the file says: two back-to-back announces
+  // report twice within milliseconds, and an older report must not overwrite the newer one
+  // (the rotation would then wait its whole drain limit). Each write completes before the next.
   let reported = generation;
-  let chain: Promise<void> = Promise.resolve();
   return {
     drained: (gen) => {
       reported = Math.max(reported, gen);
-      chain = chain.then(() => {
-        try {
-          writeDoc(file, { slot, pid: process.pid, drained: reported });
-        } catch {
-          // The rotation then waits its drain limit for this wrapper; nothing is lost.
-        }
-      });
-      return chain;
+      try {
+        writeDoc(file, { slot, pid: process.pid, drained: reported });
+      } catch {
+        // The rotation then waits its drain limit for this wrapper; nothing is lost.
+      }
     },
     remove,
   };

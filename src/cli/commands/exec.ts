@@ -52,7 +52,7 @@ export async function run(values: Values, positionals: string[] = []): Promise<n
       return source.get();
     },
     log,
-    onDrained: () => void presence.drained(generation),
+    onDrained: () => presence.drained(generation),
     onActivity: trim.touch,
   });
   // Started between a rotation's announce and its stored: hold like the wrappers that were announced to.
