@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { findLeaks, makeHome, runCli, type TempHome } from '../helpers/home.js';
-import { brokerWorld, callLoop, LOCAL_SERVER, startClient, type BrokerWorld, type RunningClient, type StdioEntry, fakeApiForFile } from '../helpers/broker.js';
+import { brokerWorld, callLoop, LOCAL_SERVER, startClient, type BrokerWorld, type RunningClient, type StdioEntry } from '../helpers/broker.js';
+import { fakeApiForFile } from '../helpers/fake-api.js';
 import { spawnDaemon, type SpawnedDaemon } from '../helpers/daemon.js';
 import { fingerprint } from '../../src/fingerprint.js';
 import { RotationSignal } from '../../src/broker/signal.js';

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli, type TempHome } from '../helpers/home.js';
-import { brokerWorld, callLoop, startClient, type BrokerWorld, type RunningClient, fakeApiForFile } from '../helpers/broker.js';
+import { brokerWorld, callLoop, startClient, type BrokerWorld, type RunningClient } from '../helpers/broker.js';
+import { fakeApiForFile } from '../helpers/fake-api.js';
 import { spawnDaemon } from '../helpers/daemon.js';
 import { callDaemon } from '../../src/ipc/client.js';
 import { statePaths } from '../../src/paths.js';

@@ -13,7 +13,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { runCli } from '../helpers/home.js';
-import { brokerWorld, startClient, type BrokerWorld, fakeApiForFile } from '../helpers/broker.js';
+import { brokerWorld, startClient, type BrokerWorld } from '../helpers/broker.js';
+import { fakeApiForFile } from '../helpers/fake-api.js';
 import { fingerprint } from '../../src/fingerprint.js';
 
 const api = fakeApiForFile();

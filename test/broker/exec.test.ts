@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
 import { runCli, type TempHome } from '../helpers/home.js';
-import { brokerWorld, callLoop, type BrokerWorld, type RunningClient, fakeApiForFile } from '../helpers/broker.js';
+import { brokerWorld, callLoop, type BrokerWorld, type RunningClient } from '../helpers/broker.js';
+import { fakeApiForFile } from '../helpers/fake-api.js';
 import { fingerprint } from '../../src/fingerprint.js';
 
 const api = fakeApiForFile();

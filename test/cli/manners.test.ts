@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeCertorix, type FakeCertorix } from '../fake/certorix.js';
+import { fakeApiForFile } from '../helpers/fake-api.js';
 import { makeHome, runCli, type TempHome } from '../helpers/home.js';
 import { runInPty } from '../helpers/pty.js';
 import { COMMANDS } from '../../src/cli/commands.js';
@@ -56,15 +56,13 @@ describe('suggestCommand (pure)', () => {
 });
 
 describe('the CLI', () => {
-  let api: FakeCertorix;
+  const api = fakeApiForFile();
   let h: TempHome;
   beforeAll(async () => {
-    api = await startFakeCertorix();
-    h = await makeHome(api.url);
+    h = await makeHome(api().url);
   });
   afterAll(async () => {
     await h.cleanup();
-    await api.close();
   });
 
   it('a typo gets "did you mean" and exit 64', async () => {
@@ -76,7 +74,7 @@ describe('the CLI', () => {
   });
 
   it('a pasted token as the command is not echoed', async () => {
-    const token = api.addToken({});
+    const token = api().addToken({});
     const r = await runCli([token], { env: h.env });
     expect(r.code).toBe(64);
     expect(r.stderr + r.stdout).not.toContain(token);
@@ -116,7 +114,7 @@ describe('the CLI', () => {
     let token: string;
     let config: string;
     beforeAll(async () => {
-      token = api.addToken({ email: 'you@example.com', role: 'editor' });
+      token = api().addToken({ email: 'you@example.com', role: 'editor' });
       config = await h.write('.cursor/mcp.json', JSON.stringify({ mcpServers: { certorix: { command: 'npx', env: { CERTORIX_API_TOKEN: token } } } }, null, 2));
       const scan = await runCli(['scan'], { env: h.env });
       expect(scan.code, scan.stderr).toBe(0);
@@ -128,16 +126,16 @@ describe('the CLI', () => {
       expect(r.output).toContain('[y/N]');
       expect(r.output).toContain('Nothing was done');
       expect(r.code).toBe(0);
-      expect(api.regenerateCount).toBe(0);
+      expect(api().regenerateCount).toBe(0);
       expect(await readFile(config, 'utf8')).toBe(before);
-      expect(api.isLive(token)).toBe(true);
+      expect(api().isLive(token)).toBe(true);
     });
 
     it('without a terminal: refused as a usage error (64), naming --yes', async () => {
       const r = await runCli(['revoke-now'], { env: h.env });
       expect(r.code).toBe(64);
       expect(r.stderr).toContain('revoke-now --yes');
-      expect(api.regenerateCount).toBe(0);
+      expect(api().regenerateCount).toBe(0);
     });
   });
 });

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startFakeCertorix, type FakeCertorix } from '../fake/certorix.js';
+import { fakeApiForFile } from '../helpers/fake-api.js';
 import { makeHome, type TempHome } from '../helpers/home.js';
 import { spawnDaemon } from '../helpers/daemon.js';
 
@@ -10,19 +10,17 @@ import { spawnDaemon } from '../helpers/daemon.js';
 // require()) checks a token with the API at start; a preloaded hook then lists the packages it
 // required. Fails if anything on that path brings undici back.
 
-let api: FakeCertorix;
+const api = fakeApiForFile();
 let h: TempHome;
 beforeAll(async () => {
-  api = await startFakeCertorix();
-  h = await makeHome(api.url);
+  h = await makeHome(api().url);
 });
 afterAll(async () => {
-  await api.close();
   await h?.cleanup();
 });
 
 it('the daemon checks its token at start without loading undici', async () => {
-  const tok = api.addToken({ email: 'u@example.com', ageDays: 10 });
+  const tok = api().addToken({ email: 'u@example.com', ageDays: 10 });
   await h.write('.cursor/mcp.json', JSON.stringify({ mcpServers: { certorix: { command: 'npx', args: ['-y', '@certorix/mcp-server'], env: { CERTORIX_API_TOKEN: tok } } } }));
   const hook = await h.write(
     'hook.cjs',
@@ -35,7 +33,7 @@ process.on('exit', () => {
   const d = spawnDaemon({ ...h.env, NODE_OPTIONS: `--require ${hook}` });
   try {
     await d.waitFor((l) => /checked 1 token\(s\) with the API/.test(String(l.msg)), 15_000);
-    expect(api.requests.length).toBeGreaterThan(0);
+    expect(api().requests.length).toBeGreaterThan(0);
   } finally {
     expect((await d.stop('SIGTERM')).code).toBe(0);
   }

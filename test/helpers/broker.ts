@@ -7,8 +7,7 @@ import { FileTokenStore, BACKEND_META } from '../../src/broker/store.js';
 import { Secret } from '../../src/secret.js';
 import { readFile } from 'node:fs/promises';
 import { CLI, ROOT, makeHome, type TempHome } from './home.js';
-import { startFakeCertorix, type FakeCertorix } from '../fake/certorix.js';
-import { afterAll, beforeAll } from 'vitest';
+import type { FakeCertorix } from '../fake/certorix.js';
 
 export const LOCAL_SERVER = path.join(ROOT, 'dist/test/fake/local-server.js');
 export const CLAUDE_DESKTOP = '.config/Claude/claude_desktop_config.json';
@@ -168,22 +167,4 @@ export async function installBin(h: TempHome): Promise<string> {
   });
   h.env.PATH = [bin, path.dirname(process.execPath), h.env.PATH ?? '/usr/bin:/bin'].join(':');
   return bin;
-}
-
-/**
- * The fake Certorix API for one test file: started before its tests, closed after them (the
- * preamble every broker test file had). A getter: the server exists once beforeAll has run.
- */
-export function fakeApiForFile(): () => FakeCertorix {
-  let api: FakeCertorix | undefined;
-  beforeAll(async () => {
-    api = await startFakeCertorix();
-  });
-  afterAll(async () => {
-    await api?.close();
-  });
-  return () => {
-    if (!api) throw new Error('the fake API is started in beforeAll: call this inside a test');
-    return api;
-  };
 }
