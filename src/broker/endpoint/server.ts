@@ -8,7 +8,7 @@
  * upstream target parsed once per upstream URL, log fields built only when logged.
  */
 import { createHash } from 'node:crypto';
-import { createServer, type ClientRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from '../../log.js';
@@ -36,7 +36,7 @@ import type { RouteEntry } from './routes.js';
 import type { SlotTokens } from './tokens.js';
 import { endpointEventRewriter, messageIds, responseWatcher } from './sse.js';
 import { LegacyCalls } from './legacy.js';
-import { targetOf, Upstream, type UpstreamTarget } from './upstream.js';
+import { targetOf, Upstream, type UpstreamCall, type UpstreamResponse, type UpstreamTarget } from './upstream.js';
 
 export interface EndpointOptions {
   port: number;
@@ -170,18 +170,18 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
 
     // The client went away (a cancelled call, a closed stream): the upstream request goes too.
     let gone = false;
-    let current: ClientRequest | null = null;
+    let current: UpstreamCall | null = null;
     let sent: (() => void) | null = null;
     res.on('close', () => {
       if (res.writableFinished) return;
       gone = true;
-      current?.destroy();
+      current?.abort();
       sent?.();
     });
 
     for (let attempt = 0; ; attempt++) {
       const heldMs0 = performance.now();
-      const token = await tokens.get(entry.slot, { fresh: attempt > 0 });
+      const token = (attempt === 0 ? tokens.peek(entry.slot) : null) ?? (await tokens.get(entry.slot, { fresh: attempt > 0 }));
       const heldMs = Math.round(performance.now() - heldMs0);
       if (gone) return;
       if (!token) {
@@ -190,11 +190,10 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
       // On the wire with this token: a rotation lets it finish before regenerate kills it.
       const done = (sent = tokens.track(entry.slot));
       const unsend = callKey !== null ? legacy.sent(callKey, callIds, () => tokens.track(entry.slot)) : () => undefined;
-      let up: IncomingMessage;
+      let up: UpstreamResponse;
       try {
-        const call = upstream.send(target, method, forwardRequestHeaders(req.headers, token.reveal()), body);
-        current = call.req;
-        up = await call.response;
+        current = upstream.send(target, method, forwardRequestHeaders(req.headers, token.reveal()), body);
+        up = await current.response;
       } catch (e) {
         done();
         unsend();
@@ -202,14 +201,14 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
         const code = (e as { code?: string }).code ?? 'network error';
         return finish(502, jsonRpcError(body, `mcp-token-rotator: could not reach the Certorix MCP server for "${name}" at ${target.origin} (${code}).`), 'application/json', { route: name, err: code });
       }
-      const status = up.statusCode ?? 502;
+      const status = up.statusCode;
       const action = upstreamAction(status, attempt);
       // A GET stream is open now and may stay so for hours: it no longer holds a rotation back.
       if (action !== 'pass' || method === 'GET') done();
       if (action !== 'pass' || status !== 202) unsend();
       if (action !== 'pass') {
         // Not passed on: read to its end so the connection goes back to the pool.
-        up.resume();
+        up.discard();
         if (action === 'retry') {
           log.info({ route: name, session: sessionLabel(req.headers['mcp-session-id']), slot: entry.slot, fingerprint: token.fingerprint }, 'upstream refused the token (401); reloading it and retrying once');
           continue;
@@ -239,7 +238,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
               if (streamKey !== null) legacy.answered(streamKey, id);
             },
           );
-          await pipeline(up, endpointEventRewriter(rewrite), watch, res);
+          await pipeline(up.toReadable(), endpointEventRewriter(rewrite), watch, res);
         } else {
           await relay(up, res, stream);
         }
@@ -320,7 +319,7 @@ const HEAD_WAIT_MS = 10;
  * when the upstream cuts the answer (the client must see it cut, not complete) or the
  * client goes away.
  */
-function relay(up: IncomingMessage, res: ServerResponse, stream: boolean): Promise<void> {
+function relay(up: UpstreamResponse, res: ServerResponse, stream: boolean): Promise<void> {
   return new Promise((resolve, reject) => {
     let wrote = false;
     let corked = false;
@@ -334,33 +333,36 @@ function relay(up: IncomingMessage, res: ServerResponse, stream: boolean): Promi
       corked = false;
       if (!res.writableEnded) res.uncork();
     };
-    up.on('data', (chunk: Buffer) => {
-      if (!wrote) {
-        wrote = true;
-        clearTimeout(headTimer);
-      }
-      if (!corked) {
-        corked = true;
-        res.cork();
-        setImmediate(uncork);
-      }
-      if (!res.write(chunk)) up.pause();
-    });
     res.on('drain', () => up.resume());
-    up.once('end', () => {
-      clearTimeout(headTimer);
-      res.end();
-    });
-    up.once('error', (e) => {
-      clearTimeout(headTimer);
-      reject(e);
-    });
     res.once('finish', () => resolve());
     res.once('close', () => {
       if (res.writableFinished) return;
       clearTimeout(headTimer);
       up.destroy();
       reject(new Error('the client went away'));
+    });
+    // Last: what already came is handed over at once.
+    up.consume({
+      data: (chunk) => {
+        if (!wrote) {
+          wrote = true;
+          clearTimeout(headTimer);
+        }
+        if (!corked) {
+          corked = true;
+          res.cork();
+          setImmediate(uncork);
+        }
+        if (!res.write(chunk)) up.pause();
+      },
+      end: () => {
+        clearTimeout(headTimer);
+        res.end();
+      },
+      error: (e) => {
+        clearTimeout(headTimer);
+        reject(e);
+      },
     });
   });
 }
