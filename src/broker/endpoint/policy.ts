@@ -24,16 +24,21 @@ export const UPSTREAM_PATH_MARK = '_';
 const SEGMENT = /^[A-Za-z0-9_-]{1,128}$/;
 
 export function parseRoute(pathname: string): Route | null {
-  const parts = pathname.split('/');
-  // ['', secret, name, ...rest]
-  if (parts.length < 3 || parts[0] !== '') return null;
-  const secret = parts[1] ?? '';
-  const name = decodeSegment(parts[2] ?? '');
+  // ['', secret, name, ...rest], found with indexOf: every request passes here.
+  if (pathname.charCodeAt(0) !== 0x2f) return null;
+  const a = pathname.indexOf('/', 1);
+  if (a < 0) return null;
+  const secret = pathname.slice(1, a);
+  const b = pathname.indexOf('/', a + 1);
+  const rawName = b < 0 ? pathname.slice(a + 1) : pathname.slice(a + 1, b);
+  const name = rawName.includes('%') ? decodeSegment(rawName) : rawName;
   if (!SEGMENT.test(secret) || name === null || name === '') return null;
-  if (parts.length === 3) return { secret, name, upstreamPath: null };
-  if (parts.length === 4 && parts[3] === '') return { secret, name, upstreamPath: null };
-  if (parts[3] !== UPSTREAM_PATH_MARK) return null;
-  return { secret, name, upstreamPath: '/' + parts.slice(4).join('/') };
+  // "/<secret>/<name>" or "/<secret>/<name>/".
+  if (b < 0 || b === pathname.length - 1) return { secret, name, upstreamPath: null };
+  const c = pathname.indexOf('/', b + 1);
+  const mark = c < 0 ? pathname.slice(b + 1) : pathname.slice(b + 1, c);
+  if (mark !== UPSTREAM_PATH_MARK) return null;
+  return { secret, name, upstreamPath: c < 0 ? '/' : pathname.slice(c) };
 }
 
 function decodeSegment(s: string): string | null {
@@ -200,9 +205,15 @@ const DROP_REQUEST = new Set(['host', 'authorization', 'cookie', 'origin', 'refe
  */
 const DROP_RESPONSE = new Set(['www-authenticate', 'set-cookie', 'location', 'alt-svc', 'strict-transport-security']);
 
-function connectionListed(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Set<string> {
+const NONE_LISTED: ReadonlySet<string> = new Set();
+
+/** The header names a Connection header lists (hop-by-hop for this hop only). */
+function connectionListed(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): ReadonlySet<string> {
   const c = headers['connection'];
-  const v = Array.isArray(c) ? c.join(',') : (c ?? '');
+  if (c === undefined) return NONE_LISTED;
+  const v = Array.isArray(c) ? c.join(',') : c;
+  // The usual values name only hop-by-hop headers that are dropped anyway.
+  if (v === 'keep-alive' || v === 'close' || v === 'Keep-Alive' || v === 'Close') return NONE_LISTED;
   return new Set(
     v
       .split(',')
@@ -215,7 +226,8 @@ function connectionListed(headers: IncomingHttpHeaders | Record<string, string |
 export function forwardRequestHeaders(incoming: IncomingHttpHeaders, bearer: string): Record<string, string> {
   const listed = connectionListed(incoming);
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(incoming)) {
+  for (const k in incoming) {
+    const v = incoming[k];
     const name = k.toLowerCase();
     if (v === undefined || HOP_BY_HOP.has(name) || DROP_REQUEST.has(name) || listed.has(name)) continue;
     out[name] = Array.isArray(v) ? v.join(', ') : v;
@@ -228,23 +240,29 @@ export function forwardRequestHeaders(incoming: IncomingHttpHeaders, bearer: str
 /** The headers passed back to the client; event streams are marked so no proxy buffers them. */
 export function forwardResponseHeaders(upstream: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
   const listed = connectionListed(upstream);
+  const stream = isEventStream(upstream['content-type']);
   const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(upstream)) {
+  for (const k in upstream) {
+    const v = upstream[k];
     const name = k.toLowerCase();
     if (v === undefined || HOP_BY_HOP.has(name) || DROP_RESPONSE.has(name) || listed.has(name)) continue;
+    // An event stream goes out chunked, as it comes (no length, which `delete` would also make slow).
+    if (stream && (name === 'content-length' || name === 'x-accel-buffering' || name === 'cache-control')) continue;
     out[name] = v;
   }
-  if (isEventStream(upstream['content-type'])) {
+  if (stream) {
     out['x-accel-buffering'] = 'no';
     out['cache-control'] = 'no-cache, no-transform';
-    delete out['content-length'];
   }
   return out;
 }
 
 export function isEventStream(contentType: string | string[] | undefined): boolean {
   const v = Array.isArray(contentType) ? contentType[0] : contentType;
-  return typeof v === 'string' && v.toLowerCase().split(';')[0]?.trim() === 'text/event-stream';
+  if (typeof v !== 'string') return false;
+  if (v === 'text/event-stream') return true;
+  const semi = v.indexOf(';');
+  return (semi < 0 ? v : v.slice(0, semi)).trim().toLowerCase() === 'text/event-stream';
 }
 
 /**

@@ -104,6 +104,15 @@ export class SlotTokens {
     }
   }
 
+  /**
+   * The slot's cached token when no hold applies, at once (no promise: every forwarded call
+   * asks); null when `get` must be awaited (held, or not loaded yet).
+   */
+  peek(slot: string): Secret | null {
+    if (this.#hold.held.size > 0 && holdDecision(this.#hold, slot, this.#now()).hold) return null;
+    return this.#cache.get(slot) ?? null;
+  }
+
   /** The slot's current token after any hold; `fresh` re-reads the store (after an upstream 401). */
   async get(slot: string, opts: { fresh?: boolean } = {}): Promise<Secret | null> {
     await this.waitUntilReleased(slot);
