@@ -27,16 +27,39 @@ export interface ResponseSink {
   end(reusable: boolean): void;
 }
 
+export interface RequestHead {
+  method: string;
+  /** The request target as sent (origin-form "/path?query", or anything else, which the server refuses). */
+  url: string;
+  /** 1 for HTTP/1.1, 0 for HTTP/1.0. */
+  minor: 0 | 1;
+  /** Lower-case names, as node:http gives them: repeated ones joined with ", ", singletons keep the first. */
+  headers: Record<string, string>;
+  /** The client wants the connection kept for another request. */
+  keepAlive: boolean;
+  /** `Expect: 100-continue`: the client waits for a 100 before sending its body. */
+  expectContinue: boolean;
+}
+
+export interface RequestSink {
+  head(head: RequestHead): void;
+  data(chunk: Buffer): void;
+  /** The request is complete; bytes after it (a pipelined request) are kept for `next()`. */
+  end(): void;
+}
+
 export type ParseErrorCode =
   | 'HPE_HEADER_OVERFLOW'
   | 'HPE_INVALID_VERSION'
   | 'HPE_INVALID_STATUS'
+  | 'HPE_INVALID_METHOD'
+  | 'HPE_INVALID_URL'
   | 'HPE_INVALID_HEADER_TOKEN'
   | 'HPE_INVALID_CONTENT_LENGTH'
   | 'HPE_INVALID_CHUNK_SIZE'
   | 'HPE_INVALID_TRANSFER_ENCODING'
+  | 'HPE_UNEXPECTED_CONTENT_LENGTH'
   | 'HPE_UNEXPECTED_UPGRADE'
-  | 'HPE_UNEXPECTED_DATA'
   | 'HPE_TRUNCATED';
 
 export class ParseError extends Error {
@@ -65,130 +88,138 @@ const enum State {
 
 const CRLF = Buffer.from('\r\n');
 const CRLFCRLF = Buffer.from('\r\n\r\n');
-/** RFC 9110 token characters: a header name. */
+/** RFC 9110 token characters: a header name, a method. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Field value characters (VCHAR, obs-text, SP, HTAB): no CR, LF, NUL or other controls. */
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+/** A token name, the colon right after it (no space before it, no obs-fold: RFC 9112 5.1), the value without surrounding whitespace. */
 const FIELD_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*(.*?)[ \t]*$/s;
-const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: [^\r\n]*)?$/;
+const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: [\t\x20-\x7e\x80-\xff]*)?$/;
+const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([!-~]+) HTTP\/1\.([01])$/;
+/** 1-13 hex digits (within Number's exact integers), optional whitespace, extensions without controls. */
+const CHUNK_SIZE_LINE = /^([0-9a-fA-F]{1,13})[ \t]*(?:;[\t\x20-\x7e\x80-\xff]*)?$/;
+const CLOSE_LISTED = /(?:^|,)[ \t]*close[ \t]*(?:,|$)/i;
+const KEEP_ALIVE_LISTED = /(?:^|,)[ \t]*keep-alive[ \t]*(?:,|$)/i;
+/** Request headers of which node:http keeps the first when repeated (joining them would change their meaning). */
+const SINGLETON = new Set(['age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host', 'if-modified-since', 'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer', 'retry-after', 'server', 'user-agent']);
 
 /**
- * Parses one answer to a request that is not HEAD (the endpoint never sends one). Feed it
- * with `execute`, tell it of the connection's end with `finish`; both throw ParseError on a
- * malformed answer, after which the connection must be closed.
+ * One HTTP/1.x message's framing: its head (left to the subclass), then a body framed by
+ * length, chunked or (answers only) the connection's end. Feed it with `execute`; it throws
+ * ParseError on a malformed message, after which the connection must be closed.
  */
-export class ResponseParser {
-  #state = State.Head;
-  #sink: ResponseSink;
-  /** Head or chunk-size line bytes not yet complete. */
+abstract class MessageParser {
+  protected state = State.Head;
+  /** Head, chunk-size line or trailer bytes not yet complete. */
   #pending: Buffer | null = null;
-  #remaining = 0;
-  #reusable = false;
-
-  constructor(sink: ResponseSink) {
-    this.#sink = sink;
-  }
+  protected remaining = 0;
+  /** Bytes after the end of the message. */
+  protected rest: Buffer | null = null;
 
   get done(): boolean {
-    return this.#state === State.Done;
+    return this.state === State.Done;
   }
 
   execute(input: Buffer): void {
     let buf = input;
     while (buf.length > 0) {
-      switch (this.#state) {
+      switch (this.state) {
         case State.Head: {
           const joined = this.#pending ? Buffer.concat([this.#pending, buf]) : buf;
           // Search from where the previous piece ended (less 3: the blank line may straddle).
           const from = this.#pending ? Math.max(0, this.#pending.length - 3) : 0;
           const end = joined.indexOf(CRLFCRLF, from);
-          if (end < 0) {
-            if (joined.length > MAX_HEAD_BYTES) this.#fail('HPE_HEADER_OVERFLOW', `the answer's head is over ${MAX_HEAD_BYTES} bytes`);
+          if (end < 0 || end + 4 > MAX_HEAD_BYTES) {
+            if (end >= 0 || joined.length > MAX_HEAD_BYTES) this.fail('HPE_HEADER_OVERFLOW', `the ${this.what}'s head is over ${MAX_HEAD_BYTES} bytes`);
+            this.checkStart(joined);
             this.#pending = joined;
             return;
           }
-          if (end + 4 > MAX_HEAD_BYTES) this.#fail('HPE_HEADER_OVERFLOW', `the answer's head is over ${MAX_HEAD_BYTES} bytes`);
           this.#pending = null;
           buf = joined.subarray(end + 4);
-          if (this.#head(joined.toString('latin1', 0, end))) {
-            // No body (204, 304, a zero length): complete, and bytes after it spoil the connection.
-            this.#complete(buf);
+          if (this.applyHead(joined.toString('latin1', 0, end))) {
+            // No body: complete, and what follows is the next message's.
+            this.complete(buf);
             return;
           }
           break;
         }
         case State.Length: {
-          const n = Math.min(this.#remaining, buf.length);
-          this.#remaining -= n;
-          this.#sink.data(n === buf.length ? buf : buf.subarray(0, n));
+          const n = Math.min(this.remaining, buf.length);
+          this.remaining -= n;
+          this.emitData(n === buf.length ? buf : buf.subarray(0, n));
           buf = buf.subarray(n);
-          if (this.#remaining === 0) this.#complete(buf);
+          if (this.remaining === 0) this.complete(buf);
           return;
         }
         case State.ChunkSize: {
           const joined = this.#pending ? Buffer.concat([this.#pending, buf]) : buf;
           const eol = joined.indexOf(CRLF, this.#pending ? Math.max(0, this.#pending.length - 1) : 0);
-          if (eol < 0) {
-            if (joined.length > MAX_CHUNK_LINE) this.#fail('HPE_INVALID_CHUNK_SIZE', 'a chunk-size line is too long');
+          if (eol < 0 || eol > MAX_CHUNK_LINE) {
+            if (eol >= 0 || joined.length > MAX_CHUNK_LINE) this.fail('HPE_INVALID_CHUNK_SIZE', 'a chunk-size line is too long');
             this.#pending = joined;
             return;
           }
           this.#pending = null;
-          const size = chunkSize(joined.toString('latin1', 0, eol));
-          if (size === null) this.#fail('HPE_INVALID_CHUNK_SIZE', 'a chunk size is not a hexadecimal number');
+          const m = CHUNK_SIZE_LINE.exec(joined.toString('latin1', 0, eol));
+          if (!m) this.fail('HPE_INVALID_CHUNK_SIZE', 'a chunk size is not a hexadecimal number');
+          const size = parseInt(m[1] as string, 16);
           buf = joined.subarray(eol + 2);
-          if (size === 0) this.#state = State.Trailers;
+          if (size === 0) this.state = State.Trailers;
           else {
-            this.#remaining = size;
-            this.#state = State.ChunkData;
+            this.remaining = size;
+            this.state = State.ChunkData;
           }
           break;
         }
         case State.ChunkData: {
-          const n = Math.min(this.#remaining, buf.length);
-          this.#remaining -= n;
-          this.#sink.data(n === buf.length ? buf : buf.subarray(0, n));
+          const n = Math.min(this.remaining, buf.length);
+          this.remaining -= n;
+          this.emitData(n === buf.length ? buf : buf.subarray(0, n));
           buf = buf.subarray(n);
-          if (this.#remaining === 0) {
-            this.#state = State.ChunkDataEnd;
-            this.#remaining = 2;
+          if (this.remaining === 0) {
+            this.state = State.ChunkDataEnd;
+            this.remaining = 2;
           }
           break;
         }
         case State.ChunkDataEnd: {
           // The CRLF after a chunk's data, possibly split across reads.
-          while (this.#remaining > 0 && buf.length > 0) {
-            const want = this.#remaining === 2 ? 0x0d : 0x0a;
-            if (buf[0] !== want) this.#fail('HPE_INVALID_CHUNK_SIZE', "a chunk's data is not followed by CRLF");
-            this.#remaining--;
+          while (this.remaining > 0 && buf.length > 0) {
+            const want = this.remaining === 2 ? 0x0d : 0x0a;
+            if (buf[0] !== want) this.fail('HPE_INVALID_CHUNK_SIZE', "a chunk's data is not followed by CRLF");
+            this.remaining--;
             buf = buf.subarray(1);
           }
-          if (this.#remaining === 0) this.#state = State.ChunkSize;
+          if (this.remaining === 0) this.state = State.ChunkSize;
           break;
         }
         case State.Trailers: {
-          // Trailer fields are read and dropped (they are not passed on); an empty line ends them.
+          // Trailer fields are checked and dropped (never passed on); an empty line ends them.
           const joined = this.#pending ? Buffer.concat([this.#pending, buf]) : buf;
           if (joined.length >= 2 && joined[0] === 0x0d && joined[1] === 0x0a) {
             this.#pending = null;
-            this.#complete(joined.subarray(2));
+            this.complete(joined.subarray(2));
             return;
           }
           const end = joined.indexOf(CRLFCRLF);
-          if (end < 0) {
-            if (joined.length > MAX_HEAD_BYTES) this.#fail('HPE_HEADER_OVERFLOW', "the answer's trailers are too long");
+          if (end < 0 || end + 4 > MAX_HEAD_BYTES) {
+            if (end >= 0 || joined.length > MAX_HEAD_BYTES) this.fail('HPE_HEADER_OVERFLOW', `the ${this.what}'s trailers are too long`);
             this.#pending = joined;
             return;
           }
           this.#pending = null;
-          this.#complete(joined.subarray(end + 4));
+          this.#checkTrailers(joined.toString('latin1', 0, end));
+          this.complete(joined.subarray(end + 4));
           return;
         }
         case State.Close:
-          this.#sink.data(buf);
+          this.emitData(buf);
           return;
         case State.Done:
-          // More bytes after a complete answer: the connection is out of step; not reused.
+          // More bytes after a complete message: kept (a pipelined request) or spoiling reuse (an answer).
+          this.rest = this.rest ? Buffer.concat([this.rest, buf]) : buf;
+          this.onRest();
           return;
         case State.Failed:
           return;
@@ -196,58 +227,115 @@ export class ResponseParser {
     }
   }
 
-  /** The connection ended (FIN): completes an answer framed by it, else the answer was cut. */
-  finish(): void {
-    if (this.#state === State.Done || this.#state === State.Failed) return;
-    if (this.#state === State.Close) {
-      this.#state = State.Done;
-      this.#sink.end(false);
-      return;
+  #checkTrailers(text: string): void {
+    for (const line of text.split('\r\n')) {
+      if (line === '') continue;
+      const f = FIELD_LINE.exec(line);
+      if (!f || BAD_VALUE.test(f[2] as string)) this.fail('HPE_INVALID_HEADER_TOKEN', `the ${this.what} has an invalid trailer line`);
     }
-    this.#fail('HPE_TRUNCATED', this.#state === State.Head ? 'the upstream closed the connection without an answer' : 'the upstream closed the connection before the answer ended');
   }
 
-  /** Applies a head; true when the answer has no body and is complete with it. */
-  #head(text: string): boolean {
-    const lines = text.split('\r\n');
-    const m = STATUS_LINE.exec(lines[0] ?? '');
-    if (!m) {
-      if (!/^HTTP\/1\.[01] /.test(lines[0] ?? '')) this.#fail('HPE_INVALID_VERSION', 'the answer is not HTTP/1.x');
-      this.#fail('HPE_INVALID_STATUS', 'the answer has an invalid status line');
-    }
-    const status = Number(m[2]);
-    if (status < 100) this.#fail('HPE_INVALID_STATUS', 'the answer has an invalid status code');
-    // No prototype: "constructor" and "__proto__" are valid header names.
-    const headers = Object.create(null) as Record<string, string | string[]>;
+  protected abstract readonly what: string;
+  /** Parses and applies a head; true when the message has no body. */
+  protected abstract applyHead(text: string): boolean;
+  /** A head still incomplete: refuse what can already be seen not to be HTTP/1.x. */
+  protected abstract checkStart(head: Buffer): void;
+  protected abstract emitData(chunk: Buffer): void;
+  protected abstract complete(rest: Buffer): void;
+  protected onRest(): void {}
+
+  /** Header lines into a record; `SINGLETON` names keep their first value. Returns the content length seen. */
+  protected fields(lines: string[], headers: Record<string, string | string[]>, singletons: boolean): string | null {
     let length: string | null = null;
     for (let i = 1; i < lines.length; i++) {
-      const line = lines[i] as string;
-      // One match per line: a token name, the colon right after it (no space before it, no
-      // obs-fold: RFC 9112 5.1), optional whitespace, then the value without its trailing whitespace.
-      const f = FIELD_LINE.exec(line);
-      if (!f) this.#fail('HPE_INVALID_HEADER_TOKEN', 'the answer has an invalid header line');
+      const f = FIELD_LINE.exec(lines[i] as string);
+      if (!f) this.fail('HPE_INVALID_HEADER_TOKEN', `the ${this.what} has an invalid header line`);
       const name = f[1] as string;
       const value = f[2] as string;
-      if (BAD_VALUE.test(value)) this.#fail('HPE_INVALID_HEADER_TOKEN', `the answer's "${name}" header holds a control character`);
+      if (BAD_VALUE.test(value)) this.fail('HPE_INVALID_HEADER_TOKEN', `the ${this.what}'s "${name}" header holds a control character`);
       const key = name.toLowerCase();
       if (key === 'content-length') {
-        if (length !== null && length !== value) this.#fail('HPE_INVALID_CONTENT_LENGTH', 'the answer has two different content lengths');
+        if (length !== null && length !== value) this.fail('HPE_INVALID_CONTENT_LENGTH', `the ${this.what} has two different content lengths`);
         length = value;
       }
       const prev = headers[key];
-      if (key === 'set-cookie') headers[key] = prev === undefined ? [value] : [...(prev as string[]), value];
-      else if (prev === undefined) headers[key] = value;
-      else if (key !== 'content-length') headers[key] = `${prev as string}, ${value}`;
+      // Two Hosts could be read two ways (which one did the access check see?): refused (RFC 9112 3.2).
+      if (singletons && key === 'host' && prev !== undefined) this.fail('HPE_INVALID_HEADER_TOKEN', 'the request has two Host headers');
+      if (prev === undefined) headers[key] = key === 'set-cookie' ? [value] : value;
+      else if (key === 'set-cookie') (prev as string[]).push(value);
+      else if (key !== 'content-length' && !(singletons && SINGLETON.has(key))) headers[key] = `${prev as string}, ${value}`;
     }
+    return length;
+  }
+
+  /** Codings of a Transfer-Encoding value, lower-cased, empty list elements ignored (RFC 9110 5.6.1.2). */
+  protected codings(te: string): string[] {
+    return te
+      .toLowerCase()
+      .split(',')
+      .map((c) => c.trim())
+      .filter((c) => c !== '');
+  }
+
+  protected fail(code: ParseErrorCode, message: string): never {
+    this.state = State.Failed;
+    this.#pending = null;
+    throw new ParseError(code, message);
+  }
+}
+
+/**
+ * Parses one answer to a request that is not HEAD (the endpoint never sends one). Feed it
+ * with `execute`, tell it of the connection's end with `finish`; both throw ParseError on a
+ * malformed answer, after which the connection must be closed.
+ */
+export class ResponseParser extends MessageParser {
+  protected readonly what = 'answer';
+  readonly #sink: ResponseSink;
+  #reusable = false;
+
+  constructor(sink: ResponseSink) {
+    super();
+    this.#sink = sink;
+  }
+
+  /** The connection ended (FIN): completes an answer framed by it, else the answer was cut. */
+  finish(): void {
+    if (this.state === State.Done || this.state === State.Failed) return;
+    if (this.state === State.Close) {
+      this.state = State.Done;
+      this.#sink.end(false);
+      return;
+    }
+    this.fail('HPE_TRUNCATED', this.state === State.Head ? 'the upstream closed the connection without an answer' : 'the upstream closed the connection before the answer ended');
+  }
+
+  protected checkStart(head: Buffer): void {
+    const n = Math.min(head.length, 5);
+    if (head.compare(HTTP_SLASH, 0, n, 0, n) !== 0) this.fail('HPE_INVALID_VERSION', 'the answer is not HTTP/1.x');
+  }
+
+  protected applyHead(text: string): boolean {
+    const lines = text.split('\r\n');
+    const m = STATUS_LINE.exec(lines[0] as string);
+    if (!m) {
+      if (!/^HTTP\/1\.[01] /.test(lines[0] as string)) this.fail('HPE_INVALID_VERSION', 'the answer is not HTTP/1.x');
+      this.fail('HPE_INVALID_STATUS', 'the answer has an invalid status line');
+    }
+    const status = Number(m[2]);
+    if (status < 100) this.fail('HPE_INVALID_STATUS', 'the answer has an invalid status code');
+    // No prototype: "constructor" and "__proto__" are valid header names.
+    const headers = Object.create(null) as Record<string, string | string[]>;
+    const length = this.fields(lines, headers, false);
     if (status < 200) {
       // Informational (100 Continue, 103 Early Hints): the real answer follows. The endpoint
       // never asks to switch protocols, so a 101 is not one it can pass on.
-      if (status === 101) this.#fail('HPE_UNEXPECTED_UPGRADE', 'the upstream switched protocols unasked');
+      if (status === 101) this.fail('HPE_UNEXPECTED_UPGRADE', 'the upstream switched protocols unasked');
       return false;
     }
     const version1 = m[1] === '1';
-    const connection = typeof headers['connection'] === 'string' ? headers['connection'].toLowerCase() : '';
-    const close = !version1 || /(?:^|,)\s*close\s*(?:,|$)/.test(connection);
+    const connection = headers['connection'];
+    const close = !version1 || (typeof connection === 'string' && CLOSE_LISTED.test(connection));
     const te = headers['transfer-encoding'];
     let empty = false;
     if (status === 204 || status === 304) {
@@ -255,44 +343,116 @@ export class ResponseParser {
       empty = true;
     } else if (typeof te === 'string') {
       // Chunked must be the last coding; otherwise the body runs to the connection's end.
-      const codings = te.toLowerCase().split(',').map((s) => s.trim());
-      if (codings.slice(0, -1).includes('chunked')) this.#fail('HPE_INVALID_TRANSFER_ENCODING', 'chunked is applied twice or not last');
+      const codings = this.codings(te);
+      if (codings.slice(0, -1).includes('chunked')) this.fail('HPE_INVALID_TRANSFER_ENCODING', 'chunked is applied twice or not last');
       if (codings[codings.length - 1] === 'chunked') {
         // With a content length as well, the connection cannot be trusted afterwards (RFC 9112 6.3).
         this.#reusable = !close && length === null && version1;
-        this.#state = State.ChunkSize;
-      } else this.#state = State.Close;
+        this.state = State.ChunkSize;
+      } else this.state = State.Close;
     } else if (length !== null) {
-      if (!/^\d{1,15}$/.test(length)) this.#fail('HPE_INVALID_CONTENT_LENGTH', 'the answer has an invalid content length');
-      this.#remaining = Number(length);
+      if (!/^\d{1,15}$/.test(length)) this.fail('HPE_INVALID_CONTENT_LENGTH', 'the answer has an invalid content length');
+      this.remaining = Number(length);
       this.#reusable = !close;
-      if (this.#remaining === 0) empty = true;
-      else this.#state = State.Length;
-    } else this.#state = State.Close;
+      if (this.remaining === 0) empty = true;
+      else this.state = State.Length;
+    } else this.state = State.Close;
     // The head goes to the sink once the answer is known to be well framed.
     this.#sink.head({ status, headers });
     return empty;
   }
 
-  #complete(rest: Buffer): void {
-    this.#state = State.Done;
-    this.#sink.end(this.#reusable && rest.length === 0);
+  protected emitData(chunk: Buffer): void {
+    this.#sink.data(chunk);
   }
 
-  #fail(code: ParseErrorCode, message: string): never {
-    this.#state = State.Failed;
-    this.#pending = null;
-    throw new ParseError(code, message);
+  protected complete(rest: Buffer): void {
+    this.state = State.Done;
+    this.#sink.end(this.#reusable && rest.length === 0);
   }
 }
 
-/** A chunk-size line's size (extensions after ";" ignored), or null when it is not one. */
-function chunkSize(line: string): number | null {
-  const semi = line.indexOf(';');
-  const hex = (semi < 0 ? line : line.slice(0, semi)).replace(/[ \t]+$/, '');
-  // 13 hex digits stay within Number's exact integers.
-  if (!/^[0-9a-fA-F]{1,13}$/.test(hex)) return null;
-  return parseInt(hex, 16);
+const HTTP_SLASH = Buffer.from('HTTP/');
+
+/**
+ * Parses requests on one connection, one at a time: after a request's end it keeps what
+ * follows (a pipelined request) until `next()`. Strict where a lenient reading could let one
+ * request be read two ways (RFC 9112 6.3, 11.2): a length and chunked together, two different
+ * lengths, a coding other than chunked, a space before a colon, obs-fold, bare CR or LF.
+ */
+export class RequestParser extends MessageParser {
+  protected readonly what = 'request';
+  readonly #sink: RequestSink;
+
+  constructor(sink: RequestSink) {
+    super();
+    this.#sink = sink;
+  }
+
+  /** Starts the next request with the bytes kept after the last one (fed back through `execute`). */
+  next(): Buffer | null {
+    const rest = this.rest;
+    this.rest = null;
+    this.state = State.Head;
+    this.remaining = 0;
+    return rest;
+  }
+
+  /** Bytes kept after the current request. */
+  get pipelined(): number {
+    return this.rest?.length ?? 0;
+  }
+
+  protected checkStart(head: Buffer): void {
+    // A first line without its end in the first 8 KiB, or that cannot start a request line.
+    const eol = head.indexOf(CRLF);
+    if (eol < 0 && head.length > 8192) this.fail('HPE_INVALID_URL', 'the request line is too long');
+    const sp = head.indexOf(0x20);
+    if (sp === 0 || (sp < 0 && head.length > 32) || (sp > 0 && !TOKEN.test(head.toString('latin1', 0, sp)))) this.fail('HPE_INVALID_METHOD', 'the request has an invalid method');
+  }
+
+  protected applyHead(text: string): boolean {
+    const lines = text.split('\r\n');
+    const m = REQUEST_LINE.exec(lines[0] as string);
+    if (!m) {
+      const first = lines[0] as string;
+      if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ /.test(first)) this.fail('HPE_INVALID_METHOD', 'the request has an invalid method');
+      if (!/ HTTP\/1\.[01]$/.test(first)) this.fail('HPE_INVALID_VERSION', 'the request is not HTTP/1.x');
+      this.fail('HPE_INVALID_URL', 'the request target holds a space or a control character');
+    }
+    const headers = Object.create(null) as Record<string, string>;
+    const length = this.fields(lines, headers as Record<string, string | string[]>, true);
+    const minor = m[3] === '1' ? 1 : 0;
+    const connection = headers['connection'] ?? '';
+    const keepAlive = minor === 1 ? !CLOSE_LISTED.test(connection) : KEEP_ALIVE_LISTED.test(connection) && !CLOSE_LISTED.test(connection);
+    const te = headers['transfer-encoding'];
+    let empty = false;
+    if (te !== undefined) {
+      // Both: the classic request-smuggling shape; refused rather than guessed at.
+      if (length !== null) this.fail('HPE_UNEXPECTED_CONTENT_LENGTH', 'the request has both a content length and a transfer coding');
+      const codings = this.codings(te);
+      if (codings.length !== 1 || codings[0] !== 'chunked') this.fail('HPE_INVALID_TRANSFER_ENCODING', 'the request uses a transfer coding other than chunked');
+      this.state = State.ChunkSize;
+    } else if (length !== null) {
+      if (!/^\d{1,15}$/.test(length)) this.fail('HPE_INVALID_CONTENT_LENGTH', 'the request has an invalid content length');
+      this.remaining = Number(length);
+      if (this.remaining === 0) empty = true;
+      else this.state = State.Length;
+    } else empty = true;
+    const expect = headers['expect'];
+    this.#sink.head({ method: m[1] as string, url: m[2] as string, minor, headers, keepAlive, expectContinue: !empty && expect !== undefined && expect.toLowerCase() === '100-continue' });
+    return empty;
+  }
+
+  protected emitData(chunk: Buffer): void {
+    this.#sink.data(chunk);
+  }
+
+  protected complete(rest: Buffer): void {
+    this.state = State.Done;
+    this.rest = rest.length > 0 ? rest : null;
+    this.#sink.end();
+  }
 }
 
 /**
@@ -300,7 +460,9 @@ function chunkSize(line: string): number | null {
  * value that would break the head (CR, LF, NUL: header injection), as node:http does.
  */
 export function requestHead(method: string, path: string, host: string, headers: Record<string, string>, bodyLength: number | null): string {
+  if (!TOKEN.test(method)) throw new TypeError('the request method is not a token');
   if (!/^[!-~]+$/.test(path)) throw new TypeError('the request path holds a space or a control character');
+  if (!/^[!-~]+$/.test(host)) throw new TypeError('the request host holds a space or a control character');
   let head = `${method} ${path} HTTP/1.1\r\nhost: ${host}\r\nconnection: keep-alive\r\n`;
   for (const name in headers) {
     const value = headers[name] as string;
