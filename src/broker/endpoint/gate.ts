@@ -8,7 +8,6 @@ export interface GateOptions {
   ownUid?: number;
   limits?: ConnectionLimits;
   headerTimeoutMs?: number;
-  streamIdleTimeoutMs?: number;
 }
 
 /**
@@ -24,7 +23,6 @@ export function connectionGate(opts: GateOptions, port: () => number, log: Logge
   const lookup = opts.peerLookup === null ? undefined : (opts.peerLookup ?? peerUidLookup(port));
   const headerTimeoutMs = opts.headerTimeoutMs ?? 10_000;
   const verdict = new WeakMap<Socket, boolean | Promise<boolean>>();
-  const started = new WeakSet<Socket>();
   const perPeer = new Map<string, number>();
   let total = 0;
   let pending = 0;
@@ -63,9 +61,7 @@ export function connectionGate(opts: GateOptions, port: () => number, log: Logge
   return {
     headerTimeoutMs,
     accept(s: Socket): void {
-      // Until its first request head is in: an idle connection is closed (node's headersTimeout
-      // counts only once bytes arrive). Requests then run with no socket deadline (streams).
-      s.setTimeout(headerTimeoutMs, () => s.destroy());
+      // Deadlines (a connection that sends no request, a slow head) are the server's (exchange.ts).
       if (!lookup) {
         verdict.set(s, decide(s, undefined));
         return;
@@ -88,14 +84,7 @@ export function connectionGate(opts: GateOptions, port: () => number, log: Logge
       });
     },
     admitted(s: Socket): boolean | Promise<boolean> {
-      const v = verdict.get(s);
-      if (v === undefined) return false;
-      if (v === true && !started.has(s)) {
-        // Its first request is in: from now on node's own timers (keep-alive, stream idle) apply.
-        started.add(s);
-        s.setTimeout(opts.streamIdleTimeoutMs ?? 0);
-      }
-      return v;
+      return verdict.get(s) ?? false;
     },
   };
 }

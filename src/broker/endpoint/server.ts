@@ -1,15 +1,15 @@
 /**
- * The local endpoint's HTTP plumbing: a node:http server on 127.0.0.1 and node:http(s) towards
- * the upstream (upstream.ts). Every decision (access, headers, 401, redirects, hold) is in
- * policy.ts and tokens.ts; this file applies them and streams bytes.
+ * The local endpoint's HTTP plumbing: HTTP/1.1 served on 127.0.0.1 (exchange.ts) and sent on
+ * to the upstream (upstream.ts), both on http1.ts. Every decision (access, headers, 401,
+ * redirects, hold) is in policy.ts and tokens.ts; this file applies them and streams bytes.
  *
- * Every tool call passes here, so the request path keeps to what it needs: no per-request
- * abort controller or promise pipeline for a plain answer (piped, its end passed on), the
- * upstream target parsed once per upstream URL, log fields built only when logged.
+ * Every tool call passes here, so the request path keeps to what it needs: a request is
+ * handled once its (small) body is in, a plain answer is relayed chunk by chunk without a
+ * stream pipeline, the upstream target is parsed once per upstream URL, the token is taken
+ * without a promise when no rotation holds it, and log fields are built only when logged.
  */
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from '../../log.js';
 import { RotatorError } from '../../errors.js';
@@ -37,6 +37,7 @@ import type { SlotTokens } from './tokens.js';
 import { endpointEventRewriter, messageIds, responseWatcher } from './sse.js';
 import { LegacyCalls } from './legacy.js';
 import { targetOf, Upstream, type UpstreamCall, type UpstreamResponse, type UpstreamTarget } from './upstream.js';
+import { serveHttp, type Exchange } from './exchange.js';
 
 export interface EndpointOptions {
   port: number;
@@ -88,7 +89,6 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
   const targets = new Map<string, UpstreamTarget>();
   const debug = log.isLevelEnabled('debug');
   let origin = `http://127.0.0.1:${port}`;
-  const sockets = new Set<Socket>();
   const legacy = new LegacyCalls();
   const gate = connectionGate(opts, () => port, log);
   // Streamable HTTP sessions seen per entry: a route secret renewed by revoke-now keeps
@@ -103,23 +103,24 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
     set.add(sid);
   };
 
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  const handle = async (ex: Exchange): Promise<void> => {
     // Served only once the connection's peer is known to be allowed (see connectionGate).
-    const ok = gate.admitted(req.socket);
-    if (ok !== true && !(await ok)) return void req.socket.destroy();
+    const ok = gate.admitted(ex.socket);
+    if (ok !== true && !(await ok)) return void ex.destroy();
     const t0 = performance.now();
-    const method = req.method ?? 'GET';
-    const finish = (status: number, body: string, type: string, fields: Record<string, unknown> = {}): void => {
-      if (!res.headersSent) {
-        res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
-        res.end(body);
-      } else res.destroy();
-      if (debug || status >= 500) log[status >= 500 ? 'warn' : 'debug']({ method, status, session: sessionLabel(req.headers['mcp-session-id']), ms: Math.round(performance.now() - t0), ...fields }, 'endpoint request refused');
+    const method = ex.method;
+    const headers = ex.headers;
+    const finish = (status: number, body: string, type: string, fields: Record<string, unknown> = {}, extra: Record<string, string> = {}): void => {
+      if (!ex.headersSent) {
+        ex.writeHead(status, { ...extra, 'content-type': type, 'content-length': String(Buffer.byteLength(body)), 'cache-control': 'no-store' });
+        ex.end(body);
+      } else ex.destroy();
+      if (debug || status >= 500) log[status >= 500 ? 'warn' : 'debug']({ method, status, session: sessionLabel(headers['mcp-session-id']), ms: Math.round(performance.now() - t0), ...fields }, 'endpoint request refused');
     };
 
-    const access = checkAccess({ host: req.headers.host, origin: req.headers.origin, port });
+    const access = checkAccess({ host: headers.host, origin: headers.origin, port });
     if (!access.ok) return finish(access.status, 'Forbidden\n', 'text/plain', { reason: access.reason });
-    const rawUrl = req.url ?? '/';
+    const rawUrl = ex.url;
     // Origin-form only ("/path"); an absolute-form target is a proxy request, not ours.
     if (!rawUrl.startsWith('/')) return finish(400, 'Bad request\n', 'text/plain');
     const qAt = rawUrl.indexOf('?');
@@ -135,11 +136,8 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
     // Only the entry's own URL, and paths the upstream announced on a stream still open.
     if (!upstreamPathAllowed(route, route.upstreamPath !== null && legacy.isOpen(legacyKey(route, search)))) return finish(404, 'Not found\n', 'text/plain', { route: name, reason: 'path' });
     // A renewed (old) secret: only for the sessions it already carried.
-    if (entry.retired && !knownSession(entry.id, req.headers['mcp-session-id']) && route.upstreamPath === null) return finish(404, 'Not found\n', 'text/plain', { route: name, reason: 'renewed' });
-    if (method !== 'GET' && method !== 'POST' && method !== 'DELETE') {
-      res.setHeader('allow', 'GET, POST, DELETE');
-      return finish(405, 'Method not allowed\n', 'text/plain', { route: name });
-    }
+    if (entry.retired && !knownSession(entry.id, headers['mcp-session-id']) && route.upstreamPath === null) return finish(404, 'Not found\n', 'text/plain', { route: name, reason: 'renewed' });
+    if (method !== 'GET' && method !== 'POST' && method !== 'DELETE') return finish(405, 'Method not allowed\n', 'text/plain', { route: name }, { allow: 'GET, POST, DELETE' });
 
     let target: UpstreamTarget;
     try {
@@ -157,11 +155,9 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
       return finish(502, jsonRpcError(null, `mcp-token-rotator: the recorded server URL for "${name}" cannot be used (https only, plain http only to loopback); run "mcp-token-rotator broker status".`), 'application/json', { route: name });
     }
 
-    let body: Buffer | null = null;
-    if (method === 'POST') {
-      body = await readBody(req, maxBody);
-      if (body === null) return finish(413, jsonRpcError(null, `mcp-token-rotator: request body over ${maxBody} bytes`), 'application/json', { route: name });
-    } else req.resume();
+    // The body is in (exchange.ts hands a request over once it is); only a POST's is forwarded.
+    if (ex.tooLarge) return finish(413, jsonRpcError(null, `mcp-token-rotator: request body over ${maxBody} bytes`), 'application/json', { route: name });
+    const body: Buffer | null = method === 'POST' ? ex.body : null;
 
     // Legacy HTTP+SSE: a POST to a session's message endpoint (an upstream path) is answered
     // 202 and its response comes on the GET stream; its requests count until then.
@@ -172,8 +168,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
     let gone = false;
     let current: UpstreamCall | null = null;
     let sent: (() => void) | null = null;
-    res.on('close', () => {
-      if (res.writableFinished) return;
+    ex.onClose(() => {
       gone = true;
       current?.abort();
       sent?.();
@@ -192,7 +187,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
       const unsend = callKey !== null ? legacy.sent(callKey, callIds, () => tokens.track(entry.slot)) : () => undefined;
       let up: UpstreamResponse;
       try {
-        current = upstream.send(target, method, forwardRequestHeaders(req.headers, token.reveal()), body);
+        current = upstream.send(target, method, forwardRequestHeaders(headers, token.reveal()), body);
         up = await current.response;
       } catch (e) {
         done();
@@ -210,20 +205,20 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
         // Not passed on: read to its end so the connection goes back to the pool.
         up.discard();
         if (action === 'retry') {
-          log.info({ route: name, session: sessionLabel(req.headers['mcp-session-id']), slot: entry.slot, fingerprint: token.fingerprint }, 'upstream refused the token (401); reloading it and retrying once');
+          log.info({ route: name, session: sessionLabel(headers['mcp-session-id']), slot: entry.slot, fingerprint: token.fingerprint }, 'upstream refused the token (401); reloading it and retrying once');
           continue;
         }
         if (action === 'fail-auth') return finish(502, jsonRpcError(body, authFailureMessage(name, entry.slot)), 'application/json', { route: name, slot: entry.slot, fingerprint: token.fingerprint, upstream: 401 });
         return finish(502, jsonRpcError(body, redirectMessage(name)), 'application/json', { route: name, upstream: status });
       }
-      if (status < 300) rememberSession(entry.id, up.headers['mcp-session-id'] ?? req.headers['mcp-session-id']);
+      if (status < 300) rememberSession(entry.id, up.headers['mcp-session-id'] ?? headers['mcp-session-id']);
       const stream = isEventStream(up.headers['content-type']);
-      res.writeHead(status, forwardResponseHeaders(up.headers));
+      ex.writeHead(status, forwardResponseHeaders(up.headers));
       let streamKey: string | null = null;
       try {
         if (stream && method === 'GET') {
           // A standalone stream: its head goes out now, events as they come, for hours.
-          res.flushHeaders();
+          ex.flushHeaders();
           const localBase = `${origin}/${route.secret}/${encodeURIComponent(route.name)}`;
           const rewrite = (d: string): string | null => {
             const local = rewriteEndpointEvent(d, entry.upstreamUrl, localBase);
@@ -238,38 +233,47 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
               if (streamKey !== null) legacy.answered(streamKey, id);
             },
           );
-          await pipeline(up.toReadable(), endpointEventRewriter(rewrite), watch, res);
+          await pipeline(up.toReadable(), endpointEventRewriter(rewrite), watch, ex.writable());
         } else {
-          await relay(up, res, stream);
+          await relay(up, ex, stream);
         }
       } catch {
         // Client went away or upstream cut the stream: the response ends; nothing to answer.
-        res.destroy();
+        ex.destroy();
       } finally {
         done();
         if (streamKey !== null) legacy.closed(streamKey);
       }
-      if (debug) log.debug({ route: name, method, session: sessionLabel(req.headers['mcp-session-id']), status, heldMs, ms: Math.round(performance.now() - t0), retried: attempt > 0 }, 'endpoint request');
+      if (debug) log.debug({ route: name, method, session: sessionLabel(headers['mcp-session-id']), status, heldMs, ms: Math.round(performance.now() - t0), retried: attempt > 0 }, 'endpoint request');
       return;
     }
   };
 
-  // requestTimeout bounds receiving a request (JSON-RPC bodies are small), not its answer.
-  const server: Server = createServer({ requestTimeout: 60_000, headersTimeout: gate.headerTimeoutMs, keepAliveTimeout: 5_000 }, (req, res) => {
-    handle(req, res).catch((e: unknown) => {
-      log.error({ err: e instanceof Error ? e.message : String(e) }, 'endpoint request failed');
-      if (!res.headersSent) {
-        res.writeHead(502, { 'content-type': 'application/json' });
-        res.end(jsonRpcError(null, 'mcp-token-rotator: internal error in the local endpoint; see the daemon log.'));
-      } else res.destroy();
-    });
+  // The request deadlines (head, whole request, keep-alive) are node:http's defaults as the
+  // endpoint set them before (exchange.ts applies them); answers have none unless `idle` is set.
+  const served = serveHttp({
+    maxBodyBytes: maxBody,
+    headersTimeoutMs: gate.headerTimeoutMs,
+    requestTimeoutMs: 60_000,
+    keepAliveTimeoutMs: 5_000,
+    idleMs: idle,
+    onConnection: (s) => gate.accept(s),
+    onExchange: (ex) => {
+      handle(ex).catch((e: unknown) => {
+        log.error({ err: e instanceof Error ? e.message : String(e) }, 'endpoint request failed');
+        if (!ex.headersSent && !ex.finished) {
+          const body = jsonRpcError(null, 'mcp-token-rotator: internal error in the local endpoint; see the daemon log.');
+          try {
+            ex.writeHead(502, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) });
+            ex.end(body);
+          } catch {
+            ex.destroy();
+          }
+        } else ex.destroy();
+      });
+    },
   });
-  server.timeout = idle;
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    gate.accept(s);
-  });
+  const server = served.server;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'EADDRINUSE') {
@@ -291,10 +295,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
     port,
     origin,
     close: async () => {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      });
+      await served.close();
       upstream.close();
     },
   };
@@ -319,24 +320,22 @@ const HEAD_WAIT_MS = 10;
  * when the upstream cuts the answer (the client must see it cut, not complete) or the
  * client goes away.
  */
-function relay(up: UpstreamResponse, res: ServerResponse, stream: boolean): Promise<void> {
+function relay(up: UpstreamResponse, ex: Exchange, stream: boolean): Promise<void> {
   return new Promise((resolve, reject) => {
     let wrote = false;
     let corked = false;
     let headTimer: NodeJS.Timeout | undefined;
     if (stream && up.readableLength === 0) {
       headTimer = setTimeout(() => {
-        if (!wrote && !res.writableEnded) res.flushHeaders();
+        if (!wrote) ex.flushHeaders();
       }, HEAD_WAIT_MS);
     }
     const uncork = (): void => {
       corked = false;
-      if (!res.writableEnded) res.uncork();
+      ex.uncork();
     };
-    res.on('drain', () => up.resume());
-    res.once('finish', () => resolve());
-    res.once('close', () => {
-      if (res.writableFinished) return;
+    ex.onDrain(() => up.resume());
+    ex.onClose(() => {
       clearTimeout(headTimer);
       up.destroy();
       reject(new Error('the client went away'));
@@ -350,43 +349,20 @@ function relay(up: UpstreamResponse, res: ServerResponse, stream: boolean): Prom
         }
         if (!corked) {
           corked = true;
-          res.cork();
+          ex.cork();
           setImmediate(uncork);
         }
-        if (!res.write(chunk)) up.pause();
+        if (!ex.write(chunk)) up.pause();
       },
       end: () => {
         clearTimeout(headTimer);
-        res.end();
+        ex.end();
+        resolve();
       },
       error: (e) => {
         clearTimeout(headTimer);
         reject(e);
       },
     });
-  });
-}
-
-/** The whole body, or null past `cap` (answered 413, not forwarded; the rest is drained, not kept). */
-function readBody(req: IncomingMessage, cap: number): Promise<Buffer | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let over = false;
-    req.on('data', (b: Buffer) => {
-      if (over) return;
-      size += b.length;
-      if (size > cap) {
-        over = true;
-        chunks.length = 0;
-        resolve(null);
-        return;
-      }
-      chunks.push(b);
-    });
-    req.on('end', () => {
-      if (!over) resolve(Buffer.concat(chunks));
-    });
-    req.on('error', reject);
   });
 }

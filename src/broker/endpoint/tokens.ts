@@ -41,7 +41,8 @@ export class SlotTokens {
       const n = (this.#inFlight.get(slot) ?? 1) - 1;
       if (n > 0) this.#inFlight.set(slot, n);
       else this.#inFlight.delete(slot);
-      for (const w of [...this.#drained]) w();
+      // Only while a rotation waits for the slot's calls to drain (no copy per call otherwise).
+      if (this.#drained.size > 0) for (const w of [...this.#drained]) w();
     };
   }
 

@@ -300,6 +300,9 @@ export class Upstream {
       return;
     }
     if (this.#idleMs > 0) conn.socket.setTimeout(0);
+    // A consumer may have paused the answer on its last bytes: pooled, the socket must read
+    // again (the next answer, or the server's close).
+    if (conn.socket.isPaused()) conn.socket.resume();
     conn.freeSince = Date.now();
     if (list) list.push(conn);
     else this.#free.set(conn.key, [conn]);
