@@ -8,7 +8,7 @@
  * stream pipeline, the upstream target is parsed once per upstream URL, the token is taken
  * without a promise when no rotation holds it, and log fields are built only when logged.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from '../../log.js';
@@ -74,7 +74,7 @@ export const DEFAULT_MAX_BODY = 4 * 1024 * 1024;
 
 /** A short, one-way label for a session id in logs (the id itself is a header value). */
 const sessionLabel = (id: string | string[] | undefined): string | undefined =>
-  typeof id === 'string' && id !== '' ? createHash('sha256').update(id).digest('hex').slice(0, 8) : undefined;
+  typeof id === 'string' && id !== '' ? hash('sha256', id, 'hex').slice(0, 8) : undefined;
 
 export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
   const { lookup, tokens, log } = opts;
