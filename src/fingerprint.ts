@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import { loadBuiltin } from './builtin.js';
 
 /**
  * node:crypto is loaded at the first fingerprint, not at import: the exec wrapper (resident
@@ -7,16 +7,10 @@ import { createRequire } from 'node:module';
  */
 let sha256: ((text: string) => string) | undefined;
 
-/** node:crypto, loaded now. process.getBuiltinModule is in Node >= 20.16 and >= 22.3; 22.0-22.2 (which `engines` allows) lack it. */
-function loadCrypto(): typeof import('node:crypto') {
-  const builtin = (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule;
-  return (builtin ? builtin.call(process, 'node:crypto') : createRequire(import.meta.url)('node:crypto')) as typeof import('node:crypto');
-}
-
 /** First 12 hex characters of SHA-256 over the token's UTF-8 bytes (the contract's identity). */
 export function fingerprint(token: string): string {
   if (!sha256) {
-    const { createHash } = loadCrypto();
+    const { createHash } = loadBuiltin<typeof import('node:crypto')>('node:crypto');
     sha256 = (text) => createHash('sha256').update(text, 'utf8').digest('hex');
   }
   return sha256(token).slice(0, 12);

@@ -23,9 +23,10 @@
  * A call close() cuts off fails with "the client was closed before the API answered";
  * `transport.closed` lets the caller name it.
  */
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
+import type https from 'node:https';
 import type { Socket } from 'node:net';
+import { loadBuiltin } from '../builtin.js';
 
 export interface TransportOptions {
   /** The whole call: connect, headers and body. */
@@ -97,10 +98,15 @@ export function createTransport(opts: TransportOptions): Transport {
   // socket's timeout is an event nobody listens to: the call's own timers bound it).
   let httpAgent: http.Agent | undefined;
   let httpsAgent: https.Agent | undefined;
+  // node:http, and node:https with TLS, are loaded at the first request of their scheme: a
+  // daemon that has not called an API yet (or only a plain-http one) does not carry them.
+  let httpMod: typeof http | undefined;
+  let httpsMod: typeof https | undefined;
+  const moduleFor = (tls: boolean): typeof http | typeof https => (tls ? (httpsMod ??= loadBuiltin<typeof https>('node:https')) : (httpMod ??= loadBuiltin<typeof http>('node:http')));
   const agentFor = (url: URL): http.Agent =>
     url.protocol === 'https:'
-      ? (httpsAgent ??= new https.Agent({ keepAlive: true, timeout: idleSocketMs, minVersion: 'TLSv1.3' }))
-      : (httpAgent ??= new http.Agent({ keepAlive: true, timeout: idleSocketMs }));
+      ? (httpsAgent ??= new (moduleFor(true) as typeof https).Agent({ keepAlive: true, timeout: idleSocketMs, minVersion: 'TLSv1.3' }))
+      : (httpAgent ??= new (moduleFor(false) as typeof http).Agent({ keepAlive: true, timeout: idleSocketMs }));
   let closed = false;
   /** Each call in flight: settles when it is over, and cuts it off when asked. */
   const inFlight = new Map<Promise<void>, (why: Error) => void>();
@@ -136,7 +142,7 @@ export function createTransport(opts: TransportOptions): Transport {
         const options: https.RequestOptions = { method: req.method, headers: { ...req.headers }, agent: agentFor(url) };
         if (req.body !== undefined) options.headers = { ...options.headers, 'content-length': String(Buffer.byteLength(req.body)) };
         try {
-          request = (tls ? https : http).request(url, options, (res) => resolve((response = res)));
+          request = moduleFor(tls).request(url, options, (res) => resolve((response = res)));
         } catch (e) {
           reject(new RequestInvalid(e));
           return;
