@@ -123,9 +123,9 @@ async function brokerHome(main, port, extra = null) {
   return { h, token: main.token };
 }
 
-/** The stand-in remote in its own process (see the head of this file). */
-async function remoteProcess() {
-  const child = spawn(process.execPath, [fileURLToPath(new URL('./remote-child.mjs', import.meta.url))], { stdio: ['pipe', 'pipe', 'inherit'] });
+/** The stand-in remote in its own process (see the head of this file), or another child that prints one JSON line. */
+async function remoteProcess(script = './remote-child.mjs', args = []) {
+  const child = spawn(process.execPath, [fileURLToPath(new URL(script, import.meta.url)), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
   const info = await new Promise((resolve, reject) => {
     let buf = '';
     child.stdout.on('data', (x) => {
@@ -199,7 +199,11 @@ export async function measureEndpoint({ calls = 400, warmup = 50, holdRounds = 1
     const via = await connect(`http://127.0.0.1:${port}/${SECRET}/certorix`);
     const directIn = await connect(local.mcpUrl, local.token);
     const viaIn = await connect(`http://127.0.0.1:${port}/${SECRET_IN}/certorix-in`);
-    const t = { dt: [], vt: [], di: [], vi: [] };
+    // The reference: a bare node:http proxy in its own process (proxy-child.mjs), same remote.
+    const proxy = await remoteProcess('./proxy-child.mjs', [outside.mcpUrl, token]);
+    procs.push(proxy.child);
+    const viaProxy = await connect(`http://127.0.0.1:${proxy.port}/mcp`);
+    const t = { dt: [], vt: [], di: [], vi: [], pt: [] };
     // The daemon's CPU over the loop, per call it served (via and via-in): how much of the
     // overhead is its own work, and how much the extra process hop (wake-ups).
     const cpu0 = cpuOf(daemon.pid);
@@ -208,20 +212,24 @@ export async function measureEndpoint({ calls = 400, warmup = 50, holdRounds = 1
       const b = await timeCall(via.client, `v${i}`);
       const c = await timeCall(directIn.client, `di${i}`);
       const e = await timeCall(viaIn.client, `vi${i}`);
+      const f = await timeCall(viaProxy.client, `p${i}`);
       if (i >= warmup) {
         t.dt.push(a);
         t.vt.push(b);
         t.di.push(c);
         t.vi.push(e);
+        t.pt.push(f);
       }
     }
-    for (const c of [direct, via, directIn, viaIn]) await c.client.close();
+    for (const c of [direct, via, directIn, viaIn, viaProxy]) await c.client.close();
+    await proxy.close();
     const q = (v) => {
       const s = [...v].sort((x, y) => x - y);
       return { p50: quantile(s, 0.5), p99: quantile(s, 0.99) };
     };
     out.overhead = { direct: q(t.dt), via: q(t.vt), n: calls, daemonCpuMsPerCall: ((cpuOf(daemon.pid).seconds - cpu0.seconds) * 1000) / (2 * (warmup + calls)) };
     out.overheadInProcessRemote = { direct: q(t.di), via: q(t.vi), n: calls };
+    out.overheadNodeHttpProxy = { via: q(t.pt), n: calls };
     out.rss.afterTraffic = memOf(daemon.pid).rssKb;
   } finally {
     for (const p of procs) await stop(p);
