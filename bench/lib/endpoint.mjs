@@ -199,11 +199,7 @@ export async function measureEndpoint({ calls = 400, warmup = 50, holdRounds = 1
     const via = await connect(`http://127.0.0.1:${port}/${SECRET}/certorix`);
     const directIn = await connect(local.mcpUrl, local.token);
     const viaIn = await connect(`http://127.0.0.1:${port}/${SECRET_IN}/certorix-in`);
-    // The reference: a bare node:http proxy in its own process (proxy-child.mjs), same remote.
-    const proxy = await remoteProcess('./proxy-child.mjs', [outside.mcpUrl, token]);
-    procs.push(proxy.child);
-    const viaProxy = await connect(`http://127.0.0.1:${proxy.port}/mcp`);
-    const t = { dt: [], vt: [], di: [], vi: [], pt: [] };
+    const t = { dt: [], vt: [], di: [], vi: [] };
     // The daemon's CPU over the loop, per call it served (via and via-in): how much of the
     // overhead is its own work, and how much the extra process hop (wake-ups).
     const cpu0 = cpuOf(daemon.pid);
@@ -212,24 +208,39 @@ export async function measureEndpoint({ calls = 400, warmup = 50, holdRounds = 1
       const b = await timeCall(via.client, `v${i}`);
       const c = await timeCall(directIn.client, `di${i}`);
       const e = await timeCall(viaIn.client, `vi${i}`);
-      const f = await timeCall(viaProxy.client, `p${i}`);
       if (i >= warmup) {
         t.dt.push(a);
         t.vt.push(b);
         t.di.push(c);
         t.vi.push(e);
-        t.pt.push(f);
       }
     }
-    for (const c of [direct, via, directIn, viaIn, viaProxy]) await c.client.close();
+    const cpu1 = cpuOf(daemon.pid);
+    for (const c of [via, directIn, viaIn]) await c.client.close();
+    // The reference, in a loop of its own after (a fifth process in the loop above would make
+    // every call's processes colder): a bare node:http proxy in its own process
+    // (proxy-child.mjs) on the same remote, interleaved with direct calls as above.
+    const proxy = await remoteProcess('./proxy-child.mjs', [outside.mcpUrl, token]);
+    procs.push(proxy.child);
+    const viaProxy = await connect(`http://127.0.0.1:${proxy.port}/mcp`);
+    const r = { d: [], p: [] };
+    for (let i = 0; i < warmup + calls; i++) {
+      const a = await timeCall(direct.client, `rd${i}`);
+      const b = await timeCall(viaProxy.client, `rp${i}`);
+      if (i >= warmup) {
+        r.d.push(a);
+        r.p.push(b);
+      }
+    }
+    for (const c of [direct, viaProxy]) await c.client.close();
     await proxy.close();
     const q = (v) => {
       const s = [...v].sort((x, y) => x - y);
       return { p50: quantile(s, 0.5), p99: quantile(s, 0.99) };
     };
-    out.overhead = { direct: q(t.dt), via: q(t.vt), n: calls, daemonCpuMsPerCall: ((cpuOf(daemon.pid).seconds - cpu0.seconds) * 1000) / (2 * (warmup + calls)) };
+    out.overhead = { direct: q(t.dt), via: q(t.vt), n: calls, daemonCpuMsPerCall: ((cpu1.seconds - cpu0.seconds) * 1000) / (2 * (warmup + calls)) };
     out.overheadInProcessRemote = { direct: q(t.di), via: q(t.vi), n: calls };
-    out.overheadNodeHttpProxy = { via: q(t.pt), n: calls };
+    out.overheadNodeHttpProxy = { direct: q(r.d), via: q(r.p), n: calls };
     out.rss.afterTraffic = memOf(daemon.pid).rssKb;
   } finally {
     for (const p of procs) await stop(p);

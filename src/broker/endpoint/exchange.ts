@@ -101,6 +101,8 @@ export class Exchange {
   #noBody = false;
   #length = 0;
   #onClose: Array<() => void> = [];
+  /** The connection closed before the answer ended. */
+  #gone = false;
   #onDrain: (() => void) | null = null;
 
   constructor(conn: Connection, head: RequestHead) {
@@ -122,9 +124,10 @@ export class Exchange {
     this.#keepAlive = false;
   }
 
-  /** Called once if the connection closes before the answer ended (the client went away). */
+  /** Called once if the connection closes before the answer ended (the client went away); at once if it already has. */
   onClose(cb: () => void): void {
-    this.#onClose.push(cb);
+    if (this.#gone) cb();
+    else this.#onClose.push(cb);
   }
 
   /** Called when the socket has room again after a `write` returned false. */
@@ -138,8 +141,10 @@ export class Exchange {
     let length: string | null = null;
     for (const name in headers) {
       const v = headers[name] as string | string[];
-      if (name === 'content-length') length = v as string;
-      if (name === 'connection' || name === 'keep-alive' || name === 'transfer-encoding') continue;
+      // Names are lower case from this endpoint's own code; others are lowered here.
+      const lower = name.charCodeAt(0) < 0x61 || /[A-Z]/.test(name) ? name.toLowerCase() : name;
+      if (lower === 'content-length') length = v as string;
+      if (lower === 'connection' || lower === 'keep-alive' || lower === 'transfer-encoding') continue;
       for (const value of typeof v === 'string' ? [v] : v) {
         if (BAD_VALUE.test(value)) throw new TypeError(`the answer header "${name}" holds an invalid character`);
         head += `${name}: ${value}\r\n`;
@@ -258,7 +263,8 @@ export class Exchange {
 
   /** From the connection. */
   _closed(): void {
-    if (this.finished) return;
+    if (this.finished || this.#gone) return;
+    this.#gone = true;
     const cbs = this.#onClose;
     this.#onClose = [];
     for (const cb of cbs) cb();
@@ -430,6 +436,11 @@ class Connection implements RequestSink {
   /** A request that cannot be served: answered plainly when no answer is under way, and the connection closed. */
   #refuseWith(status: number, text: string): void {
     this.#clearDeadline();
+    // The rest of a refused (413) body is broken or late: nothing more to answer.
+    if (this.#drainThenClose) {
+      this.socket.destroy();
+      return;
+    }
     if (this.#phase === Phase.Responding) {
       // An answer is going out: the broken pipelined request ends the connection after it.
       this.closing = true;

@@ -132,6 +132,7 @@ abstract class MessageParser {
           const end = joined.indexOf(CRLFCRLF, from);
           if (end < 0 || end + 4 > MAX_HEAD_BYTES) {
             if (end >= 0 || joined.length > MAX_HEAD_BYTES) this.fail('HPE_HEADER_OVERFLOW', `the ${this.what}'s head is over ${MAX_HEAD_BYTES} bytes`);
+            this.#checkLineEnds(joined, from);
             this.checkStart(joined);
             this.#pending = joined;
             return;
@@ -228,6 +229,20 @@ abstract class MessageParser {
     }
   }
 
+  /**
+   * A LF not after a CR in a head still incomplete: refused now rather than left waiting for a
+   * CRLFCRLF that will never come (a complete head's lines are checked as they are split).
+   */
+  #checkLineEnds(head: Buffer, from: number): void {
+    for (let i = head.indexOf(0x0a, from); i >= 0; i = head.indexOf(0x0a, i + 1)) {
+      if (i > 0 && head[i - 1] === 0x0d) continue;
+      // The same error the whole head would give: in the first line, that line's; else a header line's.
+      const firstEol = head.indexOf(CRLF);
+      if (firstEol < 0 || firstEol > i) this.badFirstLine(head.toString('latin1', 0, i));
+      this.fail('HPE_INVALID_HEADER_TOKEN', `the ${this.what}'s head has a line ended by LF alone`);
+    }
+  }
+
   #checkTrailers(text: string): void {
     for (const line of text.split('\r\n')) {
       if (line === '') continue;
@@ -241,6 +256,8 @@ abstract class MessageParser {
   protected abstract applyHead(text: string): boolean;
   /** A head still incomplete: refuse what can already be seen not to be HTTP/1.x. */
   protected abstract checkStart(head: Buffer): void;
+  /** Throws what a first line that does not end where it should is refused with. */
+  protected abstract badFirstLine(start: string): never;
   protected abstract emitData(chunk: Buffer): void;
   protected abstract complete(rest: Buffer): void;
   protected onRest(): void {}
@@ -272,6 +289,7 @@ abstract class MessageParser {
       if (singletons && key === 'host' && prev !== undefined) this.fail('HPE_INVALID_HEADER_TOKEN', 'the request has two Host headers');
       if (prev === undefined) headers[key] = key === 'set-cookie' ? [value] : value;
       else if (key === 'set-cookie') (prev as string[]).push(value);
+      else if (key === 'cookie' && singletons) headers[key] = `${prev as string}; ${value}`;
       else if (key !== 'content-length' && !(singletons && SINGLETON.has(key))) headers[key] = `${prev as string}, ${value}`;
     }
     return length;
@@ -324,13 +342,15 @@ export class ResponseParser extends MessageParser {
     if (head.compare(HTTP_SLASH, 0, n, 0, n) !== 0) this.fail('HPE_INVALID_VERSION', 'the answer is not HTTP/1.x');
   }
 
+  protected badFirstLine(start: string): never {
+    if (!/^HTTP\/1\.[01] /.test(start)) this.fail('HPE_INVALID_VERSION', 'the answer is not HTTP/1.x');
+    this.fail('HPE_INVALID_STATUS', 'the answer has an invalid status line');
+  }
+
   protected applyHead(text: string): boolean {
     const lines = text.split('\r\n');
     const m = STATUS_LINE.exec(lines[0] as string);
-    if (!m) {
-      if (!/^HTTP\/1\.[01] /.test(lines[0] as string)) this.fail('HPE_INVALID_VERSION', 'the answer is not HTTP/1.x');
-      this.fail('HPE_INVALID_STATUS', 'the answer has an invalid status line');
-    }
+    if (!m) this.badFirstLine(lines[0] as string);
     const status = Number(m[2]);
     if (status < 100) this.fail('HPE_INVALID_STATUS', 'the answer has an invalid status code');
     // No prototype: "constructor" and "__proto__" are valid header names.
@@ -382,6 +402,9 @@ export class ResponseParser extends MessageParser {
 }
 
 const HTTP_SLASH = Buffer.from('HTTP/');
+/** No method is longer (the registered ones are at most 17 characters); a request line over 8 KiB is refused (node:http: 414 beyond ~8 KiB). */
+const MAX_METHOD = 32;
+const MAX_REQUEST_LINE = 8192;
 
 /**
  * Parses requests on one connection, one at a time: after a request's end it keeps what
@@ -415,9 +438,14 @@ export class RequestParser extends MessageParser {
   protected checkStart(head: Buffer): void {
     // A first line without its end in the first 8 KiB, or that cannot start a request line.
     const eol = head.indexOf(CRLF);
-    if (eol < 0 && head.length > 8192) this.fail('HPE_INVALID_URL', 'the request line is too long');
+    if ((eol < 0 ? head.length : eol) > MAX_REQUEST_LINE) this.fail('HPE_INVALID_URL', 'the request line is too long');
     const sp = head.indexOf(0x20);
-    if (sp === 0 || (sp < 0 && head.length > 32) || (sp > 0 && !TOKEN.test(head.toString('latin1', 0, sp)))) this.fail('HPE_INVALID_METHOD', 'the request has an invalid method');
+    if (sp === 0 || (sp < 0 ? head.length : sp) > MAX_METHOD || (sp > 0 && !TOKEN.test(head.toString('latin1', 0, sp)))) this.fail('HPE_INVALID_METHOD', 'the request has an invalid method');
+  }
+
+  protected badFirstLine(start: string): never {
+    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ /.test(start)) this.fail('HPE_INVALID_METHOD', 'the request has an invalid method');
+    this.fail('HPE_INVALID_VERSION', 'the request is not HTTP/1.x');
   }
 
   protected applyHead(text: string): boolean {
@@ -425,15 +453,18 @@ export class RequestParser extends MessageParser {
     const m = REQUEST_LINE.exec(lines[0] as string);
     if (!m) {
       const first = lines[0] as string;
-      if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ /.test(first)) this.fail('HPE_INVALID_METHOD', 'the request has an invalid method');
-      if (!/ HTTP\/1\.[01]$/.test(first)) this.fail('HPE_INVALID_VERSION', 'the request is not HTTP/1.x');
+      if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ /.test(first) || !/ HTTP\/1\.[01]$/.test(first)) this.badFirstLine(first);
       this.fail('HPE_INVALID_URL', 'the request target holds a space or a control character');
     }
+    // The same limits as on an incomplete head (checkStart), however the bytes arrived.
+    if ((m[1] as string).length > MAX_METHOD) this.fail('HPE_INVALID_METHOD', 'the request has an invalid method');
+    if ((lines[0] as string).length > MAX_REQUEST_LINE) this.fail('HPE_INVALID_URL', 'the request line is too long');
     const headers = Object.create(null) as Record<string, string>;
     const length = this.fields(lines, headers as Record<string, string | string[]>, true);
     const minor = m[3] === '1' ? 1 : 0;
     const connection = headers['connection'] ?? '';
-    const keepAlive = minor === 1 ? !CLOSE_LISTED.test(connection) : KEEP_ALIVE_LISTED.test(connection) && !CLOSE_LISTED.test(connection);
+    // HTTP/1.0 keeps a connection only when asked, and never after a transfer coding (RFC 9112 6.1).
+    const keepAlive = minor === 1 ? !CLOSE_LISTED.test(connection) : KEEP_ALIVE_LISTED.test(connection) && !CLOSE_LISTED.test(connection) && headers['transfer-encoding'] === undefined;
     const te = headers['transfer-encoding'];
     let empty = false;
     if (te !== undefined) {
@@ -449,7 +480,8 @@ export class RequestParser extends MessageParser {
       else this.state = State.Length;
     } else empty = true;
     const expect = headers['expect'];
-    this.#sink.head({ method: m[1] as string, url: m[2] as string, minor, headers, keepAlive, expectContinue: !empty && expect !== undefined && expect.toLowerCase() === '100-continue' });
+    // An HTTP/1.0 client cannot read a 100 (RFC 9110 10.1.1: its expectation is ignored).
+    this.#sink.head({ method: m[1] as string, url: m[2] as string, minor, headers, keepAlive, expectContinue: !empty && minor === 1 && expect !== undefined && expect.toLowerCase() === '100-continue' });
     return empty;
   }
 
