@@ -57,13 +57,14 @@ export function logRotations(log: Logger, rs: LoggedRotation[]): void {
   }
 }
 
-/** A promise queue: each job starts after the previous one settled. */
-export function createQueue(): { enqueue<T>(fn: () => Promise<T>): Promise<T>; idle(): Promise<unknown> } {
+/** A promise queue: each job starts after the previous one settled; `settled` is told after each job. */
+export function createQueue(settled?: () => void): { enqueue<T>(fn: () => Promise<T>): Promise<T>; idle(): Promise<unknown> } {
   let queue: Promise<unknown> = Promise.resolve();
   return {
     enqueue<T>(fn: () => Promise<T>): Promise<T> {
       const next = queue.then(fn, fn);
       queue = next.catch(() => undefined);
+      if (settled) void queue.then(settled);
       return next;
     },
     idle: () => queue,

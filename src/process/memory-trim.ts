@@ -1,19 +1,18 @@
 /**
- * The exec wrapper gives back the memory a burst left behind (a run of relayed calls, a
- * rotation), once it has gone quiet.
+ * The exec wrapper and the daemon give back the memory a burst left behind (for the wrapper a
+ * run of relayed calls or a rotation; for the daemon its start-up scan and API checks, then
+ * each queued job), once they have gone quiet.
  *
- * Why: the wrapper stays resident beside every converted stdio server, all day, and what it
- * costs is what it holds while idle. (Tried on the daemon as well, after each queued job: its
- * idle RSS did not move, 55.9 and 58.7-59.3 MiB against 55.7-55.9 and 58.0-60.8 without: its
- * idle heap is live data, not garbage. Not used there.) A burst (a rotation: a new server started, the session
- * replayed; or a run of tool calls) leaves its garbage in the V8 heap: the young generation's
- * second half committed, old-space pages half full. V8 gives that back by itself only through
- * its memory reducer, which acts once allocation has been low for a while (measured: 28-35 s
- * after the last call) and, once it has run, not again until the heap has grown by megabytes.
+ * Why: both stay resident all day, and what they cost is what they hold while idle. A burst
+ * leaves its garbage in the V8 heap: the young generation's second half committed, old-space
+ * pages half full. V8 gives that back by itself only through its memory reducer, which acts
+ * once allocation has been low for a while (measured: 28-35 s after the wrapper's last call;
+ * 8-16 s after a daemon's start-up, 63 -> 59 MiB with 62 configs watched) and, once it has
+ * run, not again until the heap has grown by megabytes.
  * So after any later burst the garbage would stay. Measured on the bench's idle wrapper after
  * 700 relayed calls and 10 rotations: 44.3 MiB before, 42.0 MiB after a trim (docs/benchmarks.md).
  *
- * How: after `quietMs` without relay activity (and at most once per `minIntervalMs`), three full
+ * How: after `quietMs` without activity (and at most once per `minIntervalMs`), three full
  * collections half a second apart (V8's memory reducer also runs up to three: the first marks,
  * the next ones compact and release the pages), with V8's `--optimize-for-size` on for their
  * duration only, so they compact the heap and shrink the young generation as the reducer does.
@@ -93,7 +92,7 @@ export function trimOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Partia
 export interface MemoryTrim {
   /** The process did something: a trim follows once it has been quiet for `quietMs`. */
   touch(): void;
-  /** Stops the timer (the wrapper is ending). */
+  /** Stops the timer (the process is ending). */
   stop(): void;
   /** How many trims ran (for tests and the bench). */
   readonly trims: number;
