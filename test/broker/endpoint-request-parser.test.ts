@@ -9,6 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MAX_HEAD_BYTES, ParseError, RequestParser, type ParseErrorCode, type RequestHead } from '../../src/broker/endpoint/http1.js';
+import { feedings } from '../helpers/feedings.js';
 
 // ---------------------------------------------------------------------------------------------
 // Harness
@@ -74,24 +75,6 @@ function feed(parser: RequestParser, rec: Rec, pieces: Buffer[]): Run {
 function run(pieces: Buffer[]): Run {
   const rec: Rec = { heads: [], chunks: [], ends: 0 };
   return feed(new RequestParser(sinkFor(rec)), rec, pieces);
-}
-
-/**
- * Every way to feed `raw`: whole, in two pieces split at each byte boundary, and one byte at a
- * time. Pieces are copies (separate reads), never views of one buffer. Past 4 KiB the two-piece
- * splits are sampled (every 61st boundary plus the last 8), to keep the suite fast.
- */
-function feedings(raw: Buffer): Array<[string, Buffer[]]> {
-  const copy = (b: Buffer): Buffer => Buffer.from(b);
-  const out: Array<[string, Buffer[]]> = [['whole', [copy(raw)]]];
-  for (let i = 1; i < raw.length; i++) {
-    if (raw.length > 4096 && i % 61 !== 0 && i < raw.length - 8) continue;
-    out.push([`split at ${i}`, [copy(raw.subarray(0, i)), copy(raw.subarray(i))]]);
-  }
-  const single: Buffer[] = [];
-  for (let i = 0; i < raw.length; i++) single.push(copy(raw.subarray(i, i + 1)));
-  out.push(['byte by byte', single]);
-  return out;
 }
 
 /** What a run delivered, for comparison across feedings. */

@@ -1098,7 +1098,8 @@ describe('exchange.ts: found and fixed', () => {
   // onDrain) waits forever. server.ts registers its onClose only after awaits (the peer-uid
   // gate, loading node:tls for the first https upstream), so a client leaving in that window
   // leaves the relay (and its upstream connection) hanging.
-  it('onClose registered after the client went away is still called', async () => {
+  /** An exchange whose client has gone away before the handler did anything with it. */
+  async function abandonedExchange(): Promise<Exchange> {
     let ex!: Exchange;
     handler = (e) => {
       ex = e;
@@ -1108,6 +1109,11 @@ describe('exchange.ts: found and fixed', () => {
     await waitFor(() => main.exchanges.length === 1, 'the exchange');
     c.sock.destroy();
     await waitFor(() => ex.socket.destroyed, 'the server socket to close');
+    return ex;
+  }
+
+  it('onClose registered after the client went away is still called', async () => {
+    const ex = await abandonedExchange();
     await sleep(20);
     let closes = 0;
     ex.onClose(() => closes++);
@@ -1116,15 +1122,7 @@ describe('exchange.ts: found and fixed', () => {
   });
 
   it('writable() made after the client went away errors its pipeline', async () => {
-    let ex!: Exchange;
-    handler = (e) => {
-      ex = e;
-    };
-    const c = await Raw.open(main.port);
-    await c.send(GET('/gone'));
-    await waitFor(() => main.exchanges.length === 1, 'the exchange');
-    c.sock.destroy();
-    await waitFor(() => ex.socket.destroyed, 'the server socket to close');
+    const ex = await abandonedExchange();
     ex.writeHead(200, { 'content-type': 'text/event-stream' });
     const done = pipeline(Readable.from([Buffer.from('data: 1\n\n'), Buffer.from('data: 2\n\n')]), ex.writable());
     const outcome = await Promise.race([done.then(() => 'resolved', (e: Error) => `rejected: ${e.message}`), sleep(500).then(() => 'still pending')]);
