@@ -18,6 +18,17 @@ const Module = require('node:module');
 const OWN = { exec: 'exec.cjs', headers: 'headers.cjs' };
 const CACHES = /* @CACHES@ */ {};
 
+// The daemon runs without V8's optimizing tiers (interpreter and the Sparkplug baseline only):
+// what runs often there (a forwarded call through the local endpoint, a token check) touches
+// much code once per call and gains little from them, while their code and zones stay resident
+// once used. Set here, before the bundle's top level runs (that alone got TurboFan going: set
+// from the daemon command instead, the idle daemon kept ~4 MiB more). Same-run figures: idle
+// daemon with broker mode on 55.8 -> 51.5 MiB, without (62 configs) 59.2 -> 53.5 MiB, endpoint
+// overhead and CPU per call within the spread (docs/benchmarks.md, fifth pass). At run time,
+// not in the service's node options: an unknown V8 flag on the command line stops node, here
+// a Node whose V8 lacks it ignores it.
+if (process.argv[2] === 'daemon') require('node:v8').setFlagsFromString('--max-opt=1');
+
 const name = Object.hasOwn(OWN, process.argv[2] ?? '') ? OWN[process.argv[2]] : 'main.cjs';
 const file = path.join(__dirname, name);
 const cacheFile = CACHES[name] ? path.join(__dirname, CACHES[name]) : null;

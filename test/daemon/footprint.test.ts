@@ -11,7 +11,7 @@ import { spawnDaemon } from '../helpers/daemon.js';
 //   V8's memory reducer, which after a small burst may not act at all. V8 never forces a
 //   collection by itself, so without the trim the probe counts 0. A short quiet period
 //   (MCP_TOKEN_ROTATOR_TRIM_QUIET_MS) keeps the test fast;
-// - it runs without V8's optimizing tiers (src/cli/commands/daemon.ts, --max-opt=1): a
+// - it runs without V8's optimizing tiers (scripts/boot.cjs, --max-opt=1): a
 //   function the probe heats in the daemon stays at the baseline tier, where a bare node
 //   (the control, same probe) optimizes it.
 
