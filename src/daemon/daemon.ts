@@ -149,7 +149,9 @@ export async function startDaemon(ctx: Context, opts: DaemonOptions = {}): Promi
 
   log.info({ tokens: buildStatus(ctx).length, configs: ctx.store.listConfigs().length, stateDir: ctx.paths.dir, socket: ctx.paths.socket }, 'daemon started');
   const { startMemoryTrim, trimOptionsFromEnv } = await import('../process/memory-trim.js');
-  trim = startMemoryTrim(trimOptionsFromEnv());
+  // After start-up, a job counts once the heap grew 2 MiB since the last trim: a rotation or a
+  // rescan does, the minute's check that finds nothing due does not (no trim, no CPU for it).
+  trim = startMemoryTrim({ minGrowthBytes: 2 * 1024 * 1024, ...trimOptionsFromEnv() });
   await writeMetrics('start');
   if (buildStatus(ctx).length === 0) {
     const advice = (await import('./first-run.js')).noTokenAdvice(ctx.pathEnv, ctx.settings);

@@ -22,7 +22,7 @@
  *
  * The decision (`nextTrimStep`) is pure; `startMemoryTrim` is the timer and V8 calls around it.
  */
-import { setFlagsFromString } from 'node:v8';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 export interface TrimOptions {
@@ -30,9 +30,22 @@ export interface TrimOptions {
   quietMs: number;
   /** The least time between two trims (bounds the CPU a client calling every few seconds costs). */
   minIntervalMs: number;
+  /**
+   * Activity counts only once the V8 heap has grown this much since the last trim (0: always).
+   * The daemon's minute check that finds nothing due leaves the heap as it was: trimming after
+   * each would cost ~0.05 s of CPU a minute for nothing.
+   */
+  minGrowthBytes: number;
 }
 
-export const TRIM_DEFAULTS: TrimOptions = { quietMs: 5000, minIntervalMs: 30_000 };
+export const TRIM_DEFAULTS: TrimOptions = { quietMs: 5000, minIntervalMs: 30_000, minGrowthBytes: 0 };
+
+/** Pure: whether activity that left the heap at `usedNow` counts as a burst to trim after. */
+export function counts(o: TrimOptions, usedNow: number, usedAfterTrim: number): boolean {
+  return o.minGrowthBytes <= 0 || usedNow - usedAfterTrim >= o.minGrowthBytes;
+}
+
+const heapUsed = (): number => getHeapStatistics().used_heap_size;
 
 export interface TrimState {
   /** When the relay last did something (a line either way, a signal, a timer). */
@@ -98,9 +111,11 @@ export interface MemoryTrim {
   readonly trims: number;
 }
 
-export function startMemoryTrim(opts: Partial<TrimOptions> = {}, trimmer: HeapTrimmer = v8HeapTrimmer(), now: () => number = Date.now): MemoryTrim {
+export function startMemoryTrim(opts: Partial<TrimOptions> = {}, trimmer: HeapTrimmer = v8HeapTrimmer(), now: () => number = Date.now, used: () => number = heapUsed): MemoryTrim {
   const o = { ...TRIM_DEFAULTS, ...opts };
   const state: TrimState = { lastActivityMs: now(), lastTrimMs: null, dirty: true };
+  /** The heap right after the last trim (read only when `minGrowthBytes` is set). */
+  let usedAfterTrim = 0;
   let timer: NodeJS.Timeout | undefined;
   let running = false;
   let stopped = false;
@@ -127,6 +142,7 @@ export function startMemoryTrim(opts: Partial<TrimOptions> = {}, trimmer: HeapTr
         if (ok) trims++;
         // A trimmer that cannot collect never will: stop checking.
         else stopped = true;
+        if (o.minGrowthBytes > 0) usedAfterTrim = used();
       })
       .catch(() => {
         stopped = true;
@@ -142,6 +158,7 @@ export function startMemoryTrim(opts: Partial<TrimOptions> = {}, trimmer: HeapTr
   arm(o.quietMs);
   return {
     touch() {
+      if (o.minGrowthBytes > 0 && !counts(o, used(), usedAfterTrim)) return;
       state.lastActivityMs = now();
       state.dirty = true;
       // The timer is armed only when none is: a call costs two assignments, not a timer.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { nextTrimStep, startMemoryTrim, type HeapTrimmer, type TrimOptions, type TrimState } from '../../src/process/memory-trim.js';
+import { counts, nextTrimStep, startMemoryTrim, type HeapTrimmer, type TrimOptions, type TrimState } from '../../src/process/memory-trim.js';
 
-const O: TrimOptions = { quietMs: 5000, minIntervalMs: 30_000 };
+const O: TrimOptions = { quietMs: 5000, minIntervalMs: 30_000, minGrowthBytes: 0 };
 
 describe('nextTrimStep (pure)', () => {
   const cases: [string, TrimState, number, ReturnType<typeof nextTrimStep>][] = [
@@ -14,6 +14,19 @@ describe('nextTrimStep (pure)', () => {
   ];
   it.each(cases)('%s', (_name, state, now, want) => {
     expect(nextTrimStep(state, O, now)).toEqual(want);
+  });
+});
+
+describe('counts (pure): activity that is a burst', () => {
+  const MiB = 1024 * 1024;
+  it.each([
+    ['no growth threshold (the exec wrapper): any activity', 0, 10 * MiB, 10 * MiB, true],
+    ['threshold 2 MiB, the heap as it was after the trim (a check that found nothing due)', 2 * MiB, 10 * MiB, 10 * MiB, false],
+    ['threshold 2 MiB, grown 1.9 MiB', 2 * MiB, 11.9 * MiB, 10 * MiB, false],
+    ['threshold 2 MiB, grown 2 MiB (a rotation, a rescan)', 2 * MiB, 12 * MiB, 10 * MiB, true],
+    ['threshold 2 MiB, smaller than after the trim', 2 * MiB, 8 * MiB, 10 * MiB, false],
+  ])('%s', (_name, minGrowthBytes, usedNow, usedAfterTrim, want) => {
+    expect(counts({ ...O, minGrowthBytes }, usedNow, usedAfterTrim)).toBe(want);
   });
 });
 
@@ -78,6 +91,23 @@ describe('startMemoryTrim (real timers)', () => {
     } finally {
       t.stop();
     }
+  });
+
+  it('with minGrowthBytes, activity that left the heap as it was does not trim again; growth does', async () => {
+    const r = recorder();
+    let heap = 10_000_000;
+    const t = startMemoryTrim({ quietMs: 30, minIntervalMs: 0, minGrowthBytes: 2_000_000 }, r, Date.now, () => heap);
+    await sleep(150);
+    expect(r.at).toHaveLength(1); // start-up counts always
+    heap += 500_000;
+    t.touch();
+    await sleep(150);
+    expect(r.at).toHaveLength(1); // grew 0.5 MB: not a burst
+    heap += 2_000_000;
+    t.touch();
+    await sleep(150);
+    expect(r.at).toHaveLength(2); // grew 2.5 MB since the trim: trimmed
+    t.stop();
   });
 
   it('a trimmer that cannot collect is not asked again; stop() cancels a pending trim', async () => {
