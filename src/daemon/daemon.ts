@@ -58,9 +58,9 @@ export async function startDaemon(ctx: Context, opts: DaemonOptions = {}): Promi
   void limitCoreSize().then((ok) => log.debug({ ok }, 'RLIMIT_CORE set to 0 (prlimit)'));
 
   const times: CheckTimes = { ...DEFAULT_CHECK_TIMES, ...opts.times };
-  // Start-up (the first scan, the API checks) and each job after it (a check, a rescan, a
-  // rotation) leave garbage V8 gives back only once its memory reducer acts, 8-35 s later or
-  // not at all after a small burst; the daemon gives it back itself 5 s after the last job
+  // Start-up (the first scan, the API checks) and the jobs after it (a rescan, a rotation)
+  // leave garbage V8 gives back only once its memory reducer acts, 8-35 s later or not at all
+  // after a small burst; the daemon gives it back itself 5 s after the burst
   // (src/process/memory-trim.ts, as the exec wrapper does): 63 -> 59 MiB idle with 62 configs.
   // Started once the daemon is up, so its first trim follows all of start-up.
   let trim: MemoryTrim | null = null;

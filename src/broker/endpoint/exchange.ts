@@ -21,7 +21,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
-import { ParseError, RequestParser, type RequestHead, type RequestSink } from './http1.js';
+import { BAD_VALUE, ParseError, RequestParser, type RequestHead, type RequestSink } from './http1.js';
 
 export interface ServeOptions {
   /** Bodies over this are not kept: the exchange is handed over at once with `tooLarge` set, and the connection closes after its answer. */
@@ -65,8 +65,6 @@ const REASONS: Record<number, string> = {
   505: 'HTTP Version Not Supported',
 };
 
-/** Field value characters (VCHAR, obs-text, SP, HTAB): no CR, LF, NUL or other controls. */
-const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 const CRLF = Buffer.from('\r\n');
 
@@ -142,7 +140,7 @@ export class Exchange {
     for (const name in headers) {
       const v = headers[name] as string | string[];
       // Names are lower case from this endpoint's own code; others are lowered here.
-      const lower = name.charCodeAt(0) < 0x61 || /[A-Z]/.test(name) ? name.toLowerCase() : name;
+      const lower = /[A-Z]/.test(name) ? name.toLowerCase() : name;
       if (lower === 'content-length') length = v as string;
       if (lower === 'connection' || lower === 'keep-alive' || lower === 'transfer-encoding') continue;
       for (const value of typeof v === 'string' ? [v] : v) {
@@ -193,11 +191,8 @@ export class Exchange {
     }
     const s = this.socket;
     s.cork();
-    if (this.#head !== null) {
-      s.write(this.#head, 'latin1');
-      this.#head = null;
-      this.headersSent = true;
-    }
+    // The head (when still held) leaves in the same packet as these bytes.
+    this.flushHeaders();
     let ok: boolean;
     if (this.#framing === Framing.Chunked) {
       s.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
@@ -304,7 +299,6 @@ class Connection implements RequestSink {
     this.#opts = opts;
     this.keepAliveTimeoutMs = opts.keepAliveTimeoutMs;
     this.#parser = new RequestParser(this);
-    socket.setNoDelay(true);
     socket.setTimeout(opts.headersTimeoutMs);
     socket.on('timeout', () => socket.destroy());
     socket.on('data', (b: Buffer) => this.#feed(b));

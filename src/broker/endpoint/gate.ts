@@ -7,12 +7,11 @@ export interface GateOptions {
   peerLookup?: PeerLookup | null;
   ownUid?: number;
   limits?: ConnectionLimits;
-  headerTimeoutMs?: number;
 }
 
 /**
- * Accept time: who may hold a connection, and for how long before it sends a request. On
- * Linux the peer's uid is looked up once per connection and anyone but the daemon's own uid
+ * Accept time: who may hold a connection (how long it may take to send a request is the
+ * server's: exchange.ts). On Linux the peer's uid is looked up once per connection and anyone but the daemon's own uid
  * is closed at once; connections are capped (all peers, and per uid) and refused ones are
  * closed at once, so a flood of idle connections holds a bounded number of file descriptors
  * and the rotation path (SQLite, config writes, the control socket) always gets its own.
@@ -21,7 +20,6 @@ export function connectionGate(opts: GateOptions, port: () => number, log: Logge
   const limits = opts.limits ?? CONNECTION_LIMITS;
   const ownUid = opts.ownUid ?? process.getuid?.() ?? -1;
   const lookup = opts.peerLookup === null ? undefined : (opts.peerLookup ?? peerUidLookup(port));
-  const headerTimeoutMs = opts.headerTimeoutMs ?? 10_000;
   const verdict = new WeakMap<Socket, boolean | Promise<boolean>>();
   const perPeer = new Map<string, number>();
   let total = 0;
@@ -59,7 +57,6 @@ export function connectionGate(opts: GateOptions, port: () => number, log: Logge
   };
 
   return {
-    headerTimeoutMs,
     accept(s: Socket): void {
       // Deadlines (a connection that sends no request, a slow head) are the server's (exchange.ts).
       if (!lookup) {

@@ -1,17 +1,18 @@
 /**
- * HTTP/1.1 for the endpoint's upstream side, without I/O: the request head it writes and an
- * incremental parser of the answer (RFC 9112). upstream.ts drives them on a pooled socket.
+ * HTTP/1.1 for the local endpoint, without I/O: the request head it writes upstream, and
+ * incremental parsers of the answers it reads (upstream.ts) and of the requests it serves
+ * (exchange.ts), both on one framing machine (RFC 9112).
  *
- * Why not node:http's client: every tool call passes here, and its ClientRequest, agent and
- * IncomingMessage (two streams, a parser object, timers, events) were a third of the daemon's
- * CPU per forwarded call (docs/benchmarks.md, "Fifth pass"). What this needs is narrow: one
- * request at a time per connection (no pipelining), GET/POST/DELETE, bodies framed by length,
- * chunked or connection close, and a strict reading of what comes back (a malformed answer
- * is an error, never guessed at), since the daemon passes the answer on to a client.
+ * Why not node:http: every tool call passes here, and its per-request machinery (streams on
+ * both sides, a parser object, an agent's queues, timers, events) was most of the daemon's CPU
+ * per forwarded call (docs/benchmarks.md, "Fifth pass"). What this needs is narrow: one
+ * message at a time per connection, GET/POST/DELETE, bodies framed by length, chunked or (an
+ * answer) the connection's close, and a strict reading (a malformed message is an error,
+ * never guessed at), since the daemon passes what it reads on, with a token added.
  *
- * The parser is a state machine fed buffers as they arrive; it calls its sink with the head,
+ * A parser is a state machine fed buffers as they arrive; it calls its sink with the head,
  * the body's bytes (as slices of the input, not copies) and the end. It does not read ahead:
- * bytes past the end of the answer mean the connection cannot be reused.
+ * bytes past the end of a message are the next request's, or spoil an answer's connection.
  */
 
 export interface ResponseHead {
@@ -90,10 +91,10 @@ const CRLF = Buffer.from('\r\n');
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 /** RFC 9110 token characters: a header name, a method. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Field value characters (VCHAR, obs-text, SP, HTAB): no CR, LF, NUL or other controls. */
-const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
-/** A token name, the colon right after it (no space before it, no obs-fold: RFC 9112 5.1), the value without surrounding whitespace. */
-const FIELD_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*(.*?)[ \t]*$/s;
+/** A character not allowed in a field value (VCHAR, obs-text, SP and HTAB are): CR, LF, NUL, other controls. */
+export const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+/** A request line's start: a method (a token) and its space. */
+const METHOD_SP = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ /;
 const isOws = (c: number): boolean => c === 0x20 || c === 0x09;
 const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: [\t\x20-\x7e\x80-\xff]*)?$/;
 const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([!-~]+) HTTP\/1\.([01])$/;
@@ -221,7 +222,6 @@ abstract class MessageParser {
         case State.Done:
           // More bytes after a complete message: kept (a pipelined request) or spoiling reuse (an answer).
           this.rest = this.rest ? Buffer.concat([this.rest, buf]) : buf;
-          this.onRest();
           return;
         case State.Failed:
           return;
@@ -244,11 +244,7 @@ abstract class MessageParser {
   }
 
   #checkTrailers(text: string): void {
-    for (const line of text.split('\r\n')) {
-      if (line === '') continue;
-      const f = FIELD_LINE.exec(line);
-      if (!f || BAD_VALUE.test(f[2] as string)) this.fail('HPE_INVALID_HEADER_TOKEN', `the ${this.what} has an invalid trailer line`);
-    }
+    for (const line of text.split('\r\n')) if (line !== '') this.field(line, 'trailer');
   }
 
   protected abstract readonly what: string;
@@ -260,25 +256,30 @@ abstract class MessageParser {
   protected abstract badFirstLine(start: string): never;
   protected abstract emitData(chunk: Buffer): void;
   protected abstract complete(rest: Buffer): void;
-  protected onRest(): void {}
+
+  /**
+   * One header or trailer line: the name is a token right before the colon (no space before
+   * it, no obs-fold: RFC 9112 5.1); the value is what follows, without surrounding spaces and
+   * tabs. Scanned by hand: a regex with a lazy group cost more than the rest of the head.
+   */
+  protected field(line: string, kind: 'header' | 'trailer'): [name: string, value: string] {
+    const colon = line.indexOf(':');
+    const name = colon > 0 ? line.slice(0, colon) : '';
+    if (!TOKEN.test(name)) this.fail('HPE_INVALID_HEADER_TOKEN', `the ${this.what} has an invalid ${kind} line`);
+    let a = colon + 1;
+    let b = line.length;
+    while (a < b && isOws(line.charCodeAt(a))) a++;
+    while (b > a && isOws(line.charCodeAt(b - 1))) b--;
+    const value = a === colon + 1 && b === line.length ? line.slice(a) : line.slice(a, b);
+    if (BAD_VALUE.test(value)) this.fail('HPE_INVALID_HEADER_TOKEN', `the ${this.what}'s "${name}" ${kind} holds a control character`);
+    return [name, value];
+  }
 
   /** Header lines into a record; `SINGLETON` names keep their first value. Returns the content length seen. */
   protected fields(lines: string[], headers: Record<string, string | string[]>, singletons: boolean): string | null {
     let length: string | null = null;
     for (let i = 1; i < lines.length; i++) {
-      const line = lines[i] as string;
-      // The name is a token right before the colon (no space before it, no obs-fold: RFC 9112
-      // 5.1); the value is what follows, without surrounding spaces and tabs. Scanned by hand:
-      // a regex with a lazy group cost more than the rest of the head together.
-      const colon = line.indexOf(':');
-      const name = colon > 0 ? line.slice(0, colon) : '';
-      if (!TOKEN.test(name)) this.fail('HPE_INVALID_HEADER_TOKEN', `the ${this.what} has an invalid header line`);
-      let a = colon + 1;
-      let b = line.length;
-      while (a < b && isOws(line.charCodeAt(a))) a++;
-      while (b > a && isOws(line.charCodeAt(b - 1))) b--;
-      const value = a === colon + 1 && b === line.length ? line.slice(a) : line.slice(a, b);
-      if (BAD_VALUE.test(value)) this.fail('HPE_INVALID_HEADER_TOKEN', `the ${this.what}'s "${name}" header holds a control character`);
+      const [name, value] = this.field(lines[i] as string, 'header');
       const key = name.toLowerCase();
       if (key === 'content-length') {
         if (length !== null && length !== value) this.fail('HPE_INVALID_CONTENT_LENGTH', `the ${this.what} has two different content lengths`);
@@ -444,7 +445,7 @@ export class RequestParser extends MessageParser {
   }
 
   protected badFirstLine(start: string): never {
-    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ /.test(start)) this.fail('HPE_INVALID_METHOD', 'the request has an invalid method');
+    if (!METHOD_SP.test(start)) this.fail('HPE_INVALID_METHOD', 'the request has an invalid method');
     this.fail('HPE_INVALID_VERSION', 'the request is not HTTP/1.x');
   }
 
@@ -453,7 +454,7 @@ export class RequestParser extends MessageParser {
     const m = REQUEST_LINE.exec(lines[0] as string);
     if (!m) {
       const first = lines[0] as string;
-      if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ /.test(first) || !/ HTTP\/1\.[01]$/.test(first)) this.badFirstLine(first);
+      if (!METHOD_SP.test(first) || !/ HTTP\/1\.[01]$/.test(first)) this.badFirstLine(first);
       this.fail('HPE_INVALID_URL', 'the request target holds a space or a control character');
     }
     // The same limits as on an incomplete head (checkStart), however the bytes arrived.

@@ -253,7 +253,7 @@ export async function startEndpoint(opts: EndpointOptions): Promise<Endpoint> {
   // endpoint set them before (exchange.ts applies them); answers have none unless `idle` is set.
   const served = serveHttp({
     maxBodyBytes: maxBody,
-    headersTimeoutMs: gate.headerTimeoutMs,
+    headersTimeoutMs: opts.headerTimeoutMs ?? 10_000,
     requestTimeoutMs: 60_000,
     keepAliveTimeoutMs: 5_000,
     idleMs: idle,

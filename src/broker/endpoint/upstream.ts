@@ -168,6 +168,9 @@ interface Conn {
   freeMs: number;
 }
 
+/** A pooled connection idle past its limit: the server may be closing it; not used again. */
+const idleTooLong = (c: Conn, now: number): boolean => now - c.freeSince >= c.freeMs;
+
 class Call implements ResponseSink {
   conn: Conn | null;
   readonly #pool: Upstream;
@@ -317,7 +320,7 @@ export class Upstream {
     // Most recently used first: the others age out and close.
     let found: Conn | null = null;
     for (let c = list.pop(); c; c = list.pop()) {
-      if (!c.socket.destroyed && now - c.freeSince < c.freeMs) {
+      if (!c.socket.destroyed && !idleTooLong(c, now)) {
         found = c;
         break;
       }
@@ -387,7 +390,7 @@ export class Upstream {
 
   #closeIdle(): void {
     const now = Date.now();
-    for (const list of this.#free.values()) for (const c of [...list]) if (now - c.freeSince >= c.freeMs) c.socket.destroy();
+    for (const list of this.#free.values()) for (const c of [...list]) if (idleTooLong(c, now)) c.socket.destroy();
     this.#stopSweepIfEmpty();
   }
 
